@@ -1,0 +1,30 @@
+# Every target creates (or reuses) the local virtual environment and installs what it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Intuit's published qbXML schemas, used by the conformance tests (never copied into this repo).
+QBSYNC_PUBLISHED_XSD ?= $(abspath ../shared/qbxml-xsd)
+export QBSYNC_PUBLISHED_XSD
+
+.PHONY: test demo bench install clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+demo: $(STAMP)
+	$(BIN)/python -m qbsync.demo
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,60 @@
+"""The `qbsync` command: registers the command groups and turns errors into one line."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import typer
+
+from qbsync import __version__
+from qbsync.errors import EXIT_ERROR, QbsyncError
+
+app = typer.Typer(
+    name="qbsync",
+    help="Two-way sync between your app and QuickBooks Desktop through the QuickBooks Web Connector.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Command modules, in the order their commands appear in --help.
+COMMAND_MODULES = (
+    "validate",
+    "explain",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"qbsync {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+) -> None:
+    """qbsync: review, approve and move changes between your app and QuickBooks Desktop."""
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"qbsync.commands.{_name}").register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, prog_name="qbsync")
+    except QbsyncError as exc:
+        print(f"qbsync: error: {exc}", file=sys.stderr)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        print("qbsync: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:  # the last line of defence: no tracebacks for users
+        if os.environ.get("QBSYNC_DEBUG") == "1":
+            raise
+        print(f"qbsync: error: {type(exc).__name__}: {exc} (set QBSYNC_DEBUG=1 for details)", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
