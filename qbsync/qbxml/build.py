@@ -1,0 +1,298 @@
+"""Building qbXML request and response messages from plain data.
+
+Plain data uses qbXML element names: aggregates are dicts, repeated elements are lists, leaves
+are text (or Python values, formatted by `values.format_value`). Keys may come in any order:
+every element is placed by the schema's content model. `None` leaves a field out.
+
+Every message is validated (lxml) before it is returned, so nothing that breaks the schema can
+reach QuickBooks; problems name the element path, the value and the rule.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from lxml import etree
+
+from qbsync.qbxml.problems import Problem, QbxmlValidationError
+from qbsync.qbxml.schema import Schema, load_schema
+from qbsync.qbxml.values import ValueProblem, format_value, rule_problem
+from qbsync.qbxml.xsdmodel import ElementDecl
+
+ON_ERROR_VALUES = ("stopOnError", "continueOnError", "rollbackOnError")
+MAX_REQUEST_ID = 50  # QuickBooks answers 1060 beyond this
+
+
+@dataclass
+class Request:
+    """One request of a message. `name` has no `Rq` suffix (`CustomerAdd`, `InvoiceQuery`,
+    `ListDel`). For Add/Mod, `data` is the content of the inner `<CustomerAdd>`; otherwise the
+    content of the request element itself. `attrs` are the request's attributes (e.g.
+    `iterator`, `iteratorID`, `metaData`); `include_ret` lists IncludeRetElement values."""
+
+    name: str
+    data: Mapping = field(default_factory=dict)
+    request_id: str | None = None
+    attrs: Mapping[str, str] = field(default_factory=dict)
+    include_ret: Sequence[str] = ()
+
+
+@dataclass
+class RsSpec:
+    """One response of a message, as QuickBooks would send it (used by FakeQuickBooks).
+    `rets` is a list of `(ret_element_name, data)`, kept in the given order."""
+
+    name: str
+    request_id: str | None = None
+    status_code: int = 0
+    severity: str = "Info"
+    message: str = "Status OK"
+    rets: Sequence[tuple[str, Mapping]] = ()
+    attrs: Mapping[str, object] = field(default_factory=dict)
+
+
+def build_request(
+    requests: Iterable[Request],
+    *,
+    version: str = "13.0",
+    on_error: str = "stopOnError",
+    new_message_set_id: str | None = None,
+    old_message_set_id: str | None = None,
+    schema: Schema | None = None,
+) -> str:
+    """The complete request message as text, validated. Raises QbxmlValidationError."""
+    schema = schema or load_schema(version)
+    problems: list[Problem] = []
+    if on_error not in ON_ERROR_VALUES:
+        problems.append(Problem("/QBXML/QBXMLMsgsRq/@onError", f"onError {on_error!r} must be one of {', '.join(ON_ERROR_VALUES)}"))
+    root = etree.Element("QBXML")
+    msgs = etree.SubElement(root, "QBXMLMsgsRq", onError=on_error)
+    if new_message_set_id is not None:
+        msgs.set("newMessageSetID", str(new_message_set_id))
+    if old_message_set_id is not None:
+        msgs.set("oldMessageSetID", str(old_message_set_id))
+    for req in requests:
+        _append_request(msgs, req, schema, problems)
+    _finish(root, schema, problems)
+    body = etree.tostring(root, encoding="unicode")
+    return f'<?xml version="1.0" encoding="utf-8"?><?qbxml version="{version}"?>{body}'
+
+
+def build_response(
+    responses: Iterable[RsSpec],
+    *,
+    new_message_set_id: str | None = None,
+    message_set_status_code: int | None = None,
+    schema: Schema | None = None,
+    validate: bool = True,
+) -> str:
+    """A response message as QuickBooks writes it (no qbxml PI), ordered by the schema."""
+    schema = schema or load_schema()
+    problems: list[Problem] = []
+    root = etree.Element("QBXML")
+    msgs = etree.SubElement(root, "QBXMLMsgsRs")
+    if new_message_set_id is not None:
+        msgs.set("newMessageSetID", str(new_message_set_id))
+    if message_set_status_code is not None:
+        msgs.set("messageSetStatusCode", str(message_set_status_code))
+    for rs in responses:
+        decl = schema.element(rs.name + "Rs")
+        path = f"/QBXML/QBXMLMsgsRs/{rs.name}Rs"
+        if decl is None:
+            problems.append(Problem(path, f"{rs.name}Rs is not in the qbXML {schema.version} schema ({schema.source})"))
+            continue
+        el = etree.SubElement(msgs, rs.name + "Rs")
+        if rs.request_id is not None:
+            el.set("requestID", str(rs.request_id))
+        el.set("statusCode", str(rs.status_code))
+        el.set("statusSeverity", rs.severity)
+        if rs.message is not None:
+            el.set("statusMessage", rs.message)
+        for k, v in rs.attrs.items():
+            if v is not None:
+                el.set(k, str(v))
+        for ret_name, data in rs.rets:  # given order kept: a query may mix Ret kinds
+            info = decl.child(ret_name)
+            if info is None:
+                problems.append(Problem(f"{path}/{ret_name}", f"{ret_name} cannot appear in {rs.name}Rs"))
+                continue
+            _fill(etree.SubElement(el, ret_name), info.decl, data, f"{path}/{ret_name}", problems)
+    if validate:
+        _finish(root, schema, problems)
+    elif problems:
+        raise QbxmlValidationError(problems)
+    return '<?xml version="1.0" ?>' + etree.tostring(root, encoding="unicode")
+
+
+def build_element(element_name: str, data: Mapping, schema: Schema | None = None) -> etree._Element:
+    """One element (e.g. `CustomerRet`) from data, ordered and formatted; not validated."""
+    schema = schema or load_schema()
+    decl = schema.element(element_name)
+    if decl is None:
+        raise QbxmlValidationError([Problem(element_name, f"{element_name} is not in the qbXML {schema.version} schema ({schema.source})")])
+    problems: list[Problem] = []
+    el = etree.Element(element_name)
+    _fill(el, decl, data, element_name, problems)
+    if problems:
+        raise QbxmlValidationError(problems)
+    return el
+
+
+def check_fields(element_name: str, data: Mapping, schema: Schema | None = None) -> list[Problem]:
+    """Every problem of `data` as the content of `element_name` (e.g. `CustomerAdd`): unknown
+    fields, wrong types, over-long values, missing required fields. Nothing is sent anywhere."""
+    schema = schema or load_schema()
+    decl = schema.element(element_name)
+    if decl is None:
+        return [Problem(element_name, f"{element_name} is not in the qbXML {schema.version} schema ({schema.source})")]
+    problems: list[Problem] = []
+    el = etree.Element(element_name)
+    _fill(el, decl, data, element_name, problems)
+    if problems:
+        return problems
+    if schema.model.element(element_name) is not None:  # lxml validates global elements only
+        problems.extend(lxml_problems(schema.validate_tree(etree.ElementTree(el)), schema))
+    return problems
+
+
+# ---- internals -----------------------------------------------------------------------------
+
+
+def _append_request(msgs: etree._Element, req: Request, schema: Schema, problems: list[Problem]) -> None:
+    rq_name = req.name + "Rq"
+    path = f"/QBXML/QBXMLMsgsRq/{rq_name}"
+    decl = schema.element(rq_name)
+    if decl is None:
+        hint = "" if schema.source != "embedded" else "; point --schema-dir (or QBSYNC_QBXML_SCHEMA_DIR) at Intuit's SDK schemas for other request types"
+        problems.append(Problem(path, f"{rq_name} is not in the qbXML {schema.version} schema ({schema.source}){hint}"))
+        return
+    el = etree.SubElement(msgs, rq_name)
+    if req.request_id is not None:
+        rid = str(req.request_id)
+        if len(rid) > MAX_REQUEST_ID:
+            problems.append(Problem(f"{path}/@requestID", f"requestID {rid!r} is {len(rid)} characters; QuickBooks allows {MAX_REQUEST_ID} (status 1060)"))
+        el.set("requestID", rid)
+    for k, v in req.attrs.items():
+        if k not in decl.attributes:
+            problems.append(Problem(f"{path}/@{k}", f"{rq_name} has no attribute {k!r}; it has: {', '.join(decl.attributes) or 'none'}"))
+        elif v is not None:
+            el.set(k, str(v))
+    content: dict = {}
+    if decl.child(req.name) is not None and req.name not in req.data:
+        content[req.name] = req.data  # Add/Mod: the data is the inner element's content
+    else:
+        content.update(req.data)
+    if req.include_ret:
+        content["IncludeRetElement"] = list(req.include_ret)
+    _fill(el, decl, content, path, problems)
+
+
+def _fill(el: etree._Element, decl: ElementDecl, data: object, path: str, problems: list[Problem]) -> None:
+    if decl.content is None:
+        # A leaf: text by the simple type.
+        _set_text(el, decl, data, path, problems)
+        return
+    if not isinstance(data, Mapping):
+        problems.append(Problem(path, f"{decl.name} is an aggregate; give an object of its fields, not {_describe(data)}"))
+        return
+    children = decl.children
+    placed: list[tuple[int, str, object]] = []
+    for key, value in data.items():
+        if value is None:
+            continue
+        if key.startswith("@"):
+            attr = key[1:]
+            if attr in decl.attributes:
+                el.set(attr, str(value))
+            else:
+                problems.append(Problem(f"{path}/@{attr}", f"{decl.name} has no attribute {attr!r}"))
+            continue
+        info = children.get(key)
+        if info is None:
+            problems.append(Problem(f"{path}/{key}", f"unknown field {key!r} in {decl.name}{_suggest(key, children)}"))
+            continue
+        placed.append((info.index, key, value))
+    given = {key for _, key, _ in placed}
+    for name, info in children.items():
+        if info.required and name not in given:
+            problems.append(Problem(f"{path}/{name}", f"{decl.name} needs {name}, which is missing"))
+    placed.sort(key=lambda t: t[0])  # stable: a list keeps its order
+    for _, key, value in placed:
+        info = children[key]
+        values = list(value) if isinstance(value, (list, tuple)) else [value]
+        if len(values) > 1 and not info.repeated:
+            problems.append(Problem(f"{path}/{key}", f"{key} may appear only once in {decl.name}, got {len(values)}"))
+            continue
+        for i, item in enumerate(values):
+            if item is None:
+                continue
+            child_path = f"{path}/{key}" + (f"[{i + 1}]" if info.repeated and len(values) > 1 else "")
+            _fill(etree.SubElement(el, key), info.decl, item, child_path, problems)
+
+
+def _set_text(el: etree._Element, decl: ElementDecl, value: object, path: str, problems: list[Problem]) -> None:
+    simple = decl.simple
+    assert simple is not None
+    if isinstance(value, (Mapping, list, tuple)):
+        problems.append(Problem(path, f"{decl.name} takes a single value, not {_describe(value)}"))
+        return
+    try:
+        text = format_value(simple, value)
+    except ValueProblem as exc:
+        problems.append(Problem(path, f"{decl.name}: {exc}"))
+        return
+    if simple.max_length is not None and len(text) > simple.max_length:
+        problems.append(Problem(path, f"{decl.name} {_clip(text)!r} is {len(text)} characters; the limit is {simple.max_length}"))
+        return
+    broken = rule_problem(simple, text)
+    if broken:
+        problems.append(Problem(path, f"{decl.name} {broken}"))
+        return
+    if simple.enumeration and text not in simple.enumeration:
+        problems.append(Problem(path, f"{decl.name} {text!r} is not one of: {', '.join(simple.enumeration)}"))
+        return
+    el.text = text
+
+
+def _finish(root: etree._Element, schema: Schema, problems: list[Problem]) -> None:
+    if problems:
+        raise QbxmlValidationError(problems)
+    errors = schema.validate_tree(etree.ElementTree(root))
+    if errors:
+        raise QbxmlValidationError(lxml_problems(errors, schema))
+
+
+_LXML_ELEMENT = re.compile(r"^Element '([^']+)'(?:, attribute '([^']+)')?: ")
+
+
+def lxml_problems(entries: Iterable, schema: Schema) -> list[Problem]:
+    """lxml's error log as Problems: path, plain message (the element prefix dropped)."""
+    out = []
+    for e in entries:
+        message = _LXML_ELEMENT.sub("", e.message).strip()
+        m = _LXML_ELEMENT.match(e.message)
+        if m:
+            message = f"{m.group(1)}{'/@' + m.group(2) if m.group(2) else ''}: {message}"
+        out.append(Problem(e.path or "", message, e.line or None))
+    return out
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, Mapping):
+        return "an object"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _suggest(key: str, children: Mapping[str, object]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(key, list(children), n=3, cutoff=0.75)
+    return f"; did you mean {' or '.join(close)}?" if close else ""

@@ -1,0 +1,287 @@
+"""Parsing qbXML messages into plain data.
+
+Responses: every `…Rs` of a message (never assume one), with requestID, status, iterator
+fields and its `…Ret` records as dicts; repeated elements become lists by the schema (a
+one-line invoice still has a list of lines). Parsing is lenient: QuickBooks' own output
+sometimes breaks the schema, so violations become warnings, never failures.
+
+`iter_response` streams: it holds one record at a time, so a 50 MB query response costs
+bounded memory. `parse_response` is the same walk collected into lists.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from lxml import etree
+
+from qbsync.errors import InvalidInput
+from qbsync.qbxml.schema import Schema, load_schema
+from qbsync.qbxml.xsdmodel import ElementDecl
+
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.DOTALL)
+_QBXML_PI = re.compile(r'<\?qbxml\s+version\s*=\s*["\']([^"\']+)["\']\s*\?>')
+
+
+@dataclass
+class RsHeader:
+    """The attributes of one `…Rs` element. `name` has no `Rs` suffix."""
+
+    name: str
+    request_id: str | None
+    status_code: int
+    status_severity: str
+    status_message: str
+    ret_count: int | None = None
+    iterator_id: str | None = None
+    iterator_remaining_count: int | None = None
+    attrs: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """The request ran (0-999: info and warnings); 1000+ means nothing was applied."""
+        return self.status_code < 1000
+
+
+@dataclass
+class RsResult(RsHeader):
+    rets: list[tuple[str, dict]] = field(default_factory=list)
+
+    @property
+    def records(self) -> list[dict]:
+        return [data for _, data in self.rets]
+
+
+@dataclass
+class ResponseMessage:
+    responses: list[RsResult]
+    new_message_set_id: str | None = None
+    message_set_status_code: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def by_request_id(self) -> dict[str | None, RsResult]:
+        return {r.request_id: r for r in self.responses}
+
+
+@dataclass
+class ParsedRequest:
+    name: str  # without `Rq`
+    request_id: str | None
+    attrs: dict[str, str]
+    data: dict  # Add/Mod: the inner element's content; otherwise the request's content
+    include_ret: list[str] = field(default_factory=list)
+
+
+@dataclass
+class RequestMessage:
+    version: str | None
+    on_error: str | None
+    new_message_set_id: str | None
+    old_message_set_id: str | None
+    requests: list[ParsedRequest]
+
+
+# ---- responses ------------------------------------------------------------------------------
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        return None
+
+
+def _header(el: etree._Element) -> RsHeader:
+    a = dict(el.attrib)
+    code = _int(a.get("statusCode"))
+    return RsHeader(
+        name=el.tag[:-2] if el.tag.endswith("Rs") else el.tag,
+        request_id=a.get("requestID"),
+        status_code=code if code is not None else -1,
+        status_severity=a.get("statusSeverity", ""),
+        status_message=a.get("statusMessage", ""),
+        ret_count=_int(a.get("retCount")),
+        iterator_id=a.get("iteratorID"),
+        iterator_remaining_count=_int(a.get("iteratorRemainingCount")),
+        attrs=a,
+    )
+
+
+def _source(data: str | bytes | Path | IO[bytes]) -> Any:
+    """Something lxml.iterparse reads as bytes. Text loses its XML declaration, which may name
+    an encoding that no longer applies once the text is decoded."""
+    if isinstance(data, Path):
+        return str(data)
+    if isinstance(data, str):
+        return io.BytesIO(_XML_DECL.sub("", data, count=1).encode("utf-8"))
+    if isinstance(data, bytes):
+        return io.BytesIO(data)
+    return data
+
+
+class ResponseStream:
+    """Stream a response message: iterating yields `(header, ret_name, record)` per `…Ret`,
+    then `(header, None, None)` when each `…Rs` ends, so responses without records are seen
+    too. All items of one `…Rs` share the same header object. The message-level attributes
+    (`newMessageSetID`, `messageSetStatusCode`) are in `message_attrs` once iteration began."""
+
+    def __init__(self, data: str | bytes | Path | IO[bytes], schema: Schema | None = None):
+        self._data = data
+        self.schema = schema or load_schema()
+        self.message_attrs: dict[str, str] = {}
+
+    def __iter__(self) -> Iterator[tuple[RsHeader, str | None, dict | None]]:
+        rs_env = self.schema.element("QBXMLMsgsRs")
+        events = etree.iterparse(
+            _source(self._data), events=("start", "end"), huge_tree=True, remove_comments=True, remove_pis=True
+        )
+        depth = 0
+        header: RsHeader | None = None
+        rs_decl: ElementDecl | None = None
+        try:
+            for event, el in events:
+                if event == "start":
+                    depth += 1
+                    if depth == 2 and el.tag == "QBXMLMsgsRs":
+                        self.message_attrs = dict(el.attrib)
+                    elif depth == 3:
+                        header = _header(el)
+                        info = rs_env.child(el.tag) if rs_env is not None else None
+                        rs_decl = info.decl if info else None
+                    continue
+                depth -= 1
+                if depth == 3 and header is not None:  # a Ret (or ErrorRecovery) closed
+                    info = rs_decl.child(el.tag) if rs_decl is not None else None
+                    record = element_to_data(el, info.decl if info else None)
+                    _release(el)
+                    yield header, el.tag, record if isinstance(record, dict) else {}
+                elif depth == 2 and header is not None:
+                    yield header, None, None
+                    _release(el)
+                    header, rs_decl = None, None
+        except etree.XMLSyntaxError as exc:
+            raise InvalidInput(f"response is not well-formed XML: {exc}") from None
+
+
+def _release(el: etree._Element) -> None:
+    """Free a finished element and the siblings before it: memory stays flat while streaming."""
+    el.clear()
+    parent = el.getparent()
+    while parent is not None and el.getprevious() is not None:
+        del parent[0]
+
+
+def iter_response(data: str | bytes | Path | IO[bytes], schema: Schema | None = None) -> ResponseStream:
+    return ResponseStream(data, schema)
+
+
+def parse_response(data: str | bytes | Path | IO[bytes], schema: Schema | None = None, validate: bool = True) -> ResponseMessage:
+    """The whole response message. With `validate`, schema violations become warnings
+    (text or bytes input only; streams are not read twice)."""
+    schema = schema or load_schema()
+    stream = ResponseStream(data, schema)
+    responses: list[RsResult] = []
+    current: RsResult | None = None
+    seen: RsHeader | None = None
+    for header, ret_name, record in stream:
+        if header is not seen:
+            seen = header
+            current = RsResult(**{k: getattr(header, k) for k in RsHeader.__dataclass_fields__})
+            responses.append(current)
+        if ret_name is not None and current is not None and record is not None:
+            current.rets.append((ret_name, record))
+    warnings = _schema_warnings(data, schema) if validate and isinstance(data, (str, bytes)) else []
+    attrs = stream.message_attrs
+    return ResponseMessage(
+        responses=responses,
+        new_message_set_id=attrs.get("newMessageSetID"),
+        message_set_status_code=_int(attrs.get("messageSetStatusCode")),
+        warnings=warnings,
+    )
+
+
+def _schema_warnings(data: str | bytes, schema: Schema) -> list[str]:
+    raw = _XML_DECL.sub("", data, count=1).encode("utf-8") if isinstance(data, str) else data
+    try:
+        tree = etree.parse(io.BytesIO(raw))
+    except etree.XMLSyntaxError:
+        return []
+    return [f"line {e.line}: {e.message}" for e in schema.validate_tree(tree)]
+
+
+# ---- plain data -------------------------------------------------------------------------
+
+
+def element_to_data(el: etree._Element, decl: ElementDecl | None) -> dict | str:
+    """An element as plain data: text for a leaf, a dict for an aggregate. Children the
+    schema declares repeatable are always lists; unknown ones become lists only when they
+    actually repeat."""
+    if len(el) == 0:
+        if decl is not None and decl.content is not None:
+            return {}
+        return el.text or ""
+    out: dict[str, Any] = {}
+    children = decl.children if decl is not None else {}
+    for child in el:
+        if not isinstance(child.tag, str):  # comments, PIs
+            continue
+        info = children.get(child.tag)
+        value = element_to_data(child, info.decl if info else None)
+        if info is not None and info.repeated:
+            out.setdefault(child.tag, []).append(value)
+        elif child.tag in out:
+            prev = out[child.tag]
+            out[child.tag] = (prev if isinstance(prev, list) else [prev]) + [value]
+        else:
+            out[child.tag] = value
+    return out
+
+
+# ---- requests -------------------------------------------------------------------------------
+
+
+def qbxml_version(text: str | bytes) -> str | None:
+    """The version in the `<?qbxml version="X.Y"?>` instruction, or None."""
+    head = text[:4096].decode("utf-8", "replace") if isinstance(text, bytes) else text[:4096]
+    m = _QBXML_PI.search(head)
+    return m.group(1) if m else None
+
+
+def parse_request(text: str | bytes, schema: Schema | None = None) -> RequestMessage:
+    """A request message as plain data (used by FakeQuickBooks and replay)."""
+    version = qbxml_version(text)
+    schema = schema or load_schema(version)
+    raw = _XML_DECL.sub("", text, count=1).encode("utf-8") if isinstance(text, str) else text
+    try:
+        root = etree.fromstring(raw, etree.XMLParser(remove_comments=True, remove_pis=True, huge_tree=True))
+    except etree.XMLSyntaxError as exc:
+        raise InvalidInput(f"request is not well-formed XML: {exc}") from None
+    msgs = root.find("QBXMLMsgsRq")
+    if root.tag != "QBXML" or msgs is None:
+        raise InvalidInput("not a qbXML request message (expected QBXML/QBXMLMsgsRq)")
+    env = schema.element("QBXMLMsgsRq")
+    requests = []
+    for rq in msgs:
+        if not isinstance(rq.tag, str):
+            continue
+        name = rq.tag[:-2] if rq.tag.endswith("Rq") else rq.tag
+        info = env.child(rq.tag) if env is not None else None
+        content = element_to_data(rq, info.decl if info else None)
+        content = content if isinstance(content, dict) else {}
+        include_ret = content.pop("IncludeRetElement", [])
+        attrs = dict(rq.attrib)
+        request_id = attrs.pop("requestID", None)
+        data = content.pop(name) if name in content and isinstance(content.get(name), dict) else content
+        requests.append(ParsedRequest(name, request_id, attrs, data, include_ret if isinstance(include_ret, list) else [include_ret]))
+    return RequestMessage(
+        version=version,
+        on_error=msgs.get("onError"),
+        new_message_set_id=msgs.get("newMessageSetID"),
+        old_message_set_id=msgs.get("oldMessageSetID"),
+        requests=requests,
+    )
