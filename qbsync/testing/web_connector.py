@@ -1,0 +1,531 @@
+"""`WebConnector`: a stand-in for QuickBooks Web Connector 2.3 that drives any QBWC SOAP endpoint.
+
+It speaks to your web service over real HTTP exactly as QBWC does (SOAP 1.1, document/literal,
+the quoted SOAPAction header, compact envelopes with escaped qbXML) and follows QBWC's call
+order::
+
+    serverVersion -> clientVersion -> authenticate
+        -> [connectionError ...]            when the company file cannot be opened
+        -> sendRequestXML -> receiveResponseXML -> ... (until 100 %)
+        -> [getLastError]                   after "" from sendRequestXML or a negative percent
+        -> closeConnection
+
+Each qbXML request your service returns is handed to a *company* (a
+:class:`~qbsync.testing.FakeQuickBooks`, or any callable ``f(request_xml) -> response_xml``);
+the response goes back in receiveResponseXML. Every reply of your service is checked the way
+the real client reads it, and what happened is returned as a :class:`RunReport`.
+
+Example, in a pytest test::
+
+    from qbsync.testing import FakeQuickBooks, WebConnector
+
+    def test_sync_pushes_customers(live_server_url):
+        company = FakeQuickBooks(qbxml_version="13.0")
+        report = WebConnector(live_server_url, "acme-sync", "s3cret", company=company,
+                              noop_delay=0).run()
+        assert report.ok, report.errors + report.violations
+        assert report.calls[:3] == ["serverVersion", "clientVersion", "authenticate"]
+        assert report.calls[-1] == "closeConnection"
+        assert report.status_codes == [0, 0]          # statusCode of each qbXML response
+        assert report.percent_trace[-1] == 100
+        print(report.final_message)                    # what QBWC would show, e.g. "Complete!"
+
+The command line equivalent is ``qbsync simulate --url URL --username U --password-env VAR``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from lxml import etree
+
+from qbsync.testing.wc_company import CompanyAdapter, CompanyReply
+from qbsync.testing.wc_http import DEFAULT_USER_AGENT, SoapTransport, TransportError
+from qbsync.testing.wc_soap import SoapProblem, build_envelope, parse_reply
+
+# authenticate()[1] values with a meaning of their own, and what QBWC shows for them.
+AUTH_INVALID_USER = "nvu"
+AUTH_NO_WORK = "none"
+AUTH_BUSY = "busy"
+AUTH_MESSAGES = {
+    AUTH_INVALID_USER: "Invalid password for username",
+    AUTH_NO_WORK: "No Data Exchange",
+    AUTH_BUSY: "Application Busy",
+}
+NOOP = "NoOp"
+INTERACTIVE_MODE = "Interactive mode"
+DONE = "done"
+
+DEFAULT_CLIENT_VERSION = "2.3.0.215"
+DEFAULT_COMPANY_FILE = r"C:\Users\Public\Documents\Intuit\QuickBooks\Company Files\qbsync-test.QBW"
+
+# Outcomes of a run (RunReport.outcome).
+OUTCOME_COMPLETE = "complete"  # receiveResponseXML reached 100, closeConnection called
+OUTCOME_LAST_ERROR = "last_error"  # the session ended on a getLastError text
+OUTCOME_NO_WORK = "no_work"
+OUTCOME_BUSY = "busy"
+OUTCOME_INVALID_USER = "invalid_user"
+OUTCOME_VERSION_REJECTED = "version_rejected"
+OUTCOME_CONNECTION_ERROR = "connection_error"
+OUTCOME_HCP_ERROR = "hcp_error"
+OUTCOME_INTERACTIVE = "interactive_mode"
+OUTCOME_SERVER_ERROR = "server_error"  # a reply QBWC cannot use (fault, HTTP error, bad XML, bad value)
+OUTCOME_LIMIT = "limit_reached"
+
+
+@dataclass
+class RunReport:
+    """What one WebConnector run did and saw. JSON-ready through :meth:`as_dict`.
+
+    - ``calls``: the SOAP operations called, in order.
+    - ``requests`` / ``responses``: the qbXML request messages the service sent and the
+      company's response texts (``""`` when the company answered with an HRESULT), in order.
+    - ``round_trips``: completed sendRequestXML -> receiveResponseXML pairs.
+    - ``status_codes``: every ``statusCode`` in the company's responses, in order (ints).
+    - ``hresults``: HRESULTs the company returned instead of a response.
+    - ``percent_trace``: each receiveResponseXML result.
+    - ``auth``: the authenticate answer (result kind, company file, postpone and minimum
+      interval seconds; the ticket is never recorded).
+    - ``warnings``: things QBWC shows but lives with (a ``W:`` clientVersion reply...).
+    - ``errors``: what ended the run badly, with QBWC's error code where QBWC has one.
+    - ``violations``: replies that break the protocol (decreasing percent, ``<item>`` children...).
+    - ``final_message``: the text QBWC would show at the end (closeConnection's reply, the
+      getLastError text, or the authenticate/connection message).
+    - ``outcome``: one of ``complete``, ``last_error``, ``no_work``, ``busy``, ``invalid_user``,
+      ``version_rejected``, ``connection_error``, ``hcp_error``, ``interactive_mode``,
+      ``server_error``, ``limit_reached``.
+    - ``ok``: True when the run ended normally (complete, no work, or busy) with no error and
+      no protocol violation.
+    """
+
+    calls: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=list)
+    responses: list[str] = field(default_factory=list)
+    round_trips: int = 0
+    status_codes: list[int] = field(default_factory=list)
+    hresults: list[str] = field(default_factory=list)
+    percent_trace: list[int] = field(default_factory=list)
+    auth: dict[str, Any] = field(default_factory=dict)
+    server_version: str | None = None
+    client_version_reply: str | None = None
+    company_file: str | None = None
+    connection_errors: list[dict[str, str]] = field(default_factory=list)
+    noops: int = 0
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    final_message: str | None = None
+    outcome: str | None = None
+    ok: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Stop(Exception):
+    """Ends the run; the report already says why."""
+
+
+class WebConnector:
+    """Drives a QBWC web service at `url` the way QuickBooks Web Connector 2.3 does.
+
+    Parameters:
+
+    - ``url``: the AppURL (http or https).
+    - ``username`` / ``password``: sent to authenticate (the password is never recorded).
+    - ``company``: a FakeQuickBooks (``.process(xml)``) or a callable ``f(xml) -> str``; see
+      :mod:`qbsync.testing.wc_company` for the optional hooks (``begin_session`` for the
+      connectionError path, ``hcp_response``, ``qbxml_version``, ``company_file``).
+    - ``client_version``: the strVersion sent to clientVersion (``"2.3.0.215"``).
+    - ``qbxml_version``: overrides the company's qbXML version (qbXMLMajorVers/MinorVers).
+    - ``company_file``: strCompanyFileName when the company has none and authenticate returned "".
+    - ``country``: qbXMLCountry (``"US"``).
+    - ``noop_delay``: seconds to wait after a ``NoOp`` from getLastError (QBWC: about 5; use 0
+      in tests). ``max_noops`` bounds how many are honoured.
+    - ``max_round_trips``: stop (and report a failure) after this many request/response pairs.
+    - ``max_connection_retries``: company paths from connectionError that are tried (QBWC: 2).
+    - ``close_after_auth_failure``: call closeConnection after nvu/none/busy, as the
+      Programmer's Guide (chapter 2) describes (default True).
+    - ``timeout``: HTTP timeout in seconds. ``user_agent``: the User-Agent header.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        username: str,
+        password: str,
+        company: Any = None,
+        *,
+        client_version: str = DEFAULT_CLIENT_VERSION,
+        qbxml_version: str | None = None,
+        company_file: str = DEFAULT_COMPANY_FILE,
+        country: str = "US",
+        noop_delay: float = 5.0,
+        max_noops: int = 100,
+        max_round_trips: int = 10_000,
+        max_connection_retries: int = 2,
+        close_after_auth_failure: bool = True,
+        timeout: float = 60.0,
+        user_agent: str = DEFAULT_USER_AGENT,
+    ):
+        self.url = url
+        self.username = username
+        self._password = password
+        self.company = CompanyAdapter(company)
+        self.client_version = client_version
+        self.qbxml_version = qbxml_version
+        self.company_file = company_file
+        self.country = country
+        self.noop_delay = noop_delay
+        self.max_noops = max_noops
+        self.max_round_trips = max_round_trips
+        self.max_connection_retries = max_connection_retries
+        self.close_after_auth_failure = close_after_auth_failure
+        self.timeout = timeout
+        self.user_agent = user_agent
+        self.report = RunReport()
+        self._transport: SoapTransport | None = None
+        self._ticket = ""
+        self._company_open = False
+
+    def __repr__(self) -> str:  # never show the password
+        return f"WebConnector(url={self.url!r}, username={self.username!r})"
+
+    # -- one run ---------------------------------------------------------------------------
+
+    def run(self) -> RunReport:
+        """Run one update session against the service; returns its :class:`RunReport`."""
+        self.report = RunReport()
+        self._ticket = ""
+        self._company_open = False
+        self._transport = SoapTransport(self.url, timeout=self.timeout, user_agent=self.user_agent)
+        try:
+            self._session()
+        except _Stop:
+            pass
+        finally:
+            self._transport.close()
+        r = self.report
+        r.ok = (
+            r.outcome in (OUTCOME_COMPLETE, OUTCOME_NO_WORK, OUTCOME_BUSY) and not r.errors and not r.violations
+        )
+        return r
+
+    def _session(self) -> None:
+        self._version_check()
+        company_path = self._authenticate()
+        if not self._open_company(company_path):
+            return
+        version = self.company.qbxml_version(self.qbxml_version)
+        major, minor = _split_version(version)
+        hcp = self.company.hcp_response(version)
+        if hcp.hresult or not hcp.xml:
+            self._error(
+                "QBWC1014: could not obtain the Host, Company and Preferences query response "
+                f"({hcp.hresult or 'empty response'} {hcp.message})".rstrip(),
+                OUTCOME_HCP_ERROR,
+            )
+            self._close_connection()
+            return
+        self._exchange_loop(hcp.xml, major, minor)
+
+    # -- before the work ------------------------------------------------------------------
+
+    def _version_check(self) -> None:
+        # Both calls are optional for a service: a failure is shown as a warning and QBWC goes on.
+        try:
+            self.report.server_version = self._call_optional("serverVersion", {}).text
+        except SoapProblem as exc:
+            self.report.warnings.append(f"serverVersion failed, ignored: {exc.detail}")
+        try:
+            reply = self._call_optional("clientVersion", {"strVersion": self.client_version}).text
+        except SoapProblem as exc:
+            self.report.warnings.append(f"clientVersion failed, ignored: {exc.detail}")
+            return
+        self.report.client_version_reply = reply
+        if not reply:
+            return
+        kind, text = reply[:2], reply[2:]
+        if kind == "W:":
+            self.report.warnings.append(f"clientVersion warning: {text}")
+        elif kind == "E:":
+            self.report.final_message = text
+            self._error(f"clientVersion error: {text}", OUTCOME_VERSION_REJECTED)
+            raise _Stop
+        elif kind == "O:":
+            self.report.final_message = f"This application requires Web Connector version {text} or later"
+            self._error(
+                f"clientVersion: the service requires Web Connector {text} or later "
+                f"(this is {self.client_version})",
+                OUTCOME_VERSION_REJECTED,
+            )
+            raise _Stop
+        else:
+            self.report.violations.append(
+                f"clientVersion returned {reply!r}; expected '', 'W:<text>', 'E:<text>' or 'O:<version>' (QBWC1046)"
+            )
+
+    def _authenticate(self) -> str:
+        reply = self._call("authenticate", {"strUserName": self.username, "strPassword": self._password})
+        values = ["" if v is None else v for v in (reply.strings or [])]
+        if len(values) < 2:
+            self._error(
+                f"QBWC1012: authenticate returned {len(values)} string(s); at least a ticket and a status are required",
+                OUTCOME_SERVER_ERROR,
+            )
+            raise _Stop
+        ticket, status = values[0], values[1]
+        self._ticket = ticket
+        auth: dict[str, Any] = {
+            "result": status,
+            "ticket_issued": bool(ticket),
+            "company_file": None,
+            "postpone_seconds": None,
+            "min_run_interval_seconds": None,
+            "close_connection_called": False,
+        }
+        self.report.auth = auth
+        for index, key in ((2, "postpone_seconds"), (3, "min_run_interval_seconds")):
+            if len(values) > index and values[index].strip():
+                try:
+                    auth[key] = int(values[index])
+                except ValueError:
+                    self.report.violations.append(
+                        f"authenticate()[{index}] must be a number of seconds, got {values[index]!r}"
+                    )
+        if len(values) > 4:
+            self.report.warnings.append(f"authenticate returned {len(values)} strings; QBWC reads at most 4")
+        if ticket != ticket.strip() or status != status.strip():
+            self.report.violations.append(
+                "authenticate values carry surrounding whitespace (pretty-printed reply?); QBWC uses them verbatim"
+            )
+        special = status.lower()
+        if special in AUTH_MESSAGES:
+            if status != special:
+                self.report.warnings.append(f"authenticate()[1] is {status!r}; lower-case {special!r} is safest")
+            self.report.final_message = AUTH_MESSAGES[special]
+            if special == AUTH_INVALID_USER:
+                self._error(f"authenticate: {AUTH_MESSAGES[special]}", OUTCOME_INVALID_USER)
+            else:
+                self.report.outcome = OUTCOME_NO_WORK if special == AUTH_NO_WORK else OUTCOME_BUSY
+            if self.close_after_auth_failure:
+                auth["close_connection_called"] = True
+                self._close_connection(keep_message=True)
+            raise _Stop
+        if not ticket:
+            self.report.violations.append("authenticate returned an empty ticket with work to do")
+        auth["company_file"] = status
+        return status
+
+    def _open_company(self, path: str) -> bool:
+        """Open the company like QBWC (OpenConnection + BeginSession); on failure report it
+        through connectionError and try the path the service returns, at most
+        `max_connection_retries` times."""
+        retries = 0
+        while True:
+            failure = self.company.begin_session(path)
+            if failure is None:
+                self._company_open = True
+                self.report.company_file = path or self.company.company_file(self.company_file)
+                return True
+            reply = self._call(
+                "connectionError", {"ticket": self._ticket, "hresult": failure.hresult, "message": failure.message}
+            ).text or ""
+            self.report.connection_errors.append(
+                {"hresult": failure.hresult, "message": failure.message, "reply": reply}
+            )
+            if reply.strip().lower() == DONE or retries >= self.max_connection_retries:
+                self.report.final_message = failure.message or failure.hresult
+                detail = "the service returned done" if reply.strip().lower() == DONE else (
+                    f"gave up after {retries} retries"
+                )
+                self._error(
+                    f"QBWC1013: could not open the company file ({failure.hresult} {failure.message}); {detail}",
+                    OUTCOME_CONNECTION_ERROR,
+                )
+                return False
+            retries += 1
+            path = reply
+
+    # -- the work -------------------------------------------------------------------------
+
+    def _exchange_loop(self, hcp_xml: str, major: int, minor: int) -> None:
+        r = self.report
+        first = True
+        finished = False  # the service said 100
+        while True:
+            if r.round_trips >= self.max_round_trips:
+                self._error(
+                    f"stopped after {r.round_trips} round trips (max_round_trips); the service never reached 100",
+                    OUTCOME_LIMIT,
+                )
+                self._close_connection()
+                return
+            request = self._call(
+                "sendRequestXML",
+                {
+                    "ticket": self._ticket,
+                    "strHCPResponse": hcp_xml if first else "",
+                    "strCompanyFileName": r.company_file,
+                    "qbXMLCountry": self.country,
+                    "qbXMLMajorVers": major,
+                    "qbXMLMinorVers": minor,
+                },
+            ).text
+            first = False
+            if not request:
+                if self._last_error():
+                    continue
+                return
+            r.requests.append(request)
+            answer = self.company.process(request)
+            self._record_company_reply(answer)
+            percent = self._receive(answer)
+            r.round_trips += 1
+            if percent < 0:
+                if self._last_error():
+                    continue
+                return
+            if percent > 100:
+                r.violations.append(f"receiveResponseXML returned {percent}; the percentage must be 0..100")
+                finished = True
+            elif percent == 100:
+                finished = True
+            if finished:
+                r.outcome = OUTCOME_COMPLETE
+                self._close_connection()
+                return
+
+    def _record_company_reply(self, answer: CompanyReply) -> None:
+        r = self.report
+        r.responses.append(answer.xml or "")
+        if answer.hresult:
+            r.hresults.append(answer.hresult)
+        if answer.xml:
+            r.status_codes.extend(_status_codes(answer.xml, r.warnings))
+
+    def _receive(self, answer: CompanyReply) -> int:
+        failed = bool(answer.hresult)
+        text = self._call(
+            "receiveResponseXML",
+            {
+                "ticket": self._ticket,
+                "response": "" if failed else (answer.xml or ""),
+                "hresult": answer.hresult,
+                "message": answer.message if failed else "",
+            },
+        ).text
+        percent = int(text or "0")
+        trace = self.report.percent_trace
+        previous = [p for p in trace if p >= 0]
+        if percent >= 0 and previous and percent < previous[-1]:
+            self.report.violations.append(
+                f"receiveResponseXML percent went down from {previous[-1]} to {percent}"
+            )
+        trace.append(percent)
+        return percent
+
+    def _last_error(self) -> bool:
+        """Call getLastError. True when it said NoOp (pause, then sendRequestXML again); otherwise
+        its text is the final message and the session is closed."""
+        r = self.report
+        text = self._call("getLastError", {"ticket": self._ticket}).text or ""
+        if text.strip().lower() == NOOP.lower():
+            if text != NOOP:
+                r.warnings.append(f"getLastError returned {text!r}; QBWC documents {NOOP!r}")
+            r.noops += 1
+            if r.noops > self.max_noops:
+                self._error(f"stopped after {self.max_noops} NoOp pauses (max_noops)", OUTCOME_LIMIT)
+                self._close_connection()
+                return False
+            if self.noop_delay > 0:
+                time.sleep(self.noop_delay)
+            return True
+        if text.strip().lower() == INTERACTIVE_MODE.lower():
+            self._error("getLastError asked for interactive mode, which this WebConnector does not support",
+                        OUTCOME_INTERACTIVE)
+            self._close_connection()
+            return False
+        r.final_message = text
+        self._error(f"getLastError: {text}" if text else "getLastError returned no text", OUTCOME_LAST_ERROR)
+        self._close_connection(keep_message=True)
+        return False
+
+    def _close_connection(self, keep_message: bool = False) -> None:
+        if self._company_open:  # QBWC ends the QuickBooks session before closeConnection
+            self._company_open = False
+            self.company.end_session()
+        text = self._call("closeConnection", {"ticket": self._ticket}).text
+        if not keep_message:
+            self.report.final_message = text or ""
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def _error(self, message: str, outcome: str) -> None:
+        self.report.errors.append(message)
+        if self.report.outcome is None or self.report.outcome == OUTCOME_COMPLETE:
+            self.report.outcome = outcome
+
+    def _post(self, operation: str, values: dict[str, Any]):
+        assert self._transport is not None
+        self.report.calls.append(operation)
+        envelope = build_envelope(operation, values)
+        try:
+            status, content_type, body = self._transport.post(operation, envelope)
+        except TransportError as exc:
+            raise SoapProblem(operation, "http", str(exc)) from None
+        reply = parse_reply(operation, status, content_type, body)
+        if not content_type.lower().startswith("text/xml"):
+            self.report.warnings.append(
+                f"{operation}: reply Content-Type is {content_type!r}; QBWC expects text/xml for SOAP 1.1"
+            )
+        return reply
+
+    def _call_optional(self, operation: str, values: dict[str, Any]):
+        return self._post(operation, values)
+
+    def _call(self, operation: str, values: dict[str, Any]):
+        """A call whose failure ends the session, as in QBWC."""
+        try:
+            return self._post(operation, values)
+        except SoapProblem as exc:
+            target = self.report.violations if exc.kind == "protocol" else self.report.errors
+            target.append(str(exc))
+            if target is self.report.violations:
+                self.report.errors.append(f"{exc.code}: the session ended on an unusable {operation} reply")
+            if self.report.outcome in (None, OUTCOME_COMPLETE):
+                self.report.outcome = OUTCOME_SERVER_ERROR
+            if not self.report.final_message or operation != "closeConnection":
+                self.report.final_message = str(exc)
+            raise _Stop from None
+
+
+def _split_version(version: str) -> tuple[int, int]:
+    major, _, minor = version.partition(".")
+    try:
+        return int(major), int(minor or 0)
+    except ValueError:
+        raise ValueError(f"not a qbXML version: {version!r}") from None
+
+
+_RESPONSE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+
+
+def _status_codes(xml: str, warnings: list[str]) -> list[int]:
+    """statusCode of every response element in a qbXML response message, in order."""
+    try:
+        root = etree.fromstring(xml.encode("utf-8"), _RESPONSE_PARSER)
+    except etree.XMLSyntaxError as exc:
+        warnings.append(f"the company returned a response that is not well-formed XML ({exc})")
+        return []
+    codes = []
+    for el in root.iter():
+        value = el.get("statusCode") if isinstance(el.tag, str) else None
+        if value is not None:
+            try:
+                codes.append(int(value))
+            except ValueError:
+                warnings.append(f"statusCode {value!r} is not an integer")
+    return codes

@@ -1,0 +1,210 @@
+"""A small QBWC SOAP service for testing the WebConnector double (test-only, not the product).
+
+It implements the server side of the Web Connector protocol by hand (WSGI, lxml), hands out a
+list of qbXML requests, records every call it receives (headers, raw body, parameters), and can
+be told to misbehave in the ways real services do. `serve(app)` runs it under waitress on
+127.0.0.1 with an ephemeral port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass, field
+from xml.sax.saxutils import escape
+
+from lxml import etree
+from waitress.server import create_server
+
+NS = "http://developer.intuit.com/"
+SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+
+
+@dataclass
+class Received:
+    op: str
+    soapaction: str
+    content_type: str
+    body: bytes
+    params: list[tuple[str, str | None]]  # (local name, text) in document order
+
+    def param(self, name: str) -> str | None:
+        return dict(self.params).get(name)
+
+
+@dataclass
+class QbwcService:
+    """Behaviour knobs (all optional):
+
+    requests: qbXML messages to hand out, one per sendRequestXML.
+    percents: receiveResponseXML results to return, in order (raw strings allowed, e.g. "33.3");
+        default: the share of requests done, 100 after the last.
+    auth_status: authenticate()[1] for good credentials ("" / a path / "none" / "busy").
+    auth_extra: authenticate()[2:] values.
+    array_child / array_ns: element name and namespace of the ArrayOfString children.
+    response_ns: namespace of the <opResponse> element (and its result).
+    misbehave: {op: "500" | "fault" | "garbage" | "html"} for a broken reply to that operation.
+    noop_times: sendRequestXML returns "" and getLastError "NoOp" this many times first.
+    last_error: getLastError text when no NoOp is pending.
+    connection_error_replies: connectionError results, in order (then "done").
+    client_version_reply, server_version, close_message: the plain string results.
+    ticket: the ticket to issue.
+    unescaped_request: put the qbXML request into sendRequestXMLResult as elements, not text.
+    pretty: pretty-print the replies (whitespace between elements only).
+    """
+
+    requests: list[str] = field(default_factory=list)
+    username: str = "qbuser"
+    password: str = "s3cret"
+    percents: list[str | int] | None = None
+    auth_status: str = ""
+    auth_extra: list[str] = field(default_factory=list)
+    array_child: str = "string"
+    array_ns: str = NS
+    response_ns: str = NS
+    misbehave: dict[str, str] = field(default_factory=dict)
+    noop_times: int = 0
+    last_error: str = "Nothing to do"
+    connection_error_replies: list[str] = field(default_factory=list)
+    client_version_reply: str = ""
+    server_version: str = "qbwc-test-service 1.0"
+    close_message: str = "Complete!"
+    ticket: str = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+    unescaped_request: bool = False
+    pretty: bool = False
+    received: list[Received] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._sent = 0
+        self._percent_index = 0
+        self._noops_left = self.noop_times
+        self._lock = threading.Lock()
+
+    @property
+    def ops(self) -> list[str]:
+        return [r.op for r in self.received]
+
+    def calls(self, op: str) -> list[Received]:
+        return [r for r in self.received if r.op == op]
+
+    # -- WSGI ----------------------------------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length)
+        root = etree.fromstring(body)
+        (operation,) = [c for c in root.find(f"{{{SOAP}}}Body") if isinstance(c.tag, str)]
+        qname = etree.QName(operation)
+        assert qname.namespace == NS, qname
+        op = qname.localname
+        params = [(etree.QName(c).localname, c.text) for c in operation if isinstance(c.tag, str)]
+        rec = Received(op, environ.get("HTTP_SOAPACTION", ""), environ.get("CONTENT_TYPE", ""), body, params)
+        with self._lock:
+            self.received.append(rec)
+            mode = self.misbehave.get(op)
+            if mode:
+                return self._broken(mode, start_response)
+            result = getattr(self, f"_do_{op}")(rec)
+        return self._reply(op, result, start_response)
+
+    def _reply(self, op: str, result, start_response):
+        ns = self.response_ns
+        if isinstance(result, list):
+            inner = "".join(
+                f'<{self.array_child} xmlns="{self.array_ns}">{escape(v)}</{self.array_child}>' for v in result
+            )
+        elif self.unescaped_request and op == "sendRequestXML" and result:
+            inner = result.split("?>")[-1]  # raw elements: what a naive service might emit
+        else:
+            inner = escape(str(result))
+        xml = (
+            f'<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="{SOAP}"><soap:Body>'
+            f'<{op}Response xmlns="{ns}"><{op}Result>{inner}</{op}Result></{op}Response>'
+            "</soap:Body></soap:Envelope>"
+        )
+        if self.pretty:
+            xml = xml.replace("><soap:Body>", ">\n  <soap:Body>\n    ").replace(
+                "</soap:Body>", "\n  </soap:Body>\n"
+            )
+        data = xml.encode("utf-8")
+        start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8"), ("Content-Length", str(len(data)))])
+        return [data]
+
+    def _broken(self, mode: str, start_response):
+        if mode == "500":
+            data = b"Internal Server Error"
+            start_response("500 Internal Server Error", [("Content-Type", "text/plain")])
+        elif mode == "fault":
+            data = (
+                f'<?xml version="1.0"?><soap:Envelope xmlns:soap="{SOAP}"><soap:Body><soap:Fault>'
+                "<faultcode>soap:Server</faultcode><faultstring>boom in the service</faultstring>"
+                "</soap:Fault></soap:Body></soap:Envelope>"
+            ).encode()
+            start_response("500 Internal Server Error", [("Content-Type", "text/xml; charset=utf-8")])
+        elif mode == "html":
+            data = b"<html><body>Welcome</body></html>"
+            start_response("200 OK", [("Content-Type", "text/html")])
+        else:  # garbage
+            data = b'<?xml version="1.0"?><soap:Envelope xmlns:soap="x"><unclosed>'
+            start_response("200 OK", [("Content-Type", "text/xml; charset=utf-8")])
+        return [data]
+
+    # -- callbacks -----------------------------------------------------------------------
+
+    def _do_serverVersion(self, rec):
+        return self.server_version
+
+    def _do_clientVersion(self, rec):
+        return self.client_version_reply
+
+    def _do_authenticate(self, rec):
+        if rec.param("strUserName") != self.username or rec.param("strPassword") != self.password:
+            return ["", "nvu"]
+        return [self.ticket, self.auth_status, *self.auth_extra]
+
+    def _do_connectionError(self, rec):
+        return self.connection_error_replies.pop(0) if self.connection_error_replies else "done"
+
+    def _do_sendRequestXML(self, rec):
+        assert rec.param("ticket") == self.ticket
+        if self._noops_left > 0:
+            self._noops_left -= 1
+            self._pending_noop = True
+            return ""
+        if self._sent >= len(self.requests):
+            return ""
+        self._sent += 1
+        return self.requests[self._sent - 1]
+
+    def _do_receiveResponseXML(self, rec):
+        assert rec.param("ticket") == self.ticket
+        if self.percents is not None:
+            value = self.percents[min(self._percent_index, len(self.percents) - 1)]
+            self._percent_index += 1
+            return value
+        if rec.param("hresult"):
+            return -101
+        return 100 if self._sent >= len(self.requests) else int(100 * self._sent / len(self.requests))
+
+    def _do_getLastError(self, rec):
+        if getattr(self, "_pending_noop", False):
+            self._pending_noop = False
+            return "NoOp"
+        return self.last_error
+
+    def _do_closeConnection(self, rec):
+        return self.close_message
+
+
+@contextlib.contextmanager
+def serve(app):
+    """Run `app` under waitress on 127.0.0.1:<ephemeral>; yields the URL."""
+    server = create_server(app, host="127.0.0.1", port=0, threads=2)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}/qbwc"
+    finally:
+        server.close()
+        server.task_dispatcher.shutdown()
+        thread.join(timeout=5)
