@@ -1,0 +1,13 @@
+"""The SQLite store: the only package with SQL in it.
+
+    from qbsync.store import open_store
+    with open_store("qbsync.db") as store:
+        ...
+
+Modules: `db` (opening, transactions), `schema` (migrations), `connections`, `records`,
+`changes`, `logs` (Failed Syncs and the app's feed).
+"""
+
+from qbsync.store.db import Store, open_store, resolve_path, utc_now
+
+__all__ = ["Store", "open_store", "resolve_path", "utc_now"]

@@ -1,0 +1,216 @@
+"""SQL for changes (the wizard's rows), their references, and what each side last showed us."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from qbsync.errors import NotFound
+from qbsync.store.db import Store, utc_now
+
+OPEN = ("awaiting", "held")  # in the wizard (held = kept unchecked until the next run)
+IN_FLIGHT = ("queued", "sending", "error")  # approved, not yet settled
+_JSON_COLUMNS = ("payload", "before")
+
+
+def _row(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is not None:
+        for col in _JSON_COLUMNS:
+            if isinstance(row.get(col), str):
+                row[col] = json.loads(row[col])
+        for col in ("checked", "outcome_unknown", "refresh_edit_sequence"):
+            if col in row and row[col] is not None:
+                row[col] = bool(row[col])
+    return row
+
+
+def _rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [_row(r) for r in rows]  # type: ignore[misc]
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def get_change(store: Store, change_id: int) -> dict[str, Any]:
+    row = _row(store.query_one("SELECT * FROM changes WHERE id = ?", (change_id,)))
+    if row is None:
+        raise NotFound(f"no change with id {change_id}")
+    return row
+
+
+def get_changes(store: Store, ids: Sequence[int], connection_id: int | None = None) -> list[dict[str, Any]]:
+    """The changes with these ids, in the order given; NotFound names every unknown id."""
+    if not ids:
+        return []
+    rows = {r["id"]: r for r in _rows(store.query(f"SELECT * FROM changes WHERE id IN ({_marks(len(ids))})", list(ids)))}
+    if connection_id is not None:
+        rows = {k: v for k, v in rows.items() if v["connection_id"] == connection_id}
+    missing = [str(i) for i in ids if i not in rows]
+    if missing:
+        noun = "change" if len(missing) == 1 else "changes"
+        raise NotFound(f"no {noun} with id {', '.join(missing)}" + (" in this connection" if connection_id else ""))
+    return [rows[i] for i in ids]
+
+
+def list_changes(
+    store: Store,
+    connection_id: int | None,
+    statuses: Iterable[str],
+    *,
+    direction: str | None = None,
+    type_: str | None = None,
+    order: str = "id",
+) -> list[dict[str, Any]]:
+    statuses = list(statuses)
+    sql = f"SELECT * FROM changes WHERE status IN ({_marks(len(statuses))})"
+    params: list[Any] = list(statuses)
+    if connection_id is not None:
+        sql += " AND connection_id = ?"
+        params.append(connection_id)
+    if direction:
+        sql += " AND direction = ?"
+        params.append(direction)
+    if type_:
+        sql += " AND type = ?"
+        params.append(type_)
+    return _rows(store.query(f"{sql} ORDER BY {order}", params))
+
+
+def count_by_status(store: Store, connection_id: int) -> dict[tuple[str, str], int]:
+    """{(status, direction): count} for one connection."""
+    rows = store.query(
+        "SELECT status, direction, count(*) AS n FROM changes WHERE connection_id = ? GROUP BY status, direction",
+        (connection_id,),
+    )
+    return {(r["status"], r["direction"]): r["n"] for r in rows}
+
+
+def changes_for_entity(
+    store: Store, connection_id: int, direction: str, type_: str, local_id: str, statuses: Iterable[str]
+) -> list[dict[str, Any]]:
+    statuses = list(statuses)
+    return _rows(
+        store.query(
+            f"SELECT * FROM changes WHERE connection_id = ? AND direction = ? AND type = ? AND local_id = ?"
+            f" AND status IN ({_marks(len(statuses))}) ORDER BY id",
+            (connection_id, direction, type_, local_id, *statuses),
+        )
+    )
+
+
+def insert_change(
+    store: Store,
+    *,
+    connection_id: int,
+    direction: str,
+    type_: str,
+    action: str,
+    local_id: str,
+    qb_id: str | None,
+    name: str | None,
+    payload: dict[str, Any],
+    before: dict[str, Any],
+    status: str = "awaiting",
+) -> int:
+    now = utc_now()
+    cur = store.execute(
+        "INSERT INTO changes (connection_id, direction, type, action, local_id, qb_id, name, payload, before,"
+        " status, checked, detected_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+        (connection_id, direction, type_, action, local_id, qb_id, name, json.dumps(payload), json.dumps(before), status, now, now),
+    )
+    return int(cur.lastrowid)  # type: ignore[arg-type]
+
+
+_UPDATABLE = {
+    "action", "qb_id", "name", "payload", "before", "status", "checked", "approved_at", "resolved_at", "attempts",
+    "last_tried", "message_id", "status_code", "status_severity", "status_message", "note", "outcome_unknown",
+    "refresh_edit_sequence", "detected_at",
+}
+
+
+def update_change(store: Store, change_id: int, **fields: Any) -> None:
+    unknown = set(fields) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"cannot update {sorted(unknown)}")
+    for col in _JSON_COLUMNS:
+        if col in fields:
+            fields[col] = json.dumps(fields[col])
+    fields["updated_at"] = utc_now()
+    assignments = ", ".join(f"{k} = ?" for k in fields)
+    store.execute(f"UPDATE changes SET {assignments} WHERE id = ?", (*fields.values(), change_id))
+
+
+def set_checked(store: Store, ids: Sequence[int], checked: bool) -> int:
+    if not ids:
+        return 0
+    cur = store.execute(
+        f"UPDATE changes SET checked = ?, updated_at = ? WHERE status = 'awaiting' AND id IN ({_marks(len(ids))})",
+        (int(checked), utc_now(), *ids),
+    )
+    return cur.rowcount
+
+
+def set_status(store: Store, ids: Sequence[int], status: str, **extra: Any) -> int:
+    """Move the given changes to `status` (with extra column values); returns how many moved."""
+    if not ids:
+        return 0
+    extra["updated_at"] = utc_now()
+    assignments = ", ".join(f"{k} = ?" for k in extra)
+    cur = store.execute(
+        f"UPDATE changes SET status = ?, {assignments} WHERE id IN ({_marks(len(ids))})",
+        (status, *extra.values(), *ids),
+    )
+    return cur.rowcount
+
+
+# -- references ----------------------------------------------------------------------------
+
+
+def set_refs(store: Store, change_id: int, refs: Iterable[tuple[str, str, str | None]]) -> None:
+    """Replace the references of a change: (path, local_id, ref_type or None)."""
+    store.execute("DELETE FROM change_refs WHERE change_id = ?", (change_id,))
+    for path, local_id, ref_type in refs:
+        store.execute(
+            "INSERT INTO change_refs (change_id, path, local_id, ref_type) VALUES (?, ?, ?, ?)",
+            (change_id, path, local_id, ref_type),
+        )
+
+
+def get_refs(store: Store, change_id: int) -> list[dict[str, Any]]:
+    return store.query("SELECT path, local_id, ref_type FROM change_refs WHERE change_id = ? ORDER BY path", (change_id,))
+
+
+def pending_changes_for_local_id(store: Store, connection_id: int, local_id: str) -> list[dict[str, Any]]:
+    """Export changes not yet settled (awaiting … error) for an entity of any type with this local id."""
+    return _rows(
+        store.query(
+            "SELECT * FROM changes WHERE connection_id = ? AND local_id = ? AND direction = 'export'"
+            " AND status IN ('awaiting', 'held', 'queued', 'sending', 'error') ORDER BY id",
+            (connection_id, local_id),
+        )
+    )
+
+
+# -- what each side last showed us ----------------------------------------------------------
+
+
+def get_seen(store: Store, connection_id: int, direction: str, type_: str, local_id: str) -> str | None:
+    return store.scalar(
+        "SELECT fingerprint FROM seen WHERE connection_id = ? AND direction = ? AND type = ? AND local_id = ?",
+        (connection_id, direction, type_, local_id),
+    )
+
+
+def set_seen(store: Store, connection_id: int, direction: str, type_: str, local_id: str, fingerprint: str) -> None:
+    store.execute(
+        "INSERT INTO seen (connection_id, direction, type, local_id, fingerprint, seen_at) VALUES (?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (connection_id, direction, type, local_id) DO UPDATE SET fingerprint = excluded.fingerprint,"
+        " seen_at = excluded.seen_at",
+        (connection_id, direction, type_, local_id, fingerprint, utc_now()),
+    )
+
+
+def forget_seen(store: Store, connection_id: int, type_: str, local_id: str) -> None:
+    store.execute("DELETE FROM seen WHERE connection_id = ? AND type = ? AND local_id = ?", (connection_id, type_, local_id))

@@ -1,0 +1,197 @@
+"""Opening the SQLite store: checks, pragmas, migrations and transactions.
+
+One `Store` wraps one sqlite3 connection (through sqlite-utils). Every read-modify-write
+goes through `Store.transaction()`, which takes the write lock up front (BEGIN IMMEDIATE)
+so two qbsync processes never interleave a read and a write; a lock held past the busy
+timeout becomes `StoreBusy` (exit 4).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from qbsync.errors import QbsyncError, StoreBusy
+
+DEFAULT_PATH = "qbsync.db"
+DEFAULT_BUSY_TIMEOUT = 10.0  # seconds; QBSYNC_BUSY_TIMEOUT overrides
+APPLICATION_ID = 0x71627379  # "qbsy": marks a file as a qbsync store
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def utc_now() -> str:
+    """The current time as ISO-8601 UTC with a trailing Z (second precision)."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _busy_timeout() -> float:
+    raw = os.environ.get("QBSYNC_BUSY_TIMEOUT")
+    if not raw:
+        return DEFAULT_BUSY_TIMEOUT
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        raise QbsyncError(f"QBSYNC_BUSY_TIMEOUT must be a number of seconds, not {raw!r}", 2) from None
+
+
+def _is_locked(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+class Store:
+    """An open qbsync store. Use `open_store()` to get one."""
+
+    def __init__(self, path: Path, conn: sqlite3.Connection, *, readonly: bool):
+        import sqlite_utils
+
+        self.path = path
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn, execute_plugins=False, recursive_triggers=False)
+        self.readonly = readonly
+        self._depth = 0
+
+    # -- statements -------------------------------------------------------------------
+    def _busy(self) -> StoreBusy:
+        return StoreBusy(
+            f"store {self.path} is locked by another qbsync process (waited {_busy_timeout():g}s); try again"
+        )
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        try:
+            return self.conn.execute(sql, params)
+        except sqlite3.OperationalError as exc:
+            if _is_locked(exc):
+                raise self._busy() from exc
+            if "readonly" in str(exc).lower():
+                raise QbsyncError(f"store {self.path} is read-only; cannot write to it") from exc
+            raise
+
+    def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
+        cur = self.execute(sql, params)
+        cols = [d[0] for d in cur.description or ()]
+        return [dict(zip(cols, row)) for row in cur.fetchall()]
+
+    def query_one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
+        rows = self.query(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Any = ()) -> Any:
+        row = self.execute(sql, params).fetchone()
+        return row[0] if row else None
+
+    # -- transactions -----------------------------------------------------------------
+    @contextmanager
+    def transaction(self) -> Iterator[Store]:
+        """One write transaction (BEGIN IMMEDIATE). Nested calls join the outer one."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+            return
+        if self.readonly:
+            raise QbsyncError(f"store {self.path} is read-only; cannot write to it")
+        self.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self
+        except BaseException:
+            self._depth = 0
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        self._depth = 0
+        try:
+            self.execute("COMMIT")
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def resolve_path(path: str | os.PathLike[str] | None) -> Path:
+    return Path(path or os.environ.get("QBSYNC_DB") or DEFAULT_PATH)
+
+
+def _file_is_readonly(path: Path) -> bool:
+    # Root passes os.access() for any file, so a file with no write bit at all is
+    # read-only too: an admin who chmods the store to 0444 means it.
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not os.access(path, os.W_OK) or not (mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+    timeout = _busy_timeout()
+    if readonly:
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
+    else:
+        conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = False, write: bool = True) -> Store:
+    """Open (and with `create`, create) the store at `path`, migrated to the current schema.
+
+    Commands other than `init` pass `create=False`: a missing file is an error that says how
+    to create it, so a typo in --db never silently starts an empty store elsewhere.
+    `write=False` opens a read-only file for reading (listing commands).
+    """
+    from qbsync.store import schema
+
+    p = resolve_path(path)
+    if p.is_dir():
+        raise QbsyncError(f"{p} is a directory, not a qbsync store file")
+    exists = p.exists()
+    if not exists and not create:
+        raise QbsyncError(f"no store at {p}; run `qbsync init` (or pass --db / set QBSYNC_DB)")
+    if exists:
+        try:
+            with open(p, "rb") as fh:
+                head = fh.read(16)
+        except OSError as exc:
+            raise QbsyncError(f"cannot read store {p}: {exc.strerror}") from None
+        if head and head != _SQLITE_MAGIC:
+            raise QbsyncError(f"{p} is not a qbsync store (not an SQLite database)")
+    elif not p.parent.exists():
+        raise QbsyncError(f"cannot create store {p}: folder {p.parent} does not exist")
+    readonly = exists and _file_is_readonly(p)
+    if readonly and (write or create):
+        raise QbsyncError(f"store {p} is read-only; cannot write to it")
+    try:
+        conn = _connect(p, readonly=readonly)
+        store = Store(p, conn, readonly=readonly)
+    except sqlite3.Error as exc:
+        raise QbsyncError(f"cannot open store {p}: {exc}") from None
+    try:
+        schema.prepare(store, create=create)
+    except sqlite3.DatabaseError as exc:
+        store.close()
+        if _is_locked(exc):
+            raise store._busy() from None
+        raise QbsyncError(f"{p} is not a qbsync store ({exc})") from None
+    except BaseException:
+        store.close()
+        raise
+    return store

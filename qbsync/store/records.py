@@ -1,0 +1,110 @@
+"""SQL for records: the mirror of each entity known on both sides."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from qbsync.store.db import Store, utc_now
+
+_JSON_COLUMNS = ("data", "qb_data")
+
+
+def _row(row: dict[str, Any] | None) -> dict[str, Any] | None:
+    if row is not None:
+        for col in _JSON_COLUMNS:
+            if isinstance(row.get(col), str):
+                row[col] = json.loads(row[col])
+    return row
+
+
+def get_record(store: Store, connection_id: int, type_: str, local_id: str) -> dict[str, Any] | None:
+    return _row(
+        store.query_one(
+            "SELECT * FROM records WHERE connection_id = ? AND type = ? AND local_id = ?",
+            (connection_id, type_, local_id),
+        )
+    )
+
+
+def get_record_by_qb_id(store: Store, connection_id: int, type_: str, qb_id: str) -> dict[str, Any] | None:
+    return _row(
+        store.query_one(
+            "SELECT * FROM records WHERE connection_id = ? AND type = ? AND qb_id = ?", (connection_id, type_, qb_id)
+        )
+    )
+
+
+def find_by_local_id(store: Store, connection_id: int, local_id: str) -> list[dict[str, Any]]:
+    """Records of any type with this local id (references carry no type)."""
+    return [
+        _row(r)  # type: ignore[misc]
+        for r in store.query(
+            "SELECT * FROM records WHERE connection_id = ? AND local_id = ? ORDER BY id", (connection_id, local_id)
+        )
+    ]
+
+
+def list_records(store: Store, connection_id: int, type_: str | None = None) -> list[dict[str, Any]]:
+    sql = "SELECT * FROM records WHERE connection_id = ?"
+    params: list[Any] = [connection_id]
+    if type_:
+        sql += " AND type = ?"
+        params.append(type_)
+    return [_row(r) for r in store.query(sql + " ORDER BY type, id", params)]  # type: ignore[misc]
+
+
+def save_record(
+    store: Store,
+    connection_id: int,
+    type_: str,
+    local_id: str,
+    *,
+    qb_id: str | None,
+    edit_sequence: str | None,
+    name: str | None,
+    data: dict[str, Any],
+    qb_data: dict[str, Any] | None,
+) -> None:
+    """Insert or replace the mirror of one entity."""
+    now = utc_now()
+    store.execute(
+        "INSERT INTO records (connection_id, type, local_id, qb_id, edit_sequence, name, data, qb_data, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (connection_id, type, local_id) DO UPDATE SET qb_id = excluded.qb_id,"
+        " edit_sequence = excluded.edit_sequence, name = excluded.name, data = excluded.data,"
+        " qb_data = excluded.qb_data, updated_at = excluded.updated_at",
+        (
+            connection_id,
+            type_,
+            local_id,
+            qb_id,
+            edit_sequence,
+            name,
+            json.dumps(data, sort_keys=True),
+            None if qb_data is None else json.dumps(qb_data, sort_keys=True),
+            now,
+            now,
+        ),
+    )
+
+
+def delete_record(store: Store, connection_id: int, type_: str, local_id: str) -> None:
+    store.execute(
+        "DELETE FROM records WHERE connection_id = ? AND type = ? AND local_id = ?", (connection_id, type_, local_id)
+    )
+
+
+def relink(store: Store, connection_id: int, type_: str, old_local_id: str, new_local_id: str) -> None:
+    """The app links its own id to an entity that came from QuickBooks (keyed by its QuickBooks id
+    until now): every row that names the entity follows."""
+    params = (new_local_id, connection_id, type_, old_local_id)
+    store.execute("UPDATE records SET local_id = ? WHERE connection_id = ? AND type = ? AND local_id = ?", params)
+    store.execute("UPDATE changes SET local_id = ? WHERE connection_id = ? AND type = ? AND local_id = ?", params)
+    store.execute("UPDATE failures SET local_id = ? WHERE connection_id = ? AND type = ? AND local_id = ?", params)
+    store.execute("UPDATE OR REPLACE seen SET local_id = ? WHERE connection_id = ? AND type = ? AND local_id = ?", params)
+    store.execute(
+        "UPDATE change_refs SET local_id = ? WHERE local_id = ?"
+        " AND change_id IN (SELECT id FROM changes WHERE connection_id = ?)",
+        (new_local_id, old_local_id, connection_id),
+    )
