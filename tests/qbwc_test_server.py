@@ -208,3 +208,84 @@ def serve(app):
         server.close()
         server.task_dispatcher.shutdown()
         thread.join(timeout=5)
+
+
+class CannedCompany:
+    """A tiny QuickBooks stand-in for these tests: answers every request of a message with
+    statusCode 0 (or the codes given), the HCP query with Host/Company/Preferences replies, and
+    can fail requests with an HRESULT or fail to open the company file a number of times."""
+
+    def __init__(self, *, qbxml_version="13.0", status_codes=None, hresult_on=(), open_failures=0,
+                 open_hresult="0x80040408", company_file=None):
+        self.qbxml_version = qbxml_version
+        self.status_codes = list(status_codes or [])
+        self.hresult_on = set(hresult_on)  # 1-based indexes of process() calls (HCP excluded)
+        self.open_failures = open_failures
+        self.open_hresult = open_hresult
+        if company_file:
+            self.company_file = company_file
+        self.received: list[str] = []
+        self.sessions: list[str] = []
+        self.ended = 0
+
+    def begin_session(self, path):
+        self.sessions.append(path)
+        if self.open_failures > 0:
+            self.open_failures -= 1
+            return Reply(None, self.open_hresult, "Could not start QuickBooks.")
+        return None
+
+    def end_session(self):
+        self.ended += 1
+
+    def process(self, xml):
+        root = etree.fromstring(xml.encode("utf-8"))
+        rqs = [c for c in root.find("QBXMLMsgsRq") if isinstance(c.tag, str)]
+        if [c.tag for c in rqs] == ["HostQueryRq", "CompanyQueryRq", "PreferencesQueryRq"]:
+            return Reply(HCP_RESPONSE)
+        self.received.append(xml)
+        if len(self.received) in self.hresult_on:
+            return Reply(None, "0x80040400", "QuickBooks found an error when parsing the provided XML text stream.")
+        parts = []
+        for rq in rqs:
+            code = self.status_codes.pop(0) if self.status_codes else 0
+            rid = rq.get("requestID")
+            rid_attr = f' requestID="{escape(rid)}"' if rid is not None else ""
+            parts.append(
+                f'<{rq.tag[:-2]}Rs{rid_attr} statusCode="{code}" statusSeverity="{"Info" if code in (0, 1) else "Error"}" '
+                f'statusMessage="{"Status OK" if code == 0 else "Something &amp; other"}" />'
+            )
+        return Reply('<?xml version="1.0" ?>\n<QBXML>\n<QBXMLMsgsRs>\n' + "\n".join(parts) + "\n</QBXMLMsgsRs>\n</QBXML>\n")
+
+
+@dataclass
+class Reply:
+    xml: str | None
+    hresult: str = ""
+    message: str = ""
+
+
+HCP_RESPONSE = (
+    '<?xml version="1.0" ?>\n<QBXML>\n<QBXMLMsgsRs>\n'
+    '<HostQueryRs requestID="1" statusCode="0" statusSeverity="Info" statusMessage="Status OK">'
+    "<HostRet><ProductName>QuickBooks Enterprise Solutions 18.0</ProductName><MajorVersion>28</MajorVersion>"
+    "<MinorVersion>0</MinorVersion><Country>US</Country><SupportedQBXMLVersion>13.0</SupportedQBXMLVersion>"
+    "<IsAutomaticLogin>false</IsAutomaticLogin><QBFileMode>SingleUser</QBFileMode></HostRet></HostQueryRs>\n"
+    '<CompanyQueryRs requestID="2" statusCode="0" statusSeverity="Info" statusMessage="Status OK">'
+    "<CompanyRet><IsSampleCompany>true</IsSampleCompany><CompanyName>Sample &amp; Co</CompanyName></CompanyRet>"
+    "</CompanyQueryRs>\n"
+    '<PreferencesQueryRs requestID="3" statusCode="0" statusSeverity="Info" statusMessage="Status OK" />\n'
+    "</QBXMLMsgsRs>\n</QBXML>\n"
+)
+
+
+def qbxml_request(*bodies: str, version: str = "13.0") -> str:
+    """A request message holding the given Rq elements."""
+    return (
+        f'<?xml version="1.0" encoding="utf-8"?><?qbxml version="{version}"?><QBXML>'
+        f'<QBXMLMsgsRq onError="stopOnError">{"".join(bodies)}</QBXMLMsgsRq></QBXML>'
+    )
+
+
+def customer_query(request_id: str = "1") -> str:
+    return qbxml_request(f'<CustomerQueryRq requestID="{request_id}"><MaxReturned>10</MaxReturned></CustomerQueryRq>')
