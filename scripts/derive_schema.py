@@ -71,7 +71,7 @@ def catalogue_requests() -> tuple[list[str], str]:
         return names, "built-in fallback list (qbsync.qbxml.entities not importable)"
     names = []
     for et in ENTITY_TYPES.values():
-        for attr in ("add_rq", "mod_rq", "query_rq"):
+        for attr in ("add_rq", "mod_rq", "query_rq", "del_rq", "deleted_query_rq"):
             n = _strip_rq(getattr(et, attr, None))
             if n:
                 names.append(n)

@@ -89,6 +89,8 @@ def validate_document(
         )
         return report
 
+    if report.kind == REQUEST and declared == "":
+        report.errors.append(Problem("/QBXML", 'the <?qbxml?> instruction has no version="X.Y"', root.sourceline))
     if report.kind == REQUEST and declared is None:
         report.errors.append(
             Problem(
@@ -106,6 +108,15 @@ def validate_document(
         report.errors.append(Problem("/QBXML", str(exc), root.sourceline))
         return report
     report.schema_version = schema.version
+    if declared and declared != schema.version and version is None:
+        report.warnings.append(
+            Problem(
+                "/QBXML",
+                f"no qbXML {declared} schema {'embedded' if schema.source == 'embedded' else 'in ' + schema.source}; "
+                f"checked against {schema.version} (elements newer than {declared} are not flagged)",
+                root.sourceline,
+            )
+        )
 
     for entry in schema.validate_tree(tree):
         report.errors.append(_rewrite(entry, tree, schema))
@@ -155,14 +166,14 @@ class _BadVersion(QbsyncError):
     pass
 
 
-def _schema_for(version: str | None, schema_dir: str | Path | None) -> Schema:
+def _schema_for(version: str | None, schema_dir: str | Path | None, load: bool = True) -> Schema | None:
     """The schema for `version`: the exact one, else the nearest older one, else (for versions
     older than every schema we have, e.g. Intuit's 2.0 samples) the oldest one — newer qbXML
     schemas accept older requests. A version above every schema available is an error."""
+    have = available_versions(schema_dir)
     if version is not None and version != "":
         if not re.fullmatch(r"\d+(\.\d+)?", version):
             raise _BadVersion(f"'{version}' is not a qbXML version (expected e.g. 13.0)")
-        have = available_versions(schema_dir)
         if version_key(version) > version_key(have[-1]):
             where = "the embedded schema" if not (schema_dir or _env_dir()) else f"schema folder {schema_dir or _env_dir()}"
             raise _BadVersion(
@@ -171,7 +182,7 @@ def _schema_for(version: str | None, schema_dir: str | Path | None) -> Schema:
             )
         if version_key(version) < version_key(have[0]):
             version = have[0]
-    return load_schema(version or None, schema_dir)
+    return load_schema(version or None, schema_dir) if load else None
 
 
 def _env_dir() -> str | None:
@@ -182,9 +193,10 @@ def _env_dir() -> str | None:
     return os.environ.get(SCHEMA_DIR_ENV) or None
 
 
-def check_version(version: str, schema_dir: str | Path | None = None) -> None:
-    """Raise QbsyncError when a forced version cannot be served (for up-front usage checks)."""
-    _schema_for(version, schema_dir)
+def check_version(version: str | None, schema_dir: str | Path | None = None) -> None:
+    """Raise QbsyncError when the schema folder or a forced version cannot serve (for up-front
+    usage checks; loads nothing)."""
+    _schema_for(version, schema_dir, load=False)
 
 
 # ---- turning lxml's messages into plain words --------------------------------------------------
