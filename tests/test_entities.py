@@ -200,6 +200,21 @@ def test_item_ref_may_point_to_any_item_type():
                 assert targets == ITEM_TYPES, (t.name, path)
 
 
+def test_references_by_path_or_by_tail():
+    invoice = entity("Invoice").references
+    assert invoice["InvoiceLineAdd/ItemRef"] == ITEM_TYPES
+    assert "ItemRef" in invoice and invoice["ItemRef"] == ITEM_TYPES
+    assert invoice["CustomerRef"] == ("Customer",)
+    assert all("/" in p or p.endswith(("Ref", "TxnID")) for p in invoice)  # iteration gives paths
+    payment = entity("ReceivePayment").references
+    assert payment["AppliedToTxn/TxnID"] == payment["AppliedToTxnAdd/TxnID"] == ("Invoice",)
+    assert "AppliedToTxnAdd/TxnID" in list(payment) and "AppliedToTxn/TxnID" not in list(payment)
+    assert "VendorRef" not in invoice and invoice.get("VendorRef") is None
+    with pytest.raises(KeyError):
+        invoice["VendorRef"]
+    assert entity("StandardTerms").references == {}
+
+
 def test_line_facts():
     invoice = entity("Invoice")
     line = invoice.line("InvoiceLineAdd")

@@ -52,6 +52,52 @@ class LineAggregate:
     clear_element: str | None = None
 
 
+class References(Mapping[str, tuple[str, ...]]):
+    """Read-only map: path of a Ref (or TxnID) element inside the Add form → the types it may
+    point to, e.g. ``"InvoiceLineAdd/ItemRef" → ("ItemService", …)``.
+
+    Iteration yields the full paths. A lookup also accepts the tail of a path, each step
+    optionally without its ``Add`` suffix: ``refs["ItemRef"]`` or ``refs["AppliedToTxn/TxnID"]``
+    return the targets of every matching path (in catalogue order, without repeats).
+    """
+
+    __slots__ = ("_paths",)
+
+    def __init__(self, paths: Mapping[str, tuple[str, ...]] | None = None):
+        self._paths: dict[str, tuple[str, ...]] = {k: tuple(v) for k, v in (paths or {}).items()}
+
+    def __getitem__(self, key: str) -> tuple[str, ...]:
+        if key in self._paths:
+            return self._paths[key]
+        targets: dict[str, None] = {}
+        for path in self._matches(key):
+            targets.update(dict.fromkeys(self._paths[path]))
+        if not targets:
+            raise KeyError(key)
+        return tuple(targets)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (key in self._paths or any(True for _ in self._matches(key)))
+
+    def __iter__(self):
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+    def __repr__(self) -> str:
+        return f"References({self._paths!r})"
+
+    def _matches(self, key: str):
+        wanted = key.split("/")
+        for path in self._paths:
+            steps = path.split("/")
+            if len(steps) >= len(wanted) and all(
+                have in (want, want + "Add") for have, want in zip(steps[-len(wanted):], wanted)
+            ):
+                yield path
+
+
 @dataclass(frozen=True)
 class EntityType:
     """One supported QuickBooks object type."""
@@ -77,7 +123,7 @@ class EntityType:
 
     def __post_init__(self) -> None:
         # Keep the catalogue immutable all the way down.
-        object.__setattr__(self, "references", MappingProxyType(dict(self.references)))
+        object.__setattr__(self, "references", References(self.references))
 
     @property
     def is_list(self) -> bool:
