@@ -1,0 +1,316 @@
+"""What a Web Connector session does to the store (the engine calls these; each is one
+transaction). Export path: take the next queued changes (→ `sending`), then record one
+result per change: synced, error, back to queued, or outcome unknown. Import path: record
+what QuickBooks reported (→ an `awaiting` import change), apply approved imports. End of
+session: held changes come back, the contact is remembered.
+
+Outcome unknown: a change was sent but no usable answer came back (connection lost,
+whole-message HRESULT after sending). It goes to the Error Log as `error` with
+`outcome_unknown` set and no actions: it is never re-sent blindly. The next session takes it
+with `take_unsettled()`, checks QuickBooks (error recovery with the old message set id, or a
+query by ExternalGUID/name), and settles it with `record_synced` (it was applied),
+`record_requeue` (it was not) or `record_error`. An admin who checked QuickBooks by hand can
+`qbsync retry --force ID`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from qbsync.errors import QbsyncError
+from qbsync.store import changes as store_changes
+from qbsync.store import connections as store_connections
+from qbsync.store import logs as store_logs
+from qbsync.store import records as store_records
+from qbsync.store.db import Store, utc_now
+from qbsync.sync import catalogue, content
+
+_WAITS_FOR = ("awaiting", "held", "queued", "sending", "error")
+
+
+def _cid(connection: Mapping[str, Any] | int) -> int:
+    return connection if isinstance(connection, int) else int(connection["id"])
+
+
+def _attach(store: Store, change: dict[str, Any]) -> dict[str, Any]:
+    change["refs"] = store_changes.get_refs(store, change["id"])
+    record = store_records.get_record(store, change["connection_id"], change["type"], change["local_id"])
+    change["record"] = record
+    if record and not change["qb_id"]:
+        change["qb_id"] = record["qb_id"]
+    return change
+
+
+def _blocked(store: Store, cid: int, change: dict[str, Any], taken: set[tuple[str, str]]) -> bool:
+    """True when the change must wait: an earlier change of the same entity is in this batch
+    or being sent, the entity itself has not reached QuickBooks yet (mod/delete after an add),
+    or a record it refers to by local id has an unsettled export (its ListID/TxnID is unknown)."""
+    key = (change["type"], change["local_id"])
+    if key in taken:
+        return True
+    earlier = store_changes.changes_for_entity(store, cid, "export", change["type"], change["local_id"], ("sending",))
+    if earlier:
+        return True
+    if change["action"] != "add" and not change["qb_id"]:
+        record = store_records.get_record(store, cid, change["type"], change["local_id"])
+        if not (record and record["qb_id"]):
+            return True
+    taken_ids = {local_id for _, local_id in taken}
+    for ref in store_changes.get_refs(store, change["id"]):
+        if any(r["qb_id"] for r in store_records.find_by_local_id(store, cid, ref["local_id"])):
+            continue
+        if ref["local_id"] in taken_ids:
+            return True
+        if any(c["id"] != change["id"] for c in store_changes.pending_changes_for_local_id(store, cid, ref["local_id"])):
+            return True
+    return False
+
+
+def take_export_batch(
+    store: Store, connection: Mapping[str, Any] | int, *, limit: int | None = None, message_id: str | None = None
+) -> list[dict[str, Any]]:
+    """The next queued export changes to send, oldest first, each now `sending` with its
+    attempt counted and `message_id` remembered. A change whose references or own add have not
+    reached QuickBooks yet waits for a later batch. Each row carries `refs` (local-id references
+    to resolve) and `record` (the mirror: qb_id, edit_sequence, data) for building the request;
+    `refresh_edit_sequence` asks for a re-read and merge before a Mod."""
+    cid = _cid(connection)
+    batch: list[dict[str, Any]] = []
+    with store.transaction():
+        taken: set[tuple[str, str]] = set()
+        for change in store_changes.list_changes(store, cid, ["queued"], direction="export"):
+            if limit is not None and len(batch) >= limit:
+                break
+            if _blocked(store, cid, change, taken):
+                taken.add((change["type"], change["local_id"]))
+                continue
+            taken.add((change["type"], change["local_id"]))
+            store_changes.update_change(
+                store, change["id"], status="sending", attempts=change["attempts"] + 1, last_tried=utc_now(),
+                message_id=message_id,
+            )
+            batch.append(_attach(store, store_changes.get_change(store, change["id"])))
+    return batch
+
+
+def take_unsettled(store: Store, connection: Mapping[str, Any] | int) -> list[dict[str, Any]]:
+    """Changes whose outcome is unknown, for the engine to check against QuickBooks."""
+    rows = store_changes.list_changes(store, _cid(connection), ["error"], direction="export")
+    return [_attach(store, r) for r in rows if r["outcome_unknown"]]
+
+
+def _sent(store: Store, change_id: int) -> dict[str, Any]:
+    change = store_changes.get_change(store, change_id)
+    if change["status"] != "sending" and not (change["status"] == "error" and change["outcome_unknown"]):
+        raise QbsyncError(f"change {change_id} is {change['status']}, not being sent; its result cannot be recorded")
+    return change
+
+
+def record_synced(
+    store: Store, change_id: int, *, qb_id: str, edit_sequence: str | None, snapshot: Mapping[str, Any] | None
+) -> None:
+    """QuickBooks applied the change: store its id, EditSequence and the record as it now is in
+    QuickBooks, update the mirror, and tell the app (feed)."""
+    with store.transaction():
+        change = _sent(store, change_id)
+        cid, type_name, local_id = change["connection_id"], change["type"], change["local_id"]
+        et = catalogue.entity_type(type_name)
+        record = store_records.get_record(store, cid, type_name, local_id)
+        if change["action"] == "delete":
+            store_records.delete_record(store, cid, type_name, local_id)
+            store_changes.forget_seen(store, cid, type_name, local_id)
+        else:
+            base = (record or {}).get("data") or {}
+            data = change["payload"] if change["action"] == "add" else content.overlay(base, change["payload"])
+            snap = dict(snapshot or {})
+            data = content.take_line_ids_from_ret(data, snap, catalogue.line_rets(type_name))
+            name = et.display_name(snap) if snap else (change["name"] or local_id)
+            store_records.save_record(
+                store, cid, type_name, local_id, qb_id=qb_id, edit_sequence=edit_sequence, name=name or change["name"],
+                data=data, qb_data=snap or None,
+            )
+            if edit_sequence:  # our own save must not come back as an import
+                store_changes.set_seen(store, cid, "import", type_name, local_id, f"es:{edit_sequence}")
+        store_changes.update_change(
+            store, change_id, status="synced", qb_id=qb_id, resolved_at=utc_now(), status_code=0,
+            status_severity="Info", status_message=None, outcome_unknown=0, refresh_edit_sequence=0,
+        )
+        store_logs.append_feed(
+            store, store_changes.get_change(store, change_id), result="synced", qb_id=qb_id,
+            edit_sequence=edit_sequence, data=dict(snapshot) if snapshot else None,
+        )
+
+
+def record_error(
+    store: Store, change_id: int, *, status_code: int | None, message: str | None, severity: str = "Error"
+) -> None:
+    """QuickBooks refused the change: to the Error Log, one Failed Syncs row, a feed entry."""
+    with store.transaction():
+        change = _sent(store, change_id)
+        store_changes.update_change(
+            store, change_id, status="error", status_code=status_code, status_severity=severity,
+            status_message=message, outcome_unknown=0,
+        )
+        change = store_changes.get_change(store, change_id)
+        store_logs.append_failure(store, change, status_code=status_code, status_severity=severity, status_message=message)
+        store_logs.append_feed(store, change, result="error", status_code=status_code, status_message=message)
+
+
+def record_requeue(store: Store, change_id: int, *, reason: str, status_code: int | None = None) -> None:
+    """Not processed (3231 after an earlier failure, or the whole message could not be parsed):
+    back to `queued`, the attempt not counted, the reason noted once. Not a failure."""
+    with store.transaction():
+        change = _sent(store, change_id)
+        note = reason if status_code is None else f"{status_code}: {reason}"
+        store_changes.update_change(
+            store, change_id, status="queued", attempts=max(0, change["attempts"] - (change["status"] == "sending")),
+            note=note, outcome_unknown=0,
+        )
+
+
+def record_outcome_unknown(store: Store, change_id: int, *, reason: str) -> None:
+    """Sent, but no usable answer: Error Log with outcome_unknown (never re-sent blindly)."""
+    with store.transaction():
+        change = _sent(store, change_id)
+        if change["status"] == "error":
+            return  # already unknown
+        store_changes.update_change(
+            store, change_id, status="error", status_code=None, status_severity=None, status_message=reason,
+            outcome_unknown=1,
+        )
+        change = store_changes.get_change(store, change_id)
+        store_logs.append_failure(
+            store, change, status_code=None, status_severity=None, status_message=reason, outcome_unknown=True
+        )
+
+
+def abandon_sending(store: Store, connection: Mapping[str, Any] | int, *, reason: str, sent: bool = True) -> list[int]:
+    """Settle every `sending` change of a connection when a session breaks off: as outcome
+    unknown when the message went out (`sent`), else back to the queue."""
+    with store.transaction():
+        rows = store_changes.list_changes(store, _cid(connection), ["sending"])
+        for r in rows:
+            if sent:
+                record_outcome_unknown(store, r["id"], reason=reason)
+            else:
+                record_requeue(store, r["id"], reason=reason)
+    return [r["id"] for r in rows]
+
+
+def start_session(store: Store, connection: Mapping[str, Any] | int) -> None:
+    with store.transaction():
+        store_connections.record_contact(store, _cid(connection), "in progress")
+
+
+def end_session(store: Store, connection: Mapping[str, Any] | int, *, outcome: str = "ok") -> list[int]:
+    """End of a Web Connector run: held changes come back to the wizard, checked; changes left
+    `sending` (sent, never answered) become outcome unknown; the contact is remembered.
+    Returns the ids of the changes that came back."""
+    cid = _cid(connection)
+    with store.transaction():
+        abandon_sending(store, cid, reason="the Web Connector session ended before QuickBooks answered")
+        held = [r["id"] for r in store_changes.list_changes(store, cid, ["held"])]
+        store_changes.set_status(store, held, "awaiting", checked=1)
+        store_connections.record_contact(store, cid, outcome)
+    return held
+
+
+# -- imports ---------------------------------------------------------------------------------
+
+
+def record_import(
+    store: Store, connection: Mapping[str, Any] | int, type_name: str, data: Mapping[str, Any], *, deleted: bool = False
+) -> int | None:
+    """QuickBooks reported a record (a Ret, or with `deleted` a ListDeleted/TxnDeleted row):
+    compare with the mirror and create or update the `awaiting` import change for it (never a
+    second one while one awaits). Returns the change id, or None when nothing changed."""
+    cid = _cid(connection)
+    et = catalogue.entity_type(type_name)
+    qb_id = data.get(et.id_field)
+    if not qb_id:
+        raise QbsyncError(f"{et.name} data from QuickBooks has no {et.id_field}")
+    with store.transaction():
+        record = store_records.get_record_by_qb_id(store, cid, et.name, qb_id)
+        local_id = record["local_id"] if record else qb_id
+        found = store_changes.changes_for_entity(store, cid, "import", et.name, local_id, _WAITS_FOR)
+        fold = next((c for c in reversed(found) if c["status"] in ("awaiting", "held")
+                     or (c["status"] == "error" and not c["outcome_unknown"])), None)
+        snapshot = dict(data)
+        if deleted:
+            fp = "deleted"
+            if store_changes.get_seen(store, cid, "import", et.name, local_id) == fp:
+                return None
+            if record is None:
+                if fold is not None:  # added and deleted in QuickBooks before anyone approved it
+                    store_changes.update_change(store, fold["id"], status="cleared", resolved_at=utc_now(),
+                                                note="deleted in QuickBooks before it was approved")
+                store_changes.set_seen(store, cid, "import", et.name, local_id, fp)
+                return None
+            action, payload, before = "delete", snapshot, dict(record.get("qb_data") or record["data"])
+            name = record["name"] or local_id
+        else:
+            es = snapshot.get("EditSequence")
+            fp = f"es:{es}" if es else content.fingerprint({k: v for k, v in snapshot.items() if k not in content.VOLATILE})
+            if store_changes.get_seen(store, cid, "import", et.name, local_id) == fp:
+                return None
+            if record is not None and es and record["edit_sequence"] == es:
+                store_changes.set_seen(store, cid, "import", et.name, local_id, fp)
+                return None
+            name = et.display_name(snapshot) or local_id
+            if record is None:
+                action, payload, before = "add", snapshot, {}
+            else:
+                changed = content.diff_snapshots(snapshot, record.get("qb_data") or record["data"])
+                if not changed:  # only QuickBooks' bookkeeping moved: keep the EditSequence fresh
+                    store_records.save_record(
+                        store, cid, et.name, local_id, qb_id=qb_id, edit_sequence=es or record["edit_sequence"],
+                        name=record["name"], data=record["data"], qb_data=snapshot,
+                    )
+                    store_changes.set_seen(store, cid, "import", et.name, local_id, fp)
+                    return None
+                action, payload, before = "mod", snapshot, {k: old for k, (old, _) in changed.items()}
+        if fold is not None:
+            store_changes.update_change(
+                store, fold["id"], action=action, payload=payload, before=before, name=name, qb_id=qb_id,
+                status="awaiting", checked=int(fold["checked"]) if fold["status"] == "awaiting" else 1,
+                status_code=None, status_severity=None, status_message=None, note=None, detected_at=utc_now(),
+            )
+            change_id = fold["id"]
+        else:
+            change_id = store_changes.insert_change(
+                store, connection_id=cid, direction="import", type_=et.name, action=action, local_id=local_id,
+                qb_id=qb_id, name=name, payload=payload, before=before,
+            )
+        store_changes.set_seen(store, cid, "import", et.name, local_id, fp)
+    return change_id
+
+
+def apply_queued_imports(store: Store, connection: Mapping[str, Any] | int) -> list[int]:
+    """Approved imports reach the app: the mirror takes the QuickBooks content and the feed
+    gets one entry per change (the app reads it with `qbsync changes`)."""
+    cid = _cid(connection)
+    applied: list[int] = []
+    with store.transaction():
+        for change in store_changes.list_changes(store, cid, ["queued"], direction="import"):
+            et = catalogue.entity_type(change["type"])
+            snap = change["payload"]
+            record = store_records.get_record(store, cid, change["type"], change["local_id"])
+            if change["action"] == "delete":
+                store_records.delete_record(store, cid, change["type"], change["local_id"])
+            else:
+                if record is None or change["action"] == "add":
+                    data = snap
+                else:
+                    data = content.overlay(record["data"], {k: snap.get(k) for k in change["before"]})
+                store_records.save_record(
+                    store, cid, change["type"], change["local_id"], qb_id=snap.get(et.id_field),
+                    edit_sequence=snap.get("EditSequence"), name=change["name"], data=data, qb_data=snap,
+                )
+            store_changes.update_change(store, change["id"], status="synced", resolved_at=utc_now())
+            store_logs.append_feed(
+                store, change, result="applied", qb_id=change["qb_id"], edit_sequence=snap.get("EditSequence"),
+                data=None if change["action"] == "delete" else snap,
+            )
+            applied.append(change["id"])
+    return applied

@@ -1,0 +1,375 @@
+"""`qbsync stage`: the app's JSON lines become export changes in the wizard.
+
+Two passes: every line is parsed and validated first (nothing is written when a line is bad,
+unless skip_invalid), then one transaction turns the good lines into changes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from qbsync.errors import InvalidInput, NotFound
+from qbsync.store import changes as store_changes
+from qbsync.store import records as store_records
+from qbsync.store.db import Store, utc_now
+from qbsync.sync import catalogue, content
+
+PLACEHOLDER_ID = "80000001-1234567890"  # stands in for a local_id reference during validation
+_FOLDABLE = ("awaiting", "held")
+_UNSETTLED = ("awaiting", "held", "queued", "sending", "error")
+
+
+@dataclass
+class StagedItem:
+    line: int
+    local_id: str
+    link_id: str | None  # ListID/TxnID given with the app's id: links a QuickBooks record
+    data: dict[str, Any]  # normalised content, without "id" and the link id
+
+
+@dataclass
+class StageProblem:
+    line: int
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f": {self.field}" if self.field else "")
+        return f"{where}: {self.message}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "field": self.field, "message": self.message}
+
+
+@dataclass
+class StageResult:
+    type: str
+    read: int = 0
+    added: int = 0
+    modified: int = 0
+    deleted: int = 0
+    updated: int = 0  # changes already awaiting approval that were updated
+    unchanged: int = 0
+    linked: int = 0
+    cleared: int = 0
+    skipped: list[StageProblem] = field(default_factory=list)
+    change_ids: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type, "read": self.read, "added": self.added, "modified": self.modified,
+            "deleted": self.deleted, "updated": self.updated, "unchanged": self.unchanged, "linked": self.linked,
+            "cleared": self.cleared, "skipped": [p.as_dict() for p in self.skipped], "change_ids": self.change_ids,
+        }
+
+
+# -- pass 1: parse and validate --------------------------------------------------------------
+
+
+def _placeholders(value: Any, decl: Any) -> Any:
+    """The value as check_fields should see it: local-id references become a well-formed
+    stand-in of the kind the field takes (they are resolved only at send time)."""
+    if content.is_local_ref(value):
+        if decl is None:
+            return value
+        if decl.content is None:  # a leaf such as AppliedToTxn/TxnID
+            return PLACEHOLDER_ID
+        for key in ("ListID", "TxnID", "FullName"):
+            if decl.child(key) is not None:
+                return {key: PLACEHOLDER_ID}
+        return value
+    if isinstance(value, Mapping):
+        if decl is not None and decl.content is None and set(value) <= {"ListID", "TxnID"} and len(value) == 1:
+            return next(iter(value.values()))  # {"TxnID": …} where the field itself is the id
+        return {k: _placeholders(v, _child(decl, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_placeholders(v, decl) for v in value]
+    return value
+
+
+def _child(decl: Any, key: str) -> Any:
+    if decl is None or decl.content is None:
+        return None
+    info = decl.child(key)
+    return info.decl if info is not None else None
+
+
+def _ref_problems(value: Any, path: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if isinstance(value, Mapping):
+        if content.LOCAL_ID in value:
+            lid = value[content.LOCAL_ID]
+            if len(value) != 1:
+                out.append((path, "a local_id reference takes no other keys"))
+            if isinstance(lid, bool) or not isinstance(lid, (str, int)) or str(lid).strip() == "":
+                out.append((path, f"local_id must be a non-empty string or integer, not {json.dumps(lid)}"))
+            return out
+        for k, v in value.items():
+            out.extend(_ref_problems(v, f"{path}/{k}" if path else k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out.extend(_ref_problems(v, f"{path}[{i + 1}]"))
+    return out
+
+
+def _field_of(problem_path: str, et: Any) -> str:
+    parts = problem_path.split("/")
+    if parts and parts[0] == et.add_rq:
+        parts = parts[1:]
+    for i, part in enumerate(parts):
+        name, _, index = part.partition("[")
+        line = et.line(name)
+        if line is not None and name == line.add:
+            parts[i] = line.base + (f"[{index}" if index else "")
+    return "/".join(parts)
+
+
+def check_record(et: Any, obj: Any, lineno: int) -> tuple[StagedItem | None, list[StageProblem]]:
+    """Validate one staged object; returns the item (normalised) or its problems."""
+    from qbsync.qbxml import check_fields
+
+    def bad(fld: str | None, msg: str) -> tuple[None, list[StageProblem]]:
+        return None, [StageProblem(lineno, fld, msg)]
+
+    if not isinstance(obj, dict):
+        return bad(None, f"expected a JSON object, got {type(obj).__name__}")
+    local_id = obj.get("id")
+    if local_id is None:
+        return bad("id", 'missing "id" (the app\'s id of the record)')
+    if isinstance(local_id, bool) or not isinstance(local_id, (str, int)) or str(local_id).strip() == "":
+        return bad("id", f'"id" must be a non-empty string or integer, not {json.dumps(local_id)}')
+    link_id = obj.get(et.id_field)
+    if link_id is not None and (not isinstance(link_id, str) or not link_id.strip()):
+        return bad(et.id_field, f"{et.id_field} must be a non-empty string")
+    decl, line_decls = catalogue.add_decls(et.name)
+    problems = [StageProblem(lineno, p, m) for p, m in _ref_problems(obj, "")]
+    view: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key in ("id", et.id_field):
+            continue
+        line = et.line(key)
+        if line is not None and key != line.base:
+            problems.append(StageProblem(lineno, key, f"give lines under {line.base!r} (the line's base name), not {key!r}"))
+            continue
+        if line is not None:
+            if not isinstance(value, list):
+                value = [value]
+            lines = []
+            for item in value:
+                if isinstance(item, Mapping):
+                    item = {k: v for k, v in item.items() if k not in content.LINE_KEYS}
+                lines.append(_placeholders(item, line_decls.get(key)))
+            view[line.add] = lines
+        else:
+            view[key] = _placeholders(value, _child(decl, key))
+    if problems:
+        return None, problems
+    for p in check_fields(et.add_rq, view):
+        problems.append(StageProblem(lineno, _field_of(p.path, et) or None, p.message))
+    if problems:
+        return None, problems
+    raw = {k: v for k, v in obj.items() if k not in ("id", et.id_field)}
+    for line in et.lines:  # a single line given as an object is a list of one
+        if line.base in raw and not isinstance(raw[line.base], list):
+            raw[line.base] = [raw[line.base]]
+    data = content.normalize(raw, decl, line_decls)
+    return StagedItem(lineno, str(local_id), link_id, data), []
+
+
+def parse_lines(
+    type_name: str, lines: Iterable[str], progress: Callable[[int], None] | None = None
+) -> tuple[list[StagedItem], list[StageProblem]]:
+    et = catalogue.entity_type(type_name)
+    items: list[StagedItem] = []
+    problems: list[StageProblem] = []
+    for lineno, text in enumerate(lines, start=1):
+        if progress is not None and lineno % 500 == 0:
+            progress(lineno)
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            problems.append(StageProblem(lineno, None, f"malformed JSON: {exc.msg} (column {exc.colno})"))
+            continue
+        item, found = check_record(et, obj, lineno)
+        if item is not None:
+            items.append(item)
+        problems.extend(found)
+    return items, problems
+
+
+# -- pass 2: turn records into changes ---------------------------------------------------------
+
+
+def resolver(store: Store, connection_id: int) -> content.Resolver:
+    def resolve(local_id: str) -> tuple[str | None, str | None] | None:
+        found = store_records.find_by_local_id(store, connection_id, local_id)
+        if not found:
+            return None
+        rec = found[0]
+        full_name = (rec.get("qb_data") or {}).get("FullName") or rec.get("name")
+        return rec["qb_id"], full_name
+    return resolve
+
+
+def _refs(type_name: str, payload: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    return [(path, lid, catalogue.ref_types(type_name, path)) for path, lid in content.local_refs(payload)]
+
+
+def _display_name(et: Any, data: Mapping[str, Any], fallback: str) -> str:
+    name = et.display_name(data) if data else ""
+    return name or fallback
+
+
+def _pick_fold(found: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The change an update folds into: one still in the wizard, or one in error that never
+    reached an unknown outcome (the app fixing its data is the usual resolution)."""
+    for c in reversed(found):
+        if c["status"] in _FOLDABLE or (c["status"] == "error" and not c["outcome_unknown"]):
+            return c
+    return None
+
+
+def _write_change(
+    store: Store, connection_id: int, et: Any, local_id: str, fold: dict[str, Any] | None, *,
+    action: str, qb_id: str | None, name: str, payload: dict[str, Any], before: dict[str, Any], result: StageResult,
+) -> None:
+    if fold is not None:
+        store_changes.update_change(
+            store, fold["id"], action=action, qb_id=qb_id, name=name, payload=payload, before=before,
+            status="awaiting", checked=int(fold["checked"]) if fold["status"] == "awaiting" else 1,
+            status_code=None, status_severity=None, status_message=None, note=None, outcome_unknown=0,
+            refresh_edit_sequence=0,
+        )
+        change_id = fold["id"]
+        result.updated += 1
+    else:
+        change_id = store_changes.insert_change(
+            store, connection_id=connection_id, direction="export", type_=et.name, action=action, local_id=local_id,
+            qb_id=qb_id, name=name, payload=payload, before=before,
+        )
+        if action == "add":
+            result.added += 1
+        elif action == "mod":
+            result.modified += 1
+        else:
+            result.deleted += 1
+    store_changes.set_refs(store, change_id, _refs(et.name, payload))
+    result.change_ids.append(change_id)
+
+
+def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, result: StageResult) -> None:
+    local_id = item.local_id
+    if item.link_id:
+        linked = store_records.get_record_by_qb_id(store, connection_id, et.name, item.link_id)
+        if linked is not None and linked["local_id"] != local_id:
+            taken = store_records.get_record(store, connection_id, et.name, local_id)
+            if taken is not None:
+                raise InvalidInput(
+                    f"line {item.line}: id {local_id!r} is already linked to {et.name} {taken['qb_id']}; "
+                    f"cannot link it to {item.link_id} too"
+                )
+            store_records.relink(store, connection_id, et.name, linked["local_id"], local_id)
+            result.linked += 1
+    fp = content.fingerprint({"data": item.data, "link": item.link_id})
+    if store_changes.get_seen(store, connection_id, "export", et.name, local_id) == fp:
+        result.unchanged += 1
+        return
+    record = store_records.get_record(store, connection_id, et.name, local_id)
+    found = store_changes.changes_for_entity(store, connection_id, "export", et.name, local_id, _UNSETTLED)
+    fold = _pick_fold(found)
+    base: dict[str, Any] = dict(record["data"]) if record else {}
+    exists = record is not None or bool(item.link_id)
+    for c in found:  # approved changes not yet settled are what QuickBooks will hold
+        if c is fold or c["status"] not in ("queued", "sending", "error"):
+            continue
+        if c["action"] == "delete":
+            base, exists = {}, False
+        else:
+            base = content.overlay(base, c["payload"])
+            exists = True
+    qb_id = (record or {}).get("qb_id") or item.link_id
+    name = _display_name(et, item.data, (record or {}).get("name") or local_id)
+    if not exists:
+        _write_change(store, connection_id, et, local_id, fold, action="add", qb_id=None, name=name,
+                      payload=item.data, before={}, result=result)
+    else:
+        changed = content.diff(item.data, base, resolver(store, connection_id))
+        if not changed:
+            if fold is not None:
+                store_changes.update_change(store, fold["id"], status="cleared", resolved_at=utc_now(),
+                                            note="staged back to the content QuickBooks already has")
+                result.cleared += 1
+            else:
+                result.unchanged += 1
+        else:
+            payload = {}
+            for key, (_, after) in changed.items():
+                payload[key] = content.keep_line_ids(after, base.get(key)) if et.line(key) and isinstance(after, list) else after
+            before = {key: old for key, (old, _) in changed.items()}
+            _write_change(store, connection_id, et, local_id, fold, action="mod", qb_id=qb_id, name=name,
+                          payload=payload, before=before, result=result)
+    store_changes.set_seen(store, connection_id, "export", et.name, local_id, fp)
+
+
+def stage_items(
+    store: Store, connection: Mapping[str, Any], type_name: str, items: list[StagedItem],
+    skipped: list[StageProblem] | None = None, read: int = 0,
+) -> StageResult:
+    """Turn validated items into changes, all in one transaction."""
+    et = catalogue.entity_type(type_name)
+    result = StageResult(type=et.name, read=read, skipped=list(skipped or []))
+    with store.transaction():
+        for item in items:
+            _stage_one(store, connection["id"], et, item, result)
+    return result
+
+
+def stage_lines(
+    store: Store, connection: Mapping[str, Any], type_name: str, lines: Iterable[str], *,
+    skip_invalid: bool = False, progress: Callable[[int], None] | None = None,
+) -> StageResult:
+    """Validate every line, then stage them. A bad line raises InvalidInput (nothing written)
+    unless skip_invalid, which stages the good lines and reports the bad ones."""
+    items, problems = parse_lines(type_name, lines, progress)
+    if problems and not skip_invalid:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
+        raise InvalidInput(f"{first}{more}; nothing was staged (--skip-invalid stages the valid lines)")
+    read = len(items) + len({p.line for p in problems})
+    return stage_items(store, connection, type_name, items, problems, read)
+
+
+def stage_deletes(store: Store, connection: Mapping[str, Any], type_name: str, ids: list[str]) -> StageResult:
+    """Export deletes for the app's ids; an id unknown to both the mirror and the wizard fails
+    the whole call (nothing written)."""
+    et = catalogue.entity_type(type_name)
+    result = StageResult(type=et.name, read=len(ids))
+    cid = connection["id"]
+    with store.transaction():
+        for local_id in ids:
+            record = store_records.get_record(store, cid, et.name, local_id)
+            found = store_changes.changes_for_entity(store, cid, "export", et.name, local_id, _UNSETTLED)
+            fold = _pick_fold(found)
+            adds_in_flight = [c for c in found if c is not fold and c["action"] == "add"
+                              and c["status"] in ("queued", "sending", "error")]
+            if record is None and not adds_in_flight:
+                if fold is not None and fold["action"] == "add":
+                    store_changes.update_change(store, fold["id"], status="cleared", resolved_at=utc_now(),
+                                                note="deleted in the app before it was sent")
+                    store_changes.forget_seen(store, cid, et.name, local_id)
+                    result.cleared += 1
+                    continue
+                raise NotFound(f"no {et.name} with id {local_id!r} to delete (not in the mirror or the wizard)")
+            if fold is not None and fold["action"] == "delete":
+                result.unchanged += 1
+                continue
+            name = (record or {}).get("name") or (fold or adds_in_flight[0])["name"] or local_id
+            _write_change(store, cid, et, local_id, fold, action="delete", qb_id=(record or {}).get("qb_id"),
+                          name=name, payload={}, before=dict((record or {}).get("data") or {}), result=result)
+            store_changes.set_seen(store, cid, "export", et.name, local_id, "deleted")
+    return result
