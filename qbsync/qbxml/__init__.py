@@ -17,11 +17,20 @@ from qbsync.qbxml.parse import (
     parse_response,
     qbxml_version,
 )
+from qbsync.qbxml.entities import ENTITY_TYPES, EntityType, dependency_order, entity
 from qbsync.qbxml.problems import Problem, QbxmlValidationError
 from qbsync.qbxml.schema import Schema, available_versions, load_schema
+from qbsync.qbxml.status_codes import StatusInfo, describe_range, lookup
 from qbsync.qbxml.values import format_value
 
 __all__ = [
+    "ENTITY_TYPES",
+    "EntityType",
+    "StatusInfo",
+    "dependency_order",
+    "describe_range",
+    "entity",
+    "lookup",
     "ParsedRequest",
     "Problem",
     "QbxmlValidationError",
