@@ -205,9 +205,15 @@ def serve(app):
     try:
         yield f"http://127.0.0.1:{server.effective_port}/qbwc"
     finally:
-        server.close()
+        # Close every socket from inside the server's own loop (closing them from this thread
+        # races with select()); the loop ends once its map is empty.
+        def stop():
+            for dispatcher in list(server._map.values()):
+                dispatcher.close()
+
+        server.trigger.pull_trigger(stop)
+        thread.join(timeout=10)
         server.task_dispatcher.shutdown()
-        thread.join(timeout=5)
 
 
 class CannedCompany:

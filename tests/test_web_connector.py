@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import pytest
@@ -410,3 +411,24 @@ def test_unreachable_service_is_reported_not_raised():
     report = WebConnector("http://127.0.0.1:9/qbwc", "u", "p", company=CannedCompany(), timeout=2).run()
     assert not report.ok and report.calls == START
     assert any(e.startswith("QBWC1012") and "could not reach" in e for e in report.errors)
+
+
+HAVE_FAKE_QB = importlib.util.find_spec("qbsync.testing.fake_quickbooks") is not None
+
+
+@pytest.mark.skipif(not HAVE_FAKE_QB, reason="qbsync.testing.fake_quickbooks not written yet")
+def test_with_the_shipped_fake_quickbooks():
+    from qbsync.testing import FakeQuickBooks
+
+    add = qbxml_request('<CustomerAddRq requestID="1"><CustomerAdd><Name>Acme &amp; Co</Name></CustomerAdd>'
+                        "</CustomerAddRq>")
+    query = qbxml_request('<CustomerQueryRq requestID="2"><FullName>Acme &amp; Co</FullName></CustomerQueryRq>')
+    missing = qbxml_request('<CustomerQueryRq requestID="3"><FullName>Nobody</FullName></CustomerQueryRq>')
+    service = QbwcService(requests=[add, query, add, missing])
+    report = run(service, FakeQuickBooks(qbxml_version="13.0"))
+    assert report.ok, report.errors + report.violations
+    assert report.status_codes == [0, 0, 3100, 1]
+    assert report.percent_trace == [25, 50, 75, 100]
+    hcp = service.calls("sendRequestXML")[0].param("strHCPResponse")
+    assert "<HostQueryRs" in hcp and "<CompanyQueryRs" in hcp and "<PreferencesQueryRs" in hcp
+    assert "Acme &amp; Co" in report.responses[1]

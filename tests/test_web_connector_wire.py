@@ -3,7 +3,6 @@ captured QBWC envelopes and a real QBWC 2.2 verbose log; and its HCP query again
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -233,21 +232,9 @@ def test_replaying_the_real_qbwc_log_gives_the_same_calls_and_parameters():
 
 # -- the HCP query is valid qbXML -------------------------------------------------------------
 
-def published_xsd_dir() -> Path:
-    env = os.environ.get("QBSYNC_PUBLISHED_XSD")
-    if env:
-        path = Path(env)
-        assert path.is_dir(), f"QBSYNC_PUBLISHED_XSD={env} does not exist"
-        return path
-    path = SHARED / "qbxml-xsd"
-    if not path.is_dir():
-        pytest.skip("published qbXML schemas not available")
-    return path
-
-
 @pytest.mark.parametrize("version", ["13.0", "16.0"])
-def test_hcp_query_validates_against_the_published_schema(version):
-    xsd = published_xsd_dir() / version / f"qbxmlops{version.replace('.', '')}.xsd"
+def test_hcp_query_validates_against_the_published_schema(published_xsd, version):
+    xsd = published_xsd / version / f"qbxmlops{version.replace('.', '')}.xsd"
     schema = etree.XMLSchema(etree.parse(str(xsd)))
     doc = etree.fromstring(hcp_request(version).encode())
     assert schema.validate(doc), schema.error_log
