@@ -22,6 +22,11 @@ app = typer.Typer(
 
 # Command modules, in the order their commands appear in --help.
 COMMAND_MODULES = (
+    "setup",
+    "stage",
+    "wizard",
+    "log",
+    "mirror",
     "validate",
     "explain",
     "simulate",

@@ -1,0 +1,96 @@
+"""Helpers shared by the store-backed command modules (setup, stage, wizard, log, mirror)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import typer
+
+from qbsync.errors import UsageError
+
+
+def open_db(db: str | None, *, write: bool = True) -> Any:
+    from qbsync.store import open_store
+
+    return open_store(db, write=write)
+
+
+def connection(store: Any, name: str | None) -> dict[str, Any]:
+    from qbsync.store.connections import resolve_connection
+
+    return resolve_connection(store, name)
+
+
+def parse_ids(values: Sequence[str] | None) -> list[int]:
+    """Change ids from the command line (strings, so a bad one is a one-line usage error)."""
+    out: list[int] = []
+    for value in values or ():
+        for part in str(value).replace(",", " ").split():
+            try:
+                number = int(part)
+            except ValueError:
+                raise UsageError(f"change ids are whole numbers, not {part!r}") from None
+            if number <= 0:
+                raise UsageError(f"change ids are positive, not {part!r}")
+            out.append(number)
+    return out
+
+
+def fmt_value(fmt: Any) -> str:
+    return getattr(fmt, "value", fmt) or "table"
+
+
+def render(rows: Iterable[Mapping[str, Any]], fmt: Any, columns: Sequence[str] | None = None, empty: str | None = None) -> int:
+    from qbsync.output import render as _render
+
+    f = fmt_value(fmt)
+    return _render(rows, f, columns=columns if f in ("table", "csv", "tsv") else None, empty_message=empty)
+
+
+def say(message: str) -> None:
+    """A message for people: stderr, never mixed with the data on stdout."""
+    print(message, file=sys.stderr, flush=True)
+
+
+def interactive() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def confirm_or_yes(question: str, yes: bool, what: str) -> bool:
+    """True when confirmed: --yes, or an answer on a terminal. Refuses to prompt otherwise."""
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError(f"{what} needs --yes when not run on a terminal")
+    return typer.confirm(question, default=False, err=True)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def read_password(password_stdin: bool, password_env: str | None, *, confirm: bool = True) -> str:
+    """A password from stdin (first line), an environment variable, or a prompt on a terminal.
+    Never from a plain argument (it would show in `ps` and shell history)."""
+    from qbsync.errors import InvalidInput
+
+    if password_stdin and password_env:
+        raise UsageError("give --password-stdin or --password-env, not both")
+    if password_stdin:
+        line = sys.stdin.readline()
+        password = line[:-1] if line.endswith("\n") else line
+        password = password.rstrip("\r")
+    elif password_env:
+        if password_env not in os.environ:
+            raise UsageError(f"environment variable {password_env} is not set")
+        password = os.environ[password_env]
+    elif sys.stdin.isatty():
+        password = typer.prompt("Web Connector password", hide_input=True, confirmation_prompt=confirm, err=True)
+    else:
+        raise UsageError("a password is needed: use --password-stdin or --password-env VAR (no terminal to prompt on)")
+    if not password:
+        raise InvalidInput("the password is empty")
+    return password

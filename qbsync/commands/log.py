@@ -1,0 +1,151 @@
+"""The Log: `qbsync queue` (Pending syncs), `errors` (Error Log), `failed` (Failed Syncs),
+and the Error Log's actions `retry` and `fix-edit-sequence`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from qbsync.commands._support import connection, fmt_value, open_db, parse_ids, plural, render, say
+from qbsync.commands.common import ConnectionOption, DbOption, Format, FormatOption
+
+IdsArgument = Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="Change ids.", show_default=False)]
+AllOption = Annotated[bool, typer.Option("--all", help="Every change in the Error Log.")]
+QUEUE_COLUMNS = ("id", "direction", "type", "action", "name", "status", "approved_at", "attempts", "summary")
+
+
+def queue(fmt: FormatOption = Format.table, conn: ConnectionOption = None, db: DbOption = "qbsync.db") -> None:
+    """Pending syncs: approved changes waiting for the Web Connector to run.
+
+    Example:
+
+        qbsync queue --format json
+    """
+    from qbsync.sync import wizard
+
+    with open_db(db, write=False) as store:
+        rows = wizard.queue(store, connection(store, conn))
+    render(rows, fmt, QUEUE_COLUMNS, empty="the queue is empty")
+
+
+def errors(
+    explain: Annotated[bool, typer.Option("--explain", help="Add the resolution steps from the status-code catalogue.")] = False,
+    fmt: FormatOption = Format.table,
+    conn: ConnectionOption = None,
+    db: DbOption = "qbsync.db",
+) -> None:
+    """The Error Log: changes that could not sync, with the reason, the QuickBooks status code
+    and the actions that apply (retry; fix-edit-sequence where a fresh EditSequence helps).
+    Direction QB → app means the problem is on the QuickBooks side and is resolved there.
+
+    Examples:
+
+        qbsync errors
+
+        qbsync errors --explain --format json
+    """
+    from qbsync.sync import errorlog
+
+    with open_db(db, write=False) as store:
+        rows = errorlog.errors(store, connection(store, conn), explain=explain)
+    if explain and fmt_value(fmt) == "table":
+        for r in rows:
+            r["steps"] = " ".join(f"{i}. {s}" for i, s in enumerate(r["steps"], 1))
+    columns = errorlog.ERROR_COLUMNS + (("steps",) if explain else ())
+    render(rows, fmt, columns, empty="the Error Log is empty")
+
+
+def failed(
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE", help="Only failures on or after this date.")] = None,
+    fmt: FormatOption = Format.table,
+    conn: ConnectionOption = None,
+    db: DbOption = "qbsync.db",
+) -> None:
+    """Failed Syncs: every failed attempt over time, including those since resolved.
+
+    Example:
+
+        qbsync failed --since 2026-11-01 --format csv
+    """
+    from datetime import date, datetime, timezone
+
+    from qbsync.errors import InvalidInput
+    from qbsync.sync import errorlog
+
+    bound = None
+    if since:
+        try:
+            bound = date.fromisoformat(since).isoformat()
+        except ValueError:
+            try:
+                moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
+            except ValueError:
+                raise InvalidInput(f"--since takes a date like 2026-11-01, not {since!r}") from None
+            if moment.tzinfo is not None:
+                moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+            bound = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    with open_db(db, write=False) as store:
+        rows = errorlog.failed(store, connection(store, conn), since=bound)
+    render(rows, fmt, errorlog.FAILED_COLUMNS, empty="no failed syncs")
+
+
+def retry(
+    ids: IdsArgument = None,
+    all_: AllOption = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also re-send changes whose outcome is unknown (after checking QuickBooks).")
+    ] = False,
+    conn: ConnectionOption = None,
+    db: DbOption = "qbsync.db",
+) -> None:
+    """Put changes from the Error Log back in the queue for the next Web Connector run.
+
+    Examples:
+
+        qbsync retry 12 15
+
+        qbsync retry --all
+    """
+    from qbsync.sync import errorlog
+
+    with open_db(db) as store:
+        result = errorlog.retry(store, connection(store, conn), parse_ids(ids), all_=all_, force=force)
+    say(f"queued {plural(len(result['queued']), 'change')} for retry" + (f": {', '.join(map(str, result['queued']))}" if result["queued"] else ""))
+    if result["skipped"]:
+        say(f"left {', '.join(map(str, result['skipped']))} in the Error Log: outcome unknown (see `qbsync errors`)")
+
+
+def fix_edit_sequence(
+    ids: IdsArgument = None,
+    all_: AllOption = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also for export mods whose status code a fresh EditSequence may not fix.")
+    ] = False,
+    conn: ConnectionOption = None,
+    db: DbOption = "qbsync.db",
+) -> None:
+    """For changes that failed on a stale EditSequence (3200): the next Web Connector run re-reads
+    the record in QuickBooks, merges and re-sends. Other errors are refused with the reason.
+
+    Examples:
+
+        qbsync fix-edit-sequence 12
+
+        qbsync fix-edit-sequence --all
+    """
+    from qbsync.sync import errorlog
+
+    with open_db(db) as store:
+        result = errorlog.fix_edit_sequence(store, connection(store, conn), parse_ids(ids), all_=all_, force=force)
+    say(f"queued {plural(len(result['queued']), 'change')} to re-read the EditSequence" + (f": {', '.join(map(str, result['queued']))}" if result["queued"] else ""))
+    for refused in result["refused"]:
+        say(f"not applicable to change {refused}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("queue")(queue)
+    app.command("errors")(errors)
+    app.command("failed")(failed)
+    app.command("retry")(retry)
+    app.command("fix-edit-sequence")(fix_edit_sequence)

@@ -1,0 +1,224 @@
+"""`qbsync init` and `qbsync connection add|list|set|remove|passwd`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from qbsync.commands._support import confirm_or_yes, open_db, read_password, render, say
+from qbsync.commands.common import DbOption, Format, FormatOption
+
+CONNECTION_COLUMNS = (
+    "name", "username", "company_file", "qbxml_version", "import_types", "import_since", "last_contact_at",
+    "last_contact_outcome",
+)
+
+UsernameOption = Annotated[str | None, typer.Option("--username", "-u", help="The Web Connector user name (in the .qwc file).")]
+CompanyFileOption = Annotated[
+    str | None, typer.Option("--company-file", help="Company file path; empty = whichever file is open in QuickBooks.")
+]
+ImportOption = Annotated[
+    str | None, typer.Option("--import", help="Types imported from QuickBooks, comma-separated (e.g. Customer,Invoice).")
+]
+ImportSinceOption = Annotated[
+    str | None, typer.Option("--import-since", help="Import only records modified on or after this date (YYYY-MM-DD).")
+]
+VersionOption = Annotated[str | None, typer.Option("--qbxml-version", help="Highest qbXML version to use (e.g. 13.0).")]
+PasswordStdinOption = Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")]
+PasswordEnvOption = Annotated[
+    str | None, typer.Option("--password-env", metavar="VAR", help="Read the password from environment variable VAR.")
+]
+
+
+def init(db: DbOption = "qbsync.db") -> None:
+    """Create the store (or bring an existing one to the current schema). Safe to run again.
+
+    Example:
+
+        qbsync init --db /var/lib/qbsync/qbsync.db
+    """
+    from qbsync.store import open_store, resolve_path
+    from qbsync.store.schema import LATEST
+
+    path = resolve_path(db)
+    existed = path.exists() and path.stat().st_size > 0
+    with open_store(path, create=True):
+        pass
+    say(f"{'store at ' + str(path) + ' is ready' if existed else 'created store ' + str(path)} (schema version {LATEST})")
+
+
+def _types(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    from qbsync.sync.catalogue import entity_type
+
+    return [entity_type(t.strip()).name for t in value.split(",") if t.strip()]
+
+
+def _since(value: str | None) -> str | None:
+    if value is None or value == "":
+        return value
+    from datetime import date, datetime
+
+    from qbsync.errors import InvalidInput
+
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        pass
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).isoformat()
+    except ValueError:
+        raise InvalidInput(f"--import-since takes a date like 2026-01-31, not {value!r}") from None
+
+
+def _version(value: str | None) -> str | None:
+    if value is None:
+        return None
+    import re
+
+    from qbsync.errors import InvalidInput
+
+    if not re.fullmatch(r"\d{1,2}\.\d", value):
+        raise InvalidInput(f"--qbxml-version takes a version like 13.0, not {value!r}")
+    return value
+
+
+def add(
+    name: Annotated[str, typer.Argument(help="A name for this connection (one QuickBooks company file).")],
+    username: UsernameOption = None,
+    company_file: CompanyFileOption = "",
+    import_types: ImportOption = None,
+    import_since: ImportSinceOption = None,
+    qbxml_version: VersionOption = "13.0",
+    password_stdin: PasswordStdinOption = False,
+    password_env: PasswordEnvOption = None,
+    db: DbOption = "qbsync.db",
+) -> None:
+    """Add a connection. The password comes from a prompt, --password-stdin or --password-env,
+    never from an argument; only a salted scrypt hash is stored.
+
+    Example:
+
+        printf '%s\\n' "$QBWC_PASSWORD" | qbsync connection add main --username qbwc --import Customer,Invoice --password-stdin
+    """
+    from qbsync.errors import UsageError
+    from qbsync.store import connections as sc
+    from qbsync.sync.passwords import hash_password
+
+    if not username:
+        raise UsageError("--username is required (the Web Connector user name)")
+    types = _types(import_types) or []
+    since = _since(import_since)
+    version = _version(qbxml_version) or "13.0"
+    store = open_db(db)
+    with store:
+        password = read_password(password_stdin, password_env)
+        sc.add_connection(
+            store, name=name, username=username, password_hash=hash_password(password), company_file=company_file or "",
+            qbxml_version=version, import_types=types, import_since=since,
+        )
+    say(f"added connection {name} (Web Connector username {username})")
+
+
+def list_(fmt: FormatOption = Format.table, db: DbOption = "qbsync.db") -> None:
+    """List the connections (never their passwords).
+
+    Example:
+
+        qbsync connection list --format json
+    """
+    from qbsync.store import connections as sc
+
+    with open_db(db, write=False) as store:
+        rows = sc.list_connections(store)
+    render(rows, fmt, CONNECTION_COLUMNS, empty="no connections yet; add one with `qbsync connection add`")
+
+
+def set_(
+    name: Annotated[str, typer.Argument(help="The connection to change.")],
+    rename: Annotated[str | None, typer.Option("--rename", help="A new name for the connection.")] = None,
+    username: UsernameOption = None,
+    company_file: CompanyFileOption = None,
+    import_types: ImportOption = None,
+    import_since: ImportSinceOption = None,
+    qbxml_version: VersionOption = None,
+    db: DbOption = "qbsync.db",
+) -> None:
+    """Change a connection's settings (only the options given).
+
+    Example:
+
+        qbsync connection set main --import Customer,Invoice,ReceivePayment --import-since 2026-01-01
+    """
+    from qbsync.errors import UsageError
+    from qbsync.store import connections as sc
+
+    fields = {
+        "name": rename, "username": username, "company_file": company_file, "import_types": _types(import_types),
+        "import_since": _since(import_since), "qbxml_version": _version(qbxml_version),
+    }
+    if all(v is None for v in fields.values()):
+        raise UsageError("nothing to change: give at least one option (see --help)")
+    with open_db(db) as store:
+        sc.update_connection(store, name, **fields)
+    say(f"updated connection {rename or name}")
+
+
+def remove(
+    name: Annotated[str, typer.Argument(help="The connection to remove.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (required when not on a terminal).")] = False,
+    db: DbOption = "qbsync.db",
+) -> None:
+    """Remove a connection and everything recorded for it (mirror, changes, logs).
+
+    Example:
+
+        qbsync connection remove old-company --yes
+    """
+    from qbsync.store import connections as sc
+
+    with open_db(db) as store:
+        sc.get_connection(store, name)
+        if not confirm_or_yes(f"Remove connection {name} and all its records, changes and logs?", yes, "connection remove"):
+            raise typer.Exit(1)
+        gone = sc.remove_connection(store, name)
+    say(f"removed connection {name} ({gone['records']} records, {gone['changes']} changes)")
+
+
+def passwd(
+    name: Annotated[str, typer.Argument(help="The connection whose Web Connector password changes.")],
+    password_stdin: PasswordStdinOption = False,
+    password_env: PasswordEnvOption = None,
+    db: DbOption = "qbsync.db",
+) -> None:
+    """Set a new Web Connector password for a connection.
+
+    Example:
+
+        QBWC_PASSWORD=… qbsync connection passwd main --password-env QBWC_PASSWORD
+    """
+    from qbsync.store import connections as sc
+    from qbsync.sync.passwords import hash_password
+
+    with open_db(db) as store:
+        sc.get_connection(store, name)
+        password = read_password(password_stdin, password_env)
+        sc.update_connection(store, name, password_hash=hash_password(password))
+    say(f"changed the password of connection {name}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("init")(init)
+    group = typer.Typer(
+        help="Connections: one per QuickBooks company file (Web Connector user, password, what to import).",
+        no_args_is_help=True,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+    group.command("add")(add)
+    group.command("list")(list_)
+    group.command("set")(set_)
+    group.command("remove")(remove)
+    group.command("passwd")(passwd)
+    app.add_typer(group, name="connection")

@@ -1,0 +1,231 @@
+"""The Sync Wizard: `qbsync pending`, `show`, `check`, `uncheck`, `approve`."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from qbsync.commands._support import (
+    confirm_or_yes, connection, fmt_value, open_db, parse_ids, plural, render, say,
+)
+from qbsync.commands.common import ConnectionOption, DbOption, Format, FormatOption
+
+DirectionOption = Annotated[
+    str | None, typer.Option("--direction", "-d", metavar="import|export", help="Only this direction.")
+]
+TypeOption = Annotated[str | None, typer.Option("--type", "-t", metavar="TYPE", help="Only this record type.")]
+IdsArgument = Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="Change ids.", show_default=False)]
+
+
+def pending(
+    direction: DirectionOption = None,
+    type_name: TypeOption = None,
+    count: Annotated[bool, typer.Option("--count", help="Print only the number awaiting approval (the badge).")] = False,
+    fmt: FormatOption = Format.table,
+    conn: ConnectionOption = None,
+    db: DbOption = "qbsync.db",
+) -> None:
+    """The wizard: changes awaiting approval, in two sections, Import from QuickBooks and
+    Export to QuickBooks. Every change starts checked.
+
+    Examples:
+
+        qbsync pending
+
+        qbsync pending --direction export --type Invoice --format json
+
+        qbsync pending --count
+    """
+    from qbsync.sync import wizard
+
+    with open_db(db, write=False) as store:
+        rows = wizard.pending(store, connection(store, conn), direction=direction, type_name=type_name)
+    if count:
+        print(len(rows))
+        return
+    if fmt_value(fmt) != "table":
+        render(rows, fmt, wizard.PENDING_COLUMNS)
+        return
+    columns = [c for c in wizard.PENDING_COLUMNS if c != "direction"]
+    first = True
+    for key, title in wizard.SECTIONS:
+        if direction and key != direction:
+            continue
+        section = [r for r in rows if r["direction"] == key]
+        sys.stdout.write(("" if first else "\n") + f"{title} ({len(section)})\n")
+        sys.stdout.flush()
+        first = False
+        if section:
+            render(section, fmt, columns)
+        else:
+            sys.stdout.write("  nothing awaiting approval\n")
+    sys.stdout.flush()
+
+
+def show(
+    change_id: Annotated[str, typer.Argument(metavar="ID", help="The change id.")],
+    fmt: FormatOption = Format.table,
+    conn: ConnectionOption = None,
+    db: DbOption = "qbsync.db",
+) -> None:
+    """One change in full, with a field-by-field before/after.
+
+    Example:
+
+        qbsync show 12
+
+        qbsync show 12 --format json
+    """
+    from qbsync.output import dumps
+    from qbsync.sync import wizard
+
+    (cid,) = parse_ids([change_id]) or [0]
+    with open_db(db, write=False) as store:
+        change = wizard.show(store, connection(store, conn), cid)
+    f = fmt_value(fmt)
+    if f == "json":
+        sys.stdout.write(dumps(change) + "\n")
+    elif f == "jsonl":
+        sys.stdout.write(dumps(change) + "\n")
+    elif f in ("csv", "tsv"):
+        render(change["fields"], fmt, ("field", "before", "after"))
+    else:
+        skip = {"fields", "payload", "references", "error", "summary"}
+        facts = [{"key": k, "value": v} for k, v in change.items() if k not in skip and v is not None]
+        if change.get("error"):
+            e = change["error"]
+            facts += [{"key": "status_code", "value": e["status_code"]}, {"key": "reason", "value": e["reason"]},
+                      {"key": "actions", "value": ", ".join(e["actions"]) or "none"}]
+        for ref in change["references"]:
+            facts.append({"key": f"refers to ({ref['path']})", "value": f"{ref['ref_type'] or 'record'} {ref['local_id']}"})
+        render(facts, "table", ("key", "value"))
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        render(change["fields"], "table", ("field", "before", "after"))
+
+
+def _mark(checked: bool, ids: list[str] | None, type_name: str | None, direction: str | None, conn: str | None, db: str) -> None:
+    from qbsync.sync import wizard
+
+    with open_db(db) as store:
+        touched = wizard.set_checked(
+            store, connection(store, conn), checked, parse_ids(ids), type_name=type_name, direction=direction
+        )
+    verb = "checked" if checked else "unchecked"
+    say(f"{verb} {plural(len(touched), 'change')}" + (f": {', '.join(map(str, touched))}" if touched else ""))
+
+
+def check(
+    ids: IdsArgument = None,
+    type_name: TypeOption = None,
+    direction: DirectionOption = None,
+    conn: ConnectionOption = None,
+    db: DbOption = "qbsync.db",
+) -> None:
+    """Check changes again (they will be approved).
+
+    Examples:
+
+        qbsync check 4 7
+
+        qbsync check --direction import
+    """
+    _mark(True, ids, type_name, direction, conn, db)
+
+
+def uncheck(
+    ids: IdsArgument = None,
+    type_name: TypeOption = None,
+    direction: DirectionOption = None,
+    conn: ConnectionOption = None,
+    db: DbOption = "qbsync.db",
+) -> None:
+    """Uncheck changes: `approve` leaves them out (keeps or clears them, one rule for all).
+
+    Examples:
+
+        qbsync uncheck 4 7
+
+        qbsync uncheck --type Invoice --direction export
+    """
+    _mark(False, ids, type_name, direction, conn, db)
+
+
+def approve(
+    uncheck_ids: Annotated[
+        list[str] | None, typer.Option("--uncheck", metavar="ID", help="Uncheck this change first (repeatable).")
+    ] = None,
+    keep_unchecked: Annotated[
+        bool, typer.Option("--keep-unchecked", help="Unchecked changes come back after the next Web Connector run (default).")
+    ] = False,
+    clear_unchecked: Annotated[
+        bool, typer.Option("--clear-unchecked", help="Unchecked changes never come back unless the entity changes again.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (required when not on a terminal).")] = False,
+    fmt: Annotated[
+        Format | None,
+        typer.Option("--format", "-f", envvar="QBSYNC_FORMAT", help="Also print what happened as data.", case_sensitive=False),
+    ] = None,
+    conn: ConnectionOption = None,
+    db: DbOption = "qbsync.db",
+) -> None:
+    """Approve every checked change in both sections: they go to the queue (Pending syncs)
+    until the Web Connector runs. One rule for all unchecked ones: keep (default) or clear.
+
+    Examples:
+
+        qbsync approve --yes
+
+        qbsync approve --uncheck 4 --clear-unchecked --yes
+    """
+    from qbsync.errors import UsageError
+    from qbsync.sync import wizard
+
+    if keep_unchecked and clear_unchecked:
+        raise UsageError("give --keep-unchecked or --clear-unchecked, not both")
+    rule = "clear" if clear_unchecked else "keep"
+    unchecked_now = parse_ids(uncheck_ids)
+    if not yes and not sys.stdin.isatty():
+        raise UsageError("approve needs --yes when not run on a terminal")
+    with open_db(db) as store:
+        conn_row = connection(store, conn)
+        rows = wizard.pending(store, conn_row)
+        if not rows:
+            say("nothing awaits approval")
+            result = {"queued": [], "held" if rule == "keep" else "cleared": []}
+        else:
+            shown = None
+            if not yes:
+                going = [r for r in rows if r["checked"] and r["id"] not in unchecked_now]
+                left = len(rows) - len(going)
+                imports = sum(1 for r in going if r["direction"] == "import")
+                fate = "kept: they come back after the next Web Connector run" if rule == "keep" else "cleared: they do not come back unless they change again"
+                say(f"Approve {plural(len(going), 'change')} ({imports} import, {len(going) - imports} export)"
+                    + (f"; {plural(left, 'unchecked change')} will be {fate}" if left else ""))
+                if not confirm_or_yes("Approve?", yes, "approve"):
+                    say("nothing approved")
+                    raise typer.Exit(1)
+                shown = [r["id"] for r in rows]
+            result = wizard.approve(store, conn_row, uncheck=unchecked_now, unchecked=rule, only=shown)
+            other = "held" if rule == "keep" else "cleared"
+            message = f"approved {plural(len(result['queued']), 'change')} (now in the queue: `qbsync queue`)"
+            if result[other]:
+                message += (
+                    f"; kept {len(result[other])} unchecked (back after the next Web Connector run)"
+                    if rule == "keep"
+                    else f"; cleared {len(result[other])} unchecked"
+                )
+            say(message)
+    if fmt is not None:
+        out = {"queued": result["queued"], "held": result.get("held", []), "cleared": result.get("cleared", [])}
+        render([out], fmt, ("queued", "held", "cleared"))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("pending")(pending)
+    app.command("show")(show)
+    app.command("check")(check)
+    app.command("uncheck")(uncheck)
+    app.command("approve")(approve)
