@@ -7,7 +7,7 @@ import json
 
 import pytest
 from lxml import etree
-from qbwc_test_server import CannedCompany, QbwcService, customer_query, qbxml_request, serve
+from qbwc_test_server import CannedCompany, QbwcService, Reply, customer_query, qbxml_request, serve
 
 from qbsync.testing import RunReport, WebConnector
 
@@ -283,9 +283,9 @@ def test_string_children_outside_the_intuit_namespace_are_rejected():
 def test_response_element_in_the_wrong_namespace_is_rejected():
     service = QbwcService(requests=[customer_query()], response_ns="http://developer.intuit.com")
     report = run(service)
-    # serverVersion/clientVersion are optional for a service: warned; authenticate ends the run
+    # serverVersion/clientVersion are optional (the run goes on); authenticate ends the run
     assert report.calls == START and not report.ok
-    assert len(report.warnings) == 2
+    assert len(report.violations) == 3
     assert any("authenticateResponse" in v for v in report.violations)
 
 
@@ -343,12 +343,48 @@ def test_connection_error_fault_is_qbwc1045():
     assert any(e.startswith("QBWC1045") for e in report.errors)
 
 
-@pytest.mark.parametrize("mode", ["500", "html"])
-def test_server_version_failure_is_only_a_warning(mode):
-    service = QbwcService(requests=[customer_query()], misbehave={"serverVersion": mode})
+@pytest.mark.parametrize("op", ["serverVersion", "clientVersion"])
+@pytest.mark.parametrize("mode", ["500", "fault"])
+def test_version_callbacks_not_implemented_are_only_a_warning(op, mode):
+    service = QbwcService(requests=[customer_query()], misbehave={op: mode})
     report = run(service)
     assert report.outcome == "complete" and report.ok
-    assert report.warnings and report.warnings[0].startswith("serverVersion failed")
+    assert len(report.warnings) == 1 and report.warnings[0].startswith(f"{op} failed")
+
+
+@pytest.mark.parametrize("mode", ["html", "garbage"])
+def test_malformed_version_replies_are_violations_but_the_run_goes_on(mode):
+    service = QbwcService(requests=[customer_query()], misbehave={"serverVersion": mode})
+    report = run(service)
+    assert report.outcome == "complete" and not report.ok
+    assert report.calls[-1] == "closeConnection"
+    assert len(report.violations) == 1 and "serverVersion" in report.violations[0]
+
+
+def test_hcp_failure_is_qbwc1014_and_closes_the_session():
+    class NoHost(CannedCompany):
+        def hcp_response(self):
+            return Reply(None, "0x80040402", "Unexpected error")
+
+    service = QbwcService(requests=[customer_query()])
+    report = run(service, NoHost())
+    assert report.calls == START + ["closeConnection"]
+    assert report.outcome == "hcp_error" and not report.ok
+    assert report.errors[0].startswith("QBWC1014")
+
+
+def test_interactive_mode_is_reported_as_unsupported():
+    service = QbwcService(requests=[], last_error="Interactive mode")
+    report = run(service)
+    assert report.calls == START + ["sendRequestXML", "getLastError", "closeConnection"]
+    assert report.outcome == "interactive_mode" and not report.ok
+
+
+def test_clientVersion_reply_without_a_known_prefix_is_a_violation():
+    service = QbwcService(requests=[customer_query()], client_version_reply="Hello")
+    report = run(service)
+    assert report.outcome == "complete" and not report.ok
+    assert "QBWC1046" in report.violations[0]
 
 
 def test_unescaped_qbxml_in_sendRequestXMLResult_is_rejected():
@@ -432,3 +468,70 @@ def test_with_the_shipped_fake_quickbooks():
     hcp = service.calls("sendRequestXML")[0].param("strHCPResponse")
     assert "<HostQueryRs" in hcp and "<CompanyQueryRs" in hcp and "<PreferencesQueryRs" in hcp
     assert "Acme &amp; Co" in report.responses[1]
+
+
+# -- property: whatever a service answers, the run ends and the calls follow QBWC's grammar -----
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+class Switch:
+    """One waitress server for many hypothesis examples: forwards to the current service."""
+
+    target: QbwcService
+
+    def __call__(self, environ, start_response):
+        return self.target(environ, start_response)
+
+
+@pytest.fixture(scope="module")
+def switch():
+    app = Switch()
+    with serve(app) as url:
+        yield app, url
+
+
+def assert_qbwc_grammar(calls: list[str]) -> None:
+    assert calls[:2] == ["serverVersion", "clientVersion"]
+    if len(calls) > 2:
+        assert calls[2] == "authenticate"
+    assert calls.count("closeConnection") <= 1
+    if "closeConnection" in calls:
+        assert calls[-1] == "closeConnection"
+    for before, after in zip(calls, calls[1:]):
+        if after == "receiveResponseXML":
+            assert before == "sendRequestXML"
+        if after == "getLastError":
+            assert before in ("sendRequestXML", "receiveResponseXML")
+        if before == "getLastError":
+            assert after in ("sendRequestXML", "closeConnection")
+        if after == "connectionError":
+            assert before in ("authenticate", "connectionError")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    percents=st.lists(st.one_of(st.integers(-3, 120), st.sampled_from(["50.5", "", "x", " 7 "])), min_size=1,
+                      max_size=6),
+    n_requests=st.integers(0, 5),
+    noops=st.integers(0, 2),
+    auth=st.sampled_from(["", "none", "busy", r"C:\QB\A.QBW"]),
+    open_failures=st.integers(0, 3),
+    client_reply=st.sampled_from(["", "W:old", "E:no", "O:9.9"]),
+)
+def test_any_service_behaviour_ends_cleanly_in_qbwc_order(switch, percents, n_requests, noops, auth, open_failures,
+                                                          client_reply):
+    app, url = switch
+    app.target = service = QbwcService(requests=[customer_query(str(i)) for i in range(n_requests)],
+                                       percents=percents, noop_times=noops, auth_status=auth,
+                                       client_version_reply=client_reply, connection_error_replies=["", ""])
+    report = WebConnector(url, "qbuser", "s3cret", company=CannedCompany(open_failures=open_failures),
+                          noop_delay=0, max_round_trips=20).run()
+    assert report.calls == service.ops
+    assert_qbwc_grammar(report.calls)
+    assert report.round_trips == report.calls.count("receiveResponseXML") - (
+        1 if report.calls[-1] == "receiveResponseXML" else 0)
+    assert report.ok == (report.outcome in ("complete", "no_work", "busy")
+                         and not report.errors and not report.violations)
+    assert report.outcome is not None

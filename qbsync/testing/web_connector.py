@@ -234,15 +234,9 @@ class WebConnector:
     # -- before the work ------------------------------------------------------------------
 
     def _version_check(self) -> None:
-        # Both calls are optional for a service: a failure is shown as a warning and QBWC goes on.
-        try:
-            self.report.server_version = self._call_optional("serverVersion", {}).text
-        except SoapProblem as exc:
-            self.report.warnings.append(f"serverVersion failed, ignored: {exc.detail}")
-        try:
-            reply = self._call_optional("clientVersion", {"strVersion": self.client_version}).text
-        except SoapProblem as exc:
-            self.report.warnings.append(f"clientVersion failed, ignored: {exc.detail}")
+        self.report.server_version = self._call_optional("serverVersion", {})
+        reply = self._call_optional("clientVersion", {"strVersion": self.client_version})
+        if reply is None:
             return
         self.report.client_version_reply = reply
         if not reply:
@@ -483,8 +477,18 @@ class WebConnector:
             )
         return reply
 
-    def _call_optional(self, operation: str, values: dict[str, Any]):
-        return self._post(operation, values)
+    def _call_optional(self, operation: str, values: dict[str, Any]) -> str | None:
+        """serverVersion / clientVersion: optional for a service, so QBWC goes on when they fail.
+        A service that does not implement them (HTTP error, SOAP Fault) gets a warning; a reply
+        that is there but malformed is a protocol violation."""
+        try:
+            return self._post(operation, values).text
+        except SoapProblem as exc:
+            if exc.kind in ("http", "fault"):
+                self.report.warnings.append(f"{operation} failed, ignored: {exc.detail}")
+            else:
+                self.report.violations.append(f"{exc} (ignored: the call is optional)")
+            return None
 
     def _call(self, operation: str, values: dict[str, Any]):
         """A call whose failure ends the session, as in QBWC."""
