@@ -239,3 +239,51 @@ def test_hcp_query_validates_against_the_published_schema(published_xsd, version
     doc = etree.fromstring(hcp_request(version).encode())
     assert schema.validate(doc), schema.error_log
     assert f'<?qbxml version="{version}"?>' in hcp_request(version)
+
+
+# -- reading replies: namespace-aware, strict about what QBWC needs ----------------------------
+
+from qbsync.testing.wc_soap import SoapProblem, parse_reply  # noqa: E402
+
+
+def envelope(inner: str, soap_ns: str = SOAP) -> bytes:
+    return f'<?xml version="1.0"?><e:Envelope xmlns:e="{soap_ns}"><e:Body>{inner}</e:Body></e:Envelope>'.encode()
+
+
+def test_prefixes_do_not_matter_and_cdata_is_text():
+    reply = parse_reply("authenticate", 200, "text/xml", envelope(
+        f'<tns:authenticateResponse xmlns:tns="{NS}"><tns:authenticateResult><tns:string>t1</tns:string>'
+        f'<tns:string xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:nil="true" /><tns:string>300'
+        "</tns:string></tns:authenticateResult></tns:authenticateResponse>"))
+    assert reply.strings == ["t1", None, "300"]
+    reply = parse_reply("sendRequestXML", 200, "text/xml", envelope(
+        f'<sendRequestXMLResponse xmlns="{NS}"><sendRequestXMLResult><![CDATA[<QBXML/>]]></sendRequestXMLResult>'
+        "</sendRequestXMLResponse>"))
+    assert reply.text == "<QBXML/>"
+
+
+@pytest.mark.parametrize(
+    "op,inner,needle",
+    [
+        ("authenticate", f'<authenticateResponse xmlns="{NS}"><authenticateResult>t1</authenticateResult>'
+                         "</authenticateResponse>", "bare string"),
+        ("receiveResponseXML", f'<receiveResponseXMLResponse xmlns="{NS}" />', "is missing"),
+        ("receiveResponseXML", f'<receiveResponseXMLResponse xmlns="{NS}"><receiveResponseXMLResult>1e2'
+                               "</receiveResponseXMLResult></receiveResponseXMLResponse>", "plain integer"),
+        ("getLastError", f'<getLastErrorResponse xmlns="{NS}"><getLastErrorResult>a</getLastErrorResult>'
+                         "<getLastErrorResult>b</getLastErrorResult></getLastErrorResponse>", "2 <getLastErrorResult>"),
+        ("getLastError", f'<getLastErrorResponse xmlns="{NS}"><getLastErrorResult xmlns="">a</getLastErrorResult>'
+                         "</getLastErrorResponse>", "without a namespace"),
+        ("closeConnection", f'<closeConnectionResult xmlns="{NS}">x</closeConnectionResult>', "closeConnectionResponse"),
+    ],
+)
+def test_replies_qbwc_cannot_read_are_rejected(op, inner, needle):
+    with pytest.raises(SoapProblem) as exc:
+        parse_reply(op, 200, "text/xml", envelope(inner))
+    assert needle in str(exc.value) and exc.value.kind == "protocol"
+
+
+def test_soap_12_reply_is_rejected():
+    inner = f'<getLastErrorResponse xmlns="{NS}"><getLastErrorResult>x</getLastErrorResult></getLastErrorResponse>'
+    with pytest.raises(SoapProblem, match="SOAP 1.2"):
+        parse_reply("getLastError", 200, "application/soap+xml", envelope(inner, "http://www.w3.org/2003/05/soap-envelope"))

@@ -164,7 +164,7 @@ def _string_value(operation: str, el: etree._Element) -> str | None:
             f"<{_local(el.tag)}> contains XML element {_describe(children[0])}; "
             "a string result must be entity-escaped text",
         )
-    return el.text or ""
+    return "".join(el.xpath("text()"))  # all text nodes, also those around comments
 
 
 def parse_reply(operation: str, status: int, content_type: str, body: bytes) -> Reply:
