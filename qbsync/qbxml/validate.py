@@ -22,7 +22,7 @@ from lxml import etree
 
 from qbsync.errors import QbsyncError
 from qbsync.qbxml.problems import Problem
-from qbsync.qbxml.schema import DEFAULT_VERSION, Schema, available_versions, load_schema, version_key
+from qbsync.qbxml.schema import DEFAULT_VERSION, Schema, available_versions, embedded_dir, load_schema, version_key
 from qbsync.qbxml.xsdmodel import ElementDecl
 
 REQUEST, RESPONSE, UNKNOWN = "request", "response", "unknown"
@@ -112,7 +112,7 @@ def validate_document(
         report.warnings.append(
             Problem(
                 "/QBXML",
-                f"no qbXML {declared} schema {'embedded' if schema.source == 'embedded' else 'in ' + schema.source}; "
+                f"no qbXML {declared} schema {'embedded' if _is_embedded(schema) else 'in ' + schema.source}; "
                 f"checked against {schema.version} (elements newer than {declared} are not flagged)",
                 root.sourceline,
             )
@@ -321,7 +321,7 @@ def _content_message(name: str, rest: str, path: str, tree, schema: Schema) -> s
         what = "request" if parent_name == "QBXMLMsgsRq" else "response"
         if not name.endswith(parent_name[-2:]):
             return f"element '{name}' is not a qbXML {what}; '{parent_name}' holds only {what}s (…{parent_name[-2:]} elements)"
-        if schema.source == "embedded":
+        if _is_embedded(schema):
             return (
                 f"{what} '{name}' is not covered by qbsync's embedded schema (qbXML {schema.version}); "
                 "to validate it, use Intuit's SDK schemas with --schema-dir (or QBSYNC_QBXML_SCHEMA_DIR)"
@@ -352,6 +352,11 @@ def _content_message(name: str, rest: str, path: str, tree, schema: Schema) -> s
     if names:
         return f"element '{name}' is not expected here{where}; expected one of: {listed}"
     return f"element '{name}' is not allowed{where} (nothing more may follow here)"
+
+
+def _is_embedded(schema: Schema) -> bool:
+    # compare folders: a Schema's `source` depends on how it was first loaded (see load_schema's cache)
+    return schema.source == "embedded" or schema.entry.resolve().parent == embedded_dir().resolve()
 
 
 def _previous_sibling(tree, path: str) -> str | None:
