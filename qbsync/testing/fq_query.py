@@ -1,0 +1,311 @@
+"""Queries in FakeQuickBooks: selection by ListID/TxnID/FullName/RefNumber lists or by filters
+(ActiveStatus, modified dates, names, entity, paid status), MaxReturned, iterators, metaData,
+IncludeLineItems, and the deleted-record queries.
+
+Status codes, as QuickBooks answers them:
+
+* 0 with the records;
+* 1 "did not find a matching object" when nothing matches;
+* 500 (Warn) when some of several ListIDs/FullNames/TxnIDs asked for do not exist: the
+  records found are still returned;
+* 3391 for an unknown or finished iteratorID.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from qbsync.testing import fq_catalog, fq_status
+from qbsync.testing.fq_catalog import TypeInfo
+from qbsync.testing.fq_derive import derive, invoice_balance, linked_txns
+from qbsync.testing.fq_ids import parse_datetime
+from qbsync.testing.fq_records import Ctx, as_list, find_by_name, full_name, is_true
+
+
+@dataclass
+class Answer:
+    """One response's status and records (before rendering)."""
+
+    code: int = 0
+    message: str = fq_status.STATUS_OK
+    rets: list[tuple[str, dict]] = field(default_factory=list)
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Iterator:
+    types: tuple[str, ...]
+    remaining: list[tuple[str, str]]  # (type, id) still to send
+    page: int | None
+    options: dict
+
+
+# ---- selection ------------------------------------------------------------------------------
+
+
+def _modified_in(rec: Mapping, lo: datetime | None, hi: datetime | None) -> bool:
+    if lo is None and hi is None:
+        return True
+    t = datetime.fromisoformat(str(rec.get("TimeModified")))
+    return (lo is None or t >= lo) and (hi is None or t <= hi)
+
+
+def _name_matches(name: str, flt: Mapping | None, rng: Mapping | None) -> bool:
+    if isinstance(flt, Mapping):
+        wanted = str(flt.get("Name", "")).casefold()
+        have = name.casefold()
+        how = flt.get("MatchCriterion")
+        if how == "StartsWith" and not have.startswith(wanted):
+            return False
+        if how == "Contains" and wanted not in have:
+            return False
+        if how == "EndsWith" and not have.endswith(wanted):
+            return False
+    if isinstance(rng, Mapping):
+        if rng.get("FromName") and name.casefold() < str(rng["FromName"]).casefold():
+            return False
+        if rng.get("ToName") and name.casefold() > str(rng["ToName"]).casefold():
+            return False
+    return True
+
+
+def _date_bounds(ctx: Ctx, lo: Any, hi: Any) -> tuple[datetime | None, datetime | None]:
+    return (
+        parse_datetime(str(lo), ctx.tz) if lo else None,
+        parse_datetime(str(hi), ctx.tz, end_of_day=True) if hi else None,
+    )
+
+
+def _select_lists(ctx: Ctx, types: tuple[str, ...], data: Mapping) -> tuple[list[tuple[str, dict]], list[str]]:
+    """Matching (type, record) pairs, and the asked-for keys that matched nothing."""
+    company = ctx.company
+    ids, names = as_list(data.get("ListID")), as_list(data.get("FullName"))
+    if ids or names:
+        found, missing = [], []
+        for list_id in ids:
+            hit = company.locate(str(list_id), types)
+            (found.append(hit) if hit else missing.append(str(list_id)))
+        for name in names:
+            hit = find_by_name(company, types, str(name))
+            (found.append(hit) if hit else missing.append(str(name)))
+        return found, missing
+    status = data.get("ActiveStatus") or "ActiveOnly"
+    lo, hi = _date_bounds(ctx, data.get("FromModifiedDate"), data.get("ToModifiedDate"))
+    account_types = set(as_list(data.get("AccountType")))
+    out = []
+    for t in types:
+        for rec in company.records(t).values():
+            active = is_true(rec.get("IsActive", "true"))
+            if (status == "ActiveOnly" and not active) or (status == "InactiveOnly" and active):
+                continue
+            if not _modified_in(rec, lo, hi):
+                continue
+            if not _name_matches(full_name(company, t, rec), data.get("NameFilter"), data.get("NameRangeFilter")):
+                continue
+            if account_types and rec.get("AccountType") not in account_types:
+                continue
+            out.append((t, rec))
+    out.sort(key=lambda pair: full_name(company, pair[0], pair[1]).casefold())
+    return out, []
+
+
+def _same_ref(have: Any, wanted: Any, exact: bool) -> bool:
+    return str(have) == str(wanted) if exact else str(have).casefold() == str(wanted).casefold()
+
+
+def _entity_ids(ctx: Ctx, flt: Mapping, entity_types: tuple[str, ...]) -> set[str]:
+    ids = {str(i) for i in as_list(flt.get("ListID"))}
+    for name in as_list(flt.get("FullName")):
+        hit = find_by_name(ctx.company, entity_types, str(name))
+        ids.add(hit[1]["ListID"] if hit else "\0missing")
+    roots = []
+    if flt.get("ListIDWithChildren"):
+        roots.append(str(flt["ListIDWithChildren"]))
+    if flt.get("FullNameWithChildren"):
+        hit = find_by_name(ctx.company, entity_types, str(flt["FullNameWithChildren"]))
+        if hit:
+            roots.append(hit[1]["ListID"])
+    for root in roots:
+        found = ctx.company.locate(root, entity_types)
+        if found is None:
+            continue
+        prefix = full_name(ctx.company, found[0], found[1]).casefold()
+        for t in entity_types:
+            for rec in ctx.company.records(t).values():
+                fn = full_name(ctx.company, t, rec).casefold()
+                if fn == prefix or fn.startswith(prefix + ":"):
+                    ids.add(rec["ListID"])
+    return ids
+
+
+def _select_txns(ctx: Ctx, info: TypeInfo, data: Mapping) -> tuple[list[tuple[str, dict]], list[str]]:
+    company = ctx.company
+    records = company.records(info.name)
+    ids = as_list(data.get("TxnID"))
+    refs = as_list(data.get("RefNumber"))
+    refs_cs = as_list(data.get("RefNumberCaseSensitive"))
+    if ids or refs or refs_cs:
+        found, missing = [], []
+        for txn_id in ids:
+            rec = records.get(str(txn_id))
+            (found.append((info.name, rec)) if rec else missing.append(str(txn_id)))
+        for ref, exact in [(r, False) for r in refs] + [(r, True) for r in refs_cs]:
+            hits = [(info.name, rec) for rec in records.values() if _same_ref(rec.get("RefNumber", ""), ref, exact)]
+            found.extend(hits) if hits else missing.append(str(ref))
+        return found, missing
+    mod = data.get("ModifiedDateRangeFilter") or {}
+    lo, hi = _date_bounds(ctx, mod.get("FromModifiedDate"), mod.get("ToModifiedDate"))
+    txn_dates = data.get("TxnDateRangeFilter") or {}
+    entity = data.get("EntityFilter")
+    entity_ids = _entity_ids(ctx, entity, ("Customer", "Vendor", "Employee")) if isinstance(entity, Mapping) else None
+    ref_filter = data.get("RefNumberFilter")
+    ref_range = data.get("RefNumberRangeFilter") or {}
+    paid = data.get("PaidStatus") or "All"
+    out = []
+    for rec in records.values():
+        if not _modified_in(rec, lo, hi):
+            continue
+        day = str(rec.get("TxnDate", ""))
+        if txn_dates.get("FromTxnDate") and day < str(txn_dates["FromTxnDate"]):
+            continue
+        if txn_dates.get("ToTxnDate") and day > str(txn_dates["ToTxnDate"]):
+            continue
+        if entity_ids is not None and rec.get(info.entity_ref, {}).get("ListID") not in entity_ids:
+            continue
+        ref = str(rec.get("RefNumber", ""))
+        if isinstance(ref_filter, Mapping) and not _name_matches(ref, {"Name": ref_filter.get("RefNumber", ""), "MatchCriterion": ref_filter.get("MatchCriterion")}, None):
+            continue
+        if ref_range.get("FromRefNumber") and ref < str(ref_range["FromRefNumber"]):
+            continue
+        if ref_range.get("ToRefNumber") and ref > str(ref_range["ToRefNumber"]):
+            continue
+        if paid != "All" and info.name in ("Invoice", "Bill"):
+            is_paid = (invoice_balance(company, rec) <= 0) if info.name == "Invoice" else False
+            if (paid == "PaidOnly") != is_paid:
+                continue
+        out.append((info.name, rec))
+    return out, []
+
+
+# ---- rendering records ----------------------------------------------------------------------
+
+
+def record_ret(ctx: Ctx, type_name: str, rec: Mapping, options: Mapping | None = None) -> dict:
+    """A record as its Ret dict for a query (options: IncludeLineItems, IncludeLinkedTxns,
+    IncludeRetElement) or for an Add/Mod (all lines, no linked transactions)."""
+    info = fq_catalog.get(type_name)
+    out = derive(ctx.company, type_name, rec)
+    options = options or {}
+    if not info.is_list and info.lines and options.get("lines") is False:
+        for kind in info.lines:
+            out.pop(f"{kind}Ret", None)
+    if options.get("linked"):
+        out["LinkedTxn"] = linked_txns(ctx.company, type_name, rec)
+    include = options.get("include")
+    if include:
+        keep = set(include)
+        out = {k: v for k, v in out.items() if k in keep}
+    return out
+
+
+def _options(info_is_txn: bool, data: Mapping, include: list[str]) -> dict:
+    return {
+        "lines": is_true(data.get("IncludeLineItems", "false")) if info_is_txn else True,
+        "linked": is_true(data.get("IncludeLinkedTxns", "false")),
+        "include": list(include or []),
+    }
+
+
+def _rets(ctx: Ctx, pairs: list[tuple[str, dict]], options: Mapping) -> list[tuple[str, dict]]:
+    return [(fq_catalog.get(t).ret, record_ret(ctx, t, rec, options)) for t, rec in pairs]
+
+
+# ---- the query request ----------------------------------------------------------------------
+
+
+def query(
+    ctx: Ctx,
+    types: tuple[str, ...],
+    data: Mapping,
+    attrs: Mapping[str, str],
+    include: list[str],
+    iterators: dict[str, Iterator],
+) -> Answer:
+    """Answer `<X>QueryRq` for the list `types` (one type; all item types for ItemQuery)."""
+    first = fq_catalog.get(types[0])
+    iterator = attrs.get("iterator")
+    max_returned = int(data["MaxReturned"]) if str(data.get("MaxReturned", "")).isdigit() else None
+    meta = attrs.get("metaData", "NoMetaData")
+
+    if iterator in ("Continue", "Stop"):
+        iterator_id = attrs.get("iteratorID", "")
+        state = iterators.get(iterator_id)
+        if state is None:
+            raise fq_status.invalid_iterator(iterator_id)
+        if iterator == "Stop":
+            del iterators[iterator_id]
+            return Answer(attrs={"iteratorRemainingCount": 0, "iteratorID": iterator_id})
+        page_size = max_returned or state.page
+        take = state.remaining if page_size is None else state.remaining[:page_size]
+        state.remaining = state.remaining[len(take):]
+        pairs = [(t, rec) for t, i in take if (rec := ctx.company.get(t, i)) is not None]
+        if not state.remaining:
+            del iterators[iterator_id]
+        answer = Answer(rets=_rets(ctx, pairs, state.options), attrs={"iteratorRemainingCount": len(state.remaining), "iteratorID": iterator_id})
+        if not pairs:
+            answer.code, answer.message = fq_status.NO_MATCH, fq_status.NO_MATCH_MESSAGE
+        return answer
+
+    if first.is_list:
+        pairs, missing = _select_lists(ctx, types, data)
+    else:
+        pairs, missing = _select_txns(ctx, first, data)
+    options = _options(not first.is_list, data, include)
+    total = len(pairs)
+    answer = Answer()
+    if meta in ("MetaDataOnly", "MetaDataAndResponseData"):
+        answer.attrs["retCount"] = total
+    if iterator == "Start":
+        iterator_id = "{" + str(uuid.uuid4()) + "}"
+        page = pairs if max_returned is None else pairs[:max_returned]
+        rest = pairs[len(page):]
+        if rest:
+            iterators[iterator_id] = Iterator(types, [(t, r[fq_catalog.get(t).id_field]) for t, r in rest], max_returned, options)
+        answer.attrs.update({"iteratorRemainingCount": len(rest), "iteratorID": iterator_id})
+        pairs = page
+    elif max_returned is not None:
+        pairs = pairs[:max_returned]
+    if meta != "MetaDataOnly":
+        answer.rets = _rets(ctx, pairs, options)
+    if total == 0:
+        answer.code, answer.message = fq_status.NO_MATCH, fq_status.NO_MATCH_MESSAGE
+    elif missing:
+        answer.code, answer.message = fq_status.partial(missing[0])
+    return answer
+
+
+def deleted_query(ctx: Ctx, kind: str, data: Mapping, include: list[str]) -> Answer:
+    """ListDeletedQuery / TxnDeletedQuery: the deleted records of the asked types."""
+    type_key = "ListDelType" if kind == "list" else "TxnDelType"
+    wanted = {str(t) for t in as_list(data.get(type_key))}
+    rng = data.get("DeletedDateRangeFilter") or {}
+    lo, hi = _date_bounds(ctx, rng.get("FromDeletedDate"), rng.get("ToDeletedDate"))
+    ret_name = "ListDeletedRet" if kind == "list" else "TxnDeletedRet"
+    rets = []
+    for entry in ctx.company.deleted:
+        if entry.get("kind") != kind or entry.get(type_key) not in wanted:
+            continue
+        t = datetime.fromisoformat(entry["TimeDeleted"])
+        if (lo and t < lo) or (hi and t > hi):
+            continue
+        ret = {k: v for k, v in entry.items() if k != "kind" and v is not None}
+        if include:
+            ret = {k: v for k, v in ret.items() if k in include}
+        rets.append((ret_name, ret))
+    if not rets:
+        return Answer(fq_status.NO_MATCH, fq_status.NO_MATCH_MESSAGE)
+    return Answer(rets=rets)

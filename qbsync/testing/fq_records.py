@@ -1,0 +1,258 @@
+"""Shared record logic for FakeQuickBooks: the per-message context, Ref resolution, names
+(FullName, Sublevel, uniqueness), merging Mod data, money arithmetic."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, tzinfo
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+from qbsync.testing import fq_catalog, fq_status
+from qbsync.testing.fq_catalog import TypeInfo
+from qbsync.testing.fq_ids import IdFactory, format_datetime, next_edit_sequence
+from qbsync.testing.fq_store import Company
+
+CENT = Decimal("0.01")
+
+
+@dataclass
+class Ctx:
+    """What one message works with: the company, the time of the message, injected locks."""
+
+    company: Company
+    now: datetime
+    locks: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def ids(self) -> IdFactory:
+        return IdFactory(self.company.counters)
+
+    @property
+    def tz(self) -> tzinfo | None:
+        return self.now.tzinfo
+
+    @property
+    def stamp(self) -> str:
+        return format_datetime(self.now)
+
+    @property
+    def today(self) -> str:
+        return self.now.date().isoformat()
+
+
+# ---- small data helpers ---------------------------------------------------------------------
+
+
+def as_list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def dec(value: Any) -> Decimal | None:
+    if value is None or value == "":
+        return None
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        return None
+
+
+def money(value: Decimal) -> str:
+    return str(value.quantize(CENT, rounding=ROUND_HALF_UP))
+
+
+def price(value: Decimal) -> str:
+    """PRICETYPE text: two to five decimals."""
+    text = str(value.quantize(Decimal("0.00001"), rounding=ROUND_HALF_UP))
+    whole, _, frac = text.partition(".")
+    frac = frac.rstrip("0")
+    return f"{whole}.{frac.ljust(2, '0')}"
+
+
+def is_true(value: Any) -> bool:
+    return str(value).strip().lower() in ("true", "1")
+
+
+def deep(value: Any) -> Any:
+    return copy.deepcopy(value)
+
+
+# ---- names ----------------------------------------------------------------------------------
+
+
+def full_name(company: Company, type_name: str, rec: Mapping) -> str:
+    """FullName computed from the ParentRef chain, so a parent's rename reaches every child."""
+    info = fq_catalog.get(type_name)
+    name = str(rec.get("Name", ""))
+    if not info.hierarchical:
+        return name
+    parts = [name]
+    seen = {rec.get("ListID")}
+    parent = rec.get("ParentRef")
+    while isinstance(parent, Mapping) and parent.get("ListID") and parent["ListID"] not in seen:
+        seen.add(parent["ListID"])
+        found = company.locate(parent["ListID"], fq_catalog.parent_types(info))
+        if found is None:
+            break
+        parts.append(str(found[1].get("Name", "")))
+        parent = found[1].get("ParentRef")
+    return ":".join(reversed(parts))
+
+
+def sublevel(company: Company, type_name: str, rec: Mapping) -> int:
+    return full_name(company, type_name, rec).count(":") if fq_catalog.get(type_name).hierarchical else 0
+
+
+def display_name(company: Company, type_name: str, rec: Mapping) -> str:
+    return full_name(company, type_name, rec) if fq_catalog.get(type_name).is_list else str(rec.get("RefNumber", ""))
+
+
+def find_by_name(company: Company, types: tuple[str, ...], name: str) -> tuple[str, dict] | None:
+    """The record whose FullName is `name` (QuickBooks compares names case-insensitively)."""
+    wanted = name.strip().casefold()
+    for t in types:
+        for rec in company.records(t).values():
+            if full_name(company, t, rec).casefold() == wanted:
+                return t, rec
+    return None
+
+
+def check_unique_name(ctx: Ctx, info: TypeInfo, name: str, exclude_id: str | None = None) -> None:
+    """3100 when another record of the namespace (Customer, Vendor, Employee share one; all
+    item types share one) already has this FullName. Inactive records still hold their name."""
+    found = find_by_name(ctx.company, fq_catalog.namespace_types(info), name)
+    if found is not None and found[1].get("ListID") != exclude_id:
+        raise fq_status.name_in_use(name)
+
+
+# ---- refs -----------------------------------------------------------------------------------
+
+
+def lookup(company: Company, types: tuple[str, ...], ref: Mapping) -> tuple[str, dict] | None:
+    """Resolve a Ref by ListID (preferred, as QuickBooks does) or FullName."""
+    list_id = ref.get("ListID")
+    if list_id:
+        return company.locate(str(list_id), types)
+    name = ref.get("FullName")
+    if name:
+        return find_by_name(company, types, str(name))
+    return None
+
+
+def ref_to(company: Company, type_name: str, rec: Mapping) -> dict:
+    return {"ListID": rec["ListID"], "FullName": full_name(company, type_name, rec)}
+
+
+def resolve_ref(ctx: Ctx, key: str, ref: Any, where: str) -> Any:
+    """A Ref as stored: ListID and FullName of the record it names. 3140 when it names
+    nothing. Refs to lists the fake does not model are kept as sent."""
+    targets = fq_catalog.REF_TARGETS.get(key)
+    if targets is None or not isinstance(ref, Mapping):
+        return deep(ref)
+    if not ref.get("ListID") and not ref.get("FullName"):
+        return None  # an empty Ref clears the field
+    found = lookup(ctx.company, targets, ref)
+    if found is None:
+        label = fq_catalog.get(targets[0]).label
+        raise fq_status.invalid_ref(label, str(ref.get("FullName") or ref.get("ListID")), where)
+    return ref_to(ctx.company, found[0], found[1])
+
+
+def resolve_refs(ctx: Ctx, data: Mapping, where: str, skip: tuple[str, ...] = ()) -> dict:
+    """A copy of `data` with every modelled Ref resolved (recursing into aggregates such as
+    SalesOrPurchase, but not into line lists, which the caller handles)."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key in skip:
+            continue
+        if key.endswith("Ref"):
+            if isinstance(value, list):
+                out[key] = [resolve_ref(ctx, key, v, where) for v in value]
+            else:
+                resolved = resolve_ref(ctx, key, value, where)
+                if resolved is not None:
+                    out[key] = resolved
+        elif isinstance(value, Mapping):
+            out[key] = resolve_refs(ctx, value, where)
+        else:
+            out[key] = deep(value)
+    return out
+
+
+def references(value: Any, object_id: str) -> bool:
+    """Whether any Ref (or applied-to link) inside `value` points at `object_id`."""
+    if isinstance(value, Mapping):
+        for key, v in value.items():
+            if key in ("ListID", "TxnID") and v == object_id:
+                return True
+            if isinstance(v, (Mapping, list)) and references(v, object_id):
+                return True
+        return False
+    if isinstance(value, list):
+        return any(references(v, object_id) for v in value)
+    return False
+
+
+def merge(stored: dict, changes: Mapping) -> None:
+    """Apply Mod data: given fields replace, an empty value clears, aggregates merge field
+    by field (a BillAddress with only City keeps Addr1), Refs and lists replace."""
+    for key, value in changes.items():
+        if value is None or value == "":
+            stored.pop(key, None)
+        elif isinstance(value, Mapping) and not key.endswith("Ref") and isinstance(stored.get(key), dict):
+            merge(stored[key], value)
+            if not stored[key]:
+                stored.pop(key)
+        else:
+            stored[key] = deep(value)
+
+
+# ---- common Ret fields ----------------------------------------------------------------------
+
+
+def stamp_new(ctx: Ctx, rec: dict) -> None:
+    rec["TimeCreated"] = ctx.stamp
+    rec["TimeModified"] = ctx.stamp
+    rec["EditSequence"] = next_edit_sequence(ctx.now)
+
+
+def stamp_modified(ctx: Ctx, rec: dict) -> None:
+    rec["TimeModified"] = ctx.stamp
+    rec["EditSequence"] = next_edit_sequence(ctx.now, rec.get("EditSequence"))
+
+
+def check_editable(ctx: Ctx, info: TypeInfo, object_id: str, edit_sequence: str | None) -> dict:
+    """The record a Mod names, after the checks QuickBooks makes in this order: it exists
+    (3120), nobody holds it (3170/3175, injected), the EditSequence is current (3200)."""
+    rec = ctx.company.get(info.name, object_id)
+    if rec is None:
+        raise fq_status.not_found(object_id)
+    check_lock(ctx, info, object_id)
+    if edit_sequence is not None and str(edit_sequence) != str(rec.get("EditSequence")):
+        raise fq_status.stale_edit_sequence(str(edit_sequence))
+    return rec
+
+
+def check_lock(ctx: Ctx, info: TypeInfo, object_id: str) -> None:
+    code = ctx.locks.get(object_id)
+    if code:
+        raise fq_status.in_use(code, f"{info.label} list" if info.is_list else info.label, object_id)
+
+
+def address_block(address: Mapping | None) -> dict | None:
+    """The printable block QuickBooks derives from an address: its lines, then
+    "City, State PostalCode", then the country."""
+    if not isinstance(address, Mapping):
+        return None
+    lines = [str(address[k]) for k in ("Addr1", "Addr2", "Addr3", "Addr4", "Addr5") if address.get(k)]
+    city_line = " ".join(p for p in (", ".join(p for p in (address.get("City"), address.get("State")) if p), address.get("PostalCode")) if p)
+    if city_line:
+        lines.append(city_line)
+    if address.get("Country"):
+        lines.append(str(address["Country"]))
+    lines = lines[:5]
+    return {f"Addr{i + 1}": line for i, line in enumerate(lines)} or None

@@ -1,0 +1,131 @@
+"""The company data of a FakeQuickBooks: records, deleted records, counters, saved message
+sets, all plain JSON-ready dicts; optionally kept in a SQLite file between processes.
+
+Records are stored in the shape of their ``…Ret`` (qbXML element names, text values), plus
+private bookkeeping keys that start with ``_`` (never sent).
+
+The SQLite file holds one row: the company as JSON and a revision number. Every message runs
+in one ``BEGIN IMMEDIATE`` transaction that reloads the company when another process changed it
+and writes it back when it changed, so two FakeQuickBooks on the same path see each other's
+work (``qbsync simulate`` keeps its company between runs this way).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from qbsync.testing import fq_catalog
+
+FORMAT = 1
+
+
+def new_state() -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "counters": {},
+        "records": {name: {} for name in fq_catalog.TYPES},
+        "deleted": [],  # {"kind", "type", "id", "TimeCreated", "TimeDeleted", "FullName"|"RefNumber"}
+        "message_sets": {},  # newMessageSetID -> {"status": int, "responses": [...]}
+        "company": {},  # CompanyRet overrides and company data extensions
+    }
+
+
+class Company:
+    """Typed access to the state dict."""
+
+    def __init__(self, state: dict[str, Any] | None = None):
+        self.state = state if state is not None else new_state()
+        for name in fq_catalog.TYPES:  # a file from an older fake may lack a newer type
+            self.state["records"].setdefault(name, {})
+
+    def records(self, type_name: str) -> dict[str, dict]:
+        return self.state["records"][type_name]
+
+    def get(self, type_name: str, object_id: str) -> dict | None:
+        return self.records(type_name).get(object_id)
+
+    def put(self, type_name: str, record: dict) -> None:
+        info = fq_catalog.get(type_name)
+        self.records(type_name)[record[info.id_field]] = record
+
+    def remove(self, type_name: str, object_id: str) -> dict | None:
+        return self.records(type_name).pop(object_id, None)
+
+    def locate(self, object_id: str, types: tuple[str, ...] | None = None) -> tuple[str, dict] | None:
+        """The record with this ListID/TxnID among `types` (all types by default)."""
+        for name in types or tuple(fq_catalog.TYPES):
+            rec = self.records(name).get(object_id)
+            if rec is not None:
+                return name, rec
+        return None
+
+    @property
+    def counters(self) -> dict[str, int]:
+        return self.state["counters"]
+
+    @property
+    def deleted(self) -> list[dict]:
+        return self.state["deleted"]
+
+    @property
+    def message_sets(self) -> dict[str, dict]:
+        return self.state["message_sets"]
+
+    @property
+    def company(self) -> dict[str, Any]:
+        return self.state.setdefault("company", {})
+
+
+class SqliteFile:
+    """A company kept in a SQLite file (stdlib sqlite3: this is a test double)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._revision = -1
+        self._text = ""
+        with contextlib.closing(self._connect()) as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS company ("
+                " id INTEGER PRIMARY KEY CHECK (id = 1), revision INTEGER NOT NULL, data TEXT NOT NULL)"
+            )
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=30, isolation_level=None)
+
+    @contextlib.contextmanager
+    def transaction(self, company: Company) -> Iterator[bool]:
+        """Reload `company.state` if the file changed, run the body, save what changed.
+        Yields True when the file held no company yet (the caller seeds it)."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            row = conn.execute("SELECT revision, data FROM company WHERE id = 1").fetchone()
+            fresh = row is None
+            if row is not None and row[0] != self._revision:
+                company.state = json.loads(row[1])
+                Company(company.state)  # fill in missing type maps
+                self._revision, self._text = row[0], row[1]
+            yield fresh
+            text = json.dumps(company.state, sort_keys=False, separators=(",", ":"))
+            if fresh or text != self._text:
+                revision = self._revision + 1 if not fresh else 1
+                conn.execute(
+                    "INSERT INTO company (id, revision, data) VALUES (1, ?, ?)"
+                    " ON CONFLICT(id) DO UPDATE SET revision = excluded.revision, data = excluded.data",
+                    (revision, text),
+                )
+                self._revision, self._text = revision, text
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            self._revision = -1  # memory may hold half-applied changes: reload next time
+            raise
+        finally:
+            conn.close()
