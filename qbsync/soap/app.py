@@ -1,0 +1,248 @@
+"""The HTTP side of the connector: one WSGI app and the waitress server that runs it.
+
+Routes:
+
+- ``POST <path>`` (default ``/qbwc``): the QBWC SOAP service (spyne, SOAP 1.1);
+- ``GET <path>?wsdl``: the WSDL (:mod:`qbsync.soap.wsdl`);
+- ``GET /support``: the read-only status page (the .qwc AppSupport URL must answer 200);
+- ``GET /healthz``: ``ok`` (200), or 503 when the store cannot be opened;
+- anything else: 404 (405 for a wrong method on a known path).
+
+In tests::
+
+    app = make_wsgi_app(service, path="/qbwc")
+    with serve(app, "127.0.0.1", 0) as server:   # a waitress server in a thread
+        url = server.url("/qbwc")
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import parse_qsl
+
+from qbsync.soap.qbwc import make_application
+from qbsync.soap.wsdl import build_wsdl
+
+# qbXML responses travel inside one SOAP string and can be tens of MB.
+MAX_BODY_BYTES = 512 * 1024 * 1024
+SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
+
+_FAULT = (
+    '<?xml version="1.0" encoding="utf-8"?>'
+    '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault>'
+    "<faultcode>soap:Server</faultcode><faultstring>{}</faultstring></soap:Fault></soap:Body></soap:Envelope>"
+)
+
+Log = Callable[[str], None]
+StartResponse = Callable[..., Any]
+
+
+def _quiet_spyne() -> None:
+    # spyne logs every fault with a traceback; we log one line per fault ourselves.
+    spyne_log = logging.getLogger("spyne")
+    if not spyne_log.handlers:
+        spyne_log.addHandler(logging.NullHandler())
+    spyne_log.propagate = False
+
+
+class ConnectorApp:
+    """The WSGI callable. `service` answers the SOAP calls; `db_path` is the store the
+    /support and /healthz pages read (default: ``service.db_path``)."""
+
+    def __init__(self, service: Any, path: str = "/qbwc", *, db_path: Any = None, log: Log | None = None):
+        from spyne.server.wsgi import WsgiApplication
+
+        if not path.startswith("/"):
+            path = "/" + path
+        self.path = path.rstrip("/") or "/"
+        self.db_path = db_path if db_path is not None else getattr(service, "db_path", None)
+        self.log: Log = log or logging.getLogger("qbsync.soap").warning
+        _quiet_spyne()
+        self.soap = WsgiApplication(make_application(service, self.log), max_content_length=MAX_BODY_BYTES)
+        self.soap.event_manager.add_listener("wsgi_exception", self._on_fault)
+
+    # -- routing --------------------------------------------------------------------------
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            return self._route(environ, start_response)
+        except Exception as exc:  # the last line of defence: never a traceback page
+            self.log(f"internal error on {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}: "
+                     f"{type(exc).__name__}: {exc}")
+            if self._is_soap_path(environ):
+                body = _FAULT.format("qbsync: internal error").encode("utf-8")
+                return _respond(start_response, "500 Internal Server Error", SOAP_CONTENT_TYPE, body)
+            return _respond(start_response, "500 Internal Server Error", "text/plain; charset=utf-8",
+                            b"internal error\n")
+
+    def _is_soap_path(self, environ: dict[str, Any]) -> bool:
+        return (environ.get("PATH_INFO") or "/").rstrip("/") == self.path.rstrip("/")
+
+    def _route(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        path = (environ.get("PATH_INFO") or "/").rstrip("/") or "/"
+        head = method == "HEAD"
+        if path == self.path:
+            if method == "POST":
+                return self._soap(environ, start_response)
+            if method in ("GET", "HEAD") and _wants_wsdl(environ.get("QUERY_STRING", "")):
+                body = build_wsdl(_request_url(environ, self.path))
+                return _respond(start_response, "200 OK", SOAP_CONTENT_TYPE, body, head=head)
+            return _respond(
+                start_response, "405 Method Not Allowed", "text/plain; charset=utf-8",
+                b"This is the QuickBooks Web Connector SOAP endpoint: POST SOAP 1.1 requests here; "
+                b"the WSDL is at ?wsdl\n", extra=[("Allow", "POST, GET")], head=head,
+            )
+        if path in ("/support", "/healthz"):
+            if method not in ("GET", "HEAD"):
+                return _respond(start_response, "405 Method Not Allowed", "text/plain; charset=utf-8",
+                                b"method not allowed\n", extra=[("Allow", "GET, HEAD")])
+            if path == "/healthz":
+                return self._healthz(start_response, head)
+            return self._support(start_response, head)
+        return _respond(start_response, "404 Not Found", "text/plain; charset=utf-8", b"not found\n", head=head)
+
+    # -- SOAP -----------------------------------------------------------------------------
+
+    def _soap(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        # spyne refuses a POST without Content-Type; QBWC always sends one, some tools don't.
+        if not environ.get("CONTENT_TYPE"):
+            environ["CONTENT_TYPE"] = SOAP_CONTENT_TYPE
+        environ["QUERY_STRING"] = ""  # ?wsdl on a POST must not turn it into a WSDL request
+        return self.soap(environ, start_response)
+
+    def _on_fault(self, ctx: Any) -> None:
+        error = getattr(ctx, "out_error", None)
+        text = str(getattr(error, "faultstring", "") or error or "")
+        if text.startswith("qbsync could not answer"):
+            return  # already logged, with the cause, where it happened
+        operation = (ctx.method_request_string or "").rpartition("}")[2] or "request"
+        code = getattr(error, "faultcode", "") or "Fault"
+        self.log(f"SOAP fault for {operation} ({code}): {text[:300]}")
+
+    # -- pages ----------------------------------------------------------------------------
+
+    def _healthz(self, start_response: StartResponse, head: bool) -> Iterable[bytes]:
+        from qbsync.soap.support import store_is_healthy
+
+        ok, reason = store_is_healthy(self.db_path)
+        if ok:
+            return _respond(start_response, "200 OK", "text/plain; charset=utf-8", b"ok\n", head=head)
+        return _respond(start_response, "503 Service Unavailable", "text/plain; charset=utf-8",
+                        f"store unavailable: {reason}\n".encode(), head=head)
+
+    def _support(self, start_response: StartResponse, head: bool) -> Iterable[bytes]:
+        from qbsync.soap.support import render_support_page
+
+        status, html = render_support_page(self.db_path, soap_path=self.path)
+        return _respond(start_response, status, "text/html; charset=utf-8", html.encode("utf-8"), head=head,
+                        extra=[("Cache-Control", "no-store")])
+
+
+def make_wsgi_app(service: Any, path: str = "/qbwc", *, db_path: Any = None, log: Log | None = None) -> ConnectorApp:
+    """The WSGI app serving `service` at `path`, plus the WSDL, /support and /healthz."""
+    return ConnectorApp(service, path, db_path=db_path, log=log)
+
+
+def _respond(start_response: StartResponse, status: str, content_type: str, body: bytes, *,
+             extra: list[tuple[str, str]] | None = None, head: bool = False) -> list[bytes]:
+    headers = [("Content-Type", content_type), ("Content-Length", str(len(body))), *(extra or [])]
+    start_response(status, headers)
+    return [] if head else [body]
+
+
+def _wants_wsdl(query: str) -> bool:
+    return any(key.lower() == "wsdl" for key, _ in parse_qsl(query, keep_blank_values=True))
+
+
+def _request_url(environ: dict[str, Any], path: str) -> str:
+    scheme = environ.get("wsgi.url_scheme", "http")
+    host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+    return f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}{path}"
+
+
+# -- the server -------------------------------------------------------------------------------
+
+
+class RunningServer:
+    """A waitress server listening on a socket; `run()` blocks, `stop()` ends it from any thread."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080, threads: int = 4):
+        from waitress.server import create_server
+
+        self.host = host
+        self._server = create_server(
+            app, host=host, port=port, threads=threads, ident="qbsync",
+            max_request_body_size=MAX_BODY_BYTES,
+            # A qbXML response can take a while to upload from a slow QuickBooks PC.
+            channel_timeout=300,
+        )
+        self._stopped = threading.Event()
+
+    def _listeners(self) -> list[Any]:
+        """The listening server(s): one, or several when the host resolves to more addresses
+        (e.g. "localhost" on IPv4 and IPv6); they share one socket map and one task dispatcher."""
+        from waitress.server import BaseWSGIServer
+
+        if isinstance(self._server, BaseWSGIServer):
+            return [self._server]
+        return [d for d in self._server.map.values() if isinstance(d, BaseWSGIServer)]
+
+    @property
+    def port(self) -> int:
+        return int(self._listeners()[0].effective_port)
+
+    def url(self, path: str = "/") -> str:
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1"
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}{path}"
+
+    def run(self) -> None:
+        """Serve until `stop()` (or KeyboardInterrupt / SystemExit in this thread)."""
+        try:
+            self._server.run()
+        finally:
+            self._stopped.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Close the listening socket(s) and every connection, then wait for the worker threads.
+        Safe from any thread and when the loop has already ended."""
+        listener = self._listeners()[0]
+        socket_map = listener._map
+
+        def close_all() -> None:  # runs inside the server's loop (closing from elsewhere races select())
+            for dispatcher in list(socket_map.values()):
+                try:
+                    dispatcher.close()
+                except OSError:
+                    pass
+
+        if self._stopped.is_set():
+            close_all()
+        else:
+            try:
+                listener.trigger.pull_trigger(close_all)
+            except OSError:
+                close_all()
+            self._stopped.wait(timeout)
+        listener.task_dispatcher.shutdown(timeout=timeout)
+
+
+@contextmanager
+def serve(app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 4) -> Iterator[RunningServer]:
+    """Run `app` on waitress in a background thread (port 0: any free port) for the duration."""
+    server = RunningServer(app, host, port, threads)
+    thread = threading.Thread(target=server.run, name="qbsync-waitress", daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        thread.join(timeout=5)

@@ -1,0 +1,171 @@
+"""The QBWC SOAP service on spyne: each operation unpacks its parameters, calls the matching
+ConnectorService method with plain Python values, and hands the result back to spyne.
+
+The wire shape is pinned down by :mod:`qbsync.soap.operations`: :func:`check_against_table`
+verifies, when the application is built, that spyne's idea of every operation (element names,
+order, types) is the table's, so the WSDL we serve and what spyne parses never drift apart.
+Leniency is deliberate: no schema validation of requests (QBWC sends ``<hresult />``, an empty
+``<serverVersion />``, sometimes prefixes like ``q1:``); absent strings become ``""`` and absent
+ints ``0`` before the service sees them.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from spyne import Application, Array, Fault, Integer32, ServiceBase, Unicode, rpc
+from spyne.protocol.soap import Soap11
+
+from qbsync.soap.operations import ARRAY_OF_STRING, INT, INTUIT_NS, OPERATIONS
+
+# Characters XML 1.0 cannot carry; a result holding one would fail to serialize.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+# Every operation returns a string, except these.
+ArrayOfString = Array(Unicode, type_name=ARRAY_OF_STRING)
+
+_log = logging.getLogger("qbsync.soap")
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _clean(value: Any) -> str:
+    text = _text(value)
+    return _XML_ILLEGAL.sub("", text) if _XML_ILLEGAL.search(text) else text
+
+
+def _call(ctx: Any, operation: str, *args: Any) -> Any:
+    """Call the ConnectorService method for `operation`; an exception becomes a SOAP Fault
+    (QBWC then reports its per-method error and ends the session) and one log line."""
+    service = ctx.app.qbsync_service
+    method = getattr(service, _METHODS[operation])
+    try:
+        return method(*args)
+    except Exception as exc:
+        # The message names the failure, never the call's arguments (tickets, passwords).
+        ctx.app.qbsync_log(f"{operation} failed: {type(exc).__name__}: {exc}")
+        raise Fault("Server", f"qbsync could not answer {operation}: {type(exc).__name__}") from None
+
+
+# SOAP operation -> ConnectorService method.
+_METHODS = {
+    "serverVersion": "server_version",
+    "clientVersion": "client_version",
+    "authenticate": "authenticate",
+    "sendRequestXML": "send_request_xml",
+    "receiveResponseXML": "receive_response_xml",
+    "connectionError": "connection_error",
+    "getLastError": "get_last_error",
+    "closeConnection": "close_connection",
+    "getInteractiveURL": "get_interactive_url",
+    "interactiveDone": "interactive_done",
+    "interactiveRejected": "interactive_rejected",
+}
+
+
+def _result(name: str) -> dict[str, Any]:
+    # spyne names the wrapper <name>Response by default; the result element needs naming.
+    return {"_out_variable_name": f"{name}Result"}
+
+
+class QbwcService(ServiceBase):
+    """The Web Connector callbacks (names and parameters exactly as in Intuit's WSDL)."""
+
+    @rpc(Unicode, _returns=Unicode, **_result("serverVersion"))
+    def serverVersion(ctx, strVersion):  # noqa: N802,N803 - QBWC's names
+        return _clean(_call(ctx, "serverVersion"))
+
+    @rpc(Unicode, _returns=Unicode, **_result("clientVersion"))
+    def clientVersion(ctx, strVersion):  # noqa: N802,N803
+        return _clean(_call(ctx, "clientVersion", _text(strVersion)))
+
+    @rpc(Unicode, Unicode, _returns=ArrayOfString, **_result("authenticate"))
+    def authenticate(ctx, strUserName, strPassword):  # noqa: N803
+        values = _call(ctx, "authenticate", _text(strUserName), _text(strPassword))
+        return [_clean(v) for v in values or ()]
+
+    @rpc(Unicode, Unicode, Unicode, Unicode, Integer32, Integer32, _returns=Unicode, **_result("sendRequestXML"))
+    def sendRequestXML(ctx, ticket, strHCPResponse, strCompanyFileName, qbXMLCountry,  # noqa: N802,N803
+                       qbXMLMajorVers, qbXMLMinorVers):
+        return _clean(_call(
+            ctx, "sendRequestXML", _text(ticket), _text(strHCPResponse), _text(strCompanyFileName),
+            _text(qbXMLCountry), int(qbXMLMajorVers or 0), int(qbXMLMinorVers or 0),
+        ))
+
+    @rpc(Unicode, Unicode, Unicode, Unicode, _returns=Integer32, **_result("receiveResponseXML"))
+    def receiveResponseXML(ctx, ticket, response, hresult, message):  # noqa: N802
+        percent = _call(ctx, "receiveResponseXML", _text(ticket), _text(response), _text(hresult), _text(message))
+        return int(percent)
+
+    @rpc(Unicode, Unicode, Unicode, _returns=Unicode, **_result("connectionError"))
+    def connectionError(ctx, ticket, hresult, message):  # noqa: N802
+        return _clean(_call(ctx, "connectionError", _text(ticket), _text(hresult), _text(message)))
+
+    @rpc(Unicode, _returns=Unicode, **_result("getLastError"))
+    def getLastError(ctx, ticket):  # noqa: N802
+        return _clean(_call(ctx, "getLastError", _text(ticket)))
+
+    @rpc(Unicode, _returns=Unicode, **_result("closeConnection"))
+    def closeConnection(ctx, ticket):  # noqa: N802
+        return _clean(_call(ctx, "closeConnection", _text(ticket)))
+
+    @rpc(Unicode, Unicode, _returns=Unicode, **_result("getInteractiveURL"))
+    def getInteractiveURL(ctx, wcTicket, sessionID):  # noqa: N802,N803
+        return _clean(_call(ctx, "getInteractiveURL", _text(wcTicket), _text(sessionID)))
+
+    @rpc(Unicode, _returns=Unicode, **_result("interactiveDone"))
+    def interactiveDone(ctx, wcTicket):  # noqa: N802,N803
+        return _clean(_call(ctx, "interactiveDone", _text(wcTicket)))
+
+    @rpc(Unicode, Unicode, _returns=Unicode, **_result("interactiveRejected"))
+    def interactiveRejected(ctx, wcTicket, reason):  # noqa: N802,N803
+        return _clean(_call(ctx, "interactiveRejected", _text(wcTicket), _text(reason)))
+
+
+def _spyne_type(cls: Any) -> str:
+    if issubclass(cls, Integer32):
+        return INT
+    if issubclass(cls, Unicode):
+        return "string"
+    if getattr(cls, "__type_name__", None) == ARRAY_OF_STRING:
+        return ARRAY_OF_STRING
+    return repr(cls)
+
+
+def check_against_table(app: Application) -> None:
+    """Raise AssertionError when spyne's operations differ from :data:`OPERATIONS`."""
+    methods = {}
+    for descriptors in app.interface.service_method_map.values():
+        for d in descriptors:
+            methods[d.name] = d
+    assert set(methods) == {op.name for op in OPERATIONS}, sorted(methods)
+    for op in OPERATIONS:
+        d = methods[op.name]
+        params = [(name, _spyne_type(cls)) for name, cls in d.in_message._type_info.items()]
+        assert d.in_message.get_type_name() == op.name, (op.name, d.in_message.get_type_name())
+        assert params == [(p.name, p.type) for p in op.params], (op.name, params)
+        assert d.out_message.get_type_name() == op.response_element, (op.name, d.out_message.get_type_name())
+        results = [(name, _spyne_type(cls)) for name, cls in d.out_message._type_info.items()]
+        assert results == [(op.result.name, op.result.type)], (op.name, results)
+
+
+def make_application(service: Any, log: Any = None) -> Application:
+    """The spyne Application for `service` (a ConnectorService or anything with its methods).
+
+    `log` is a callable taking one line of text (default: the ``qbsync.soap`` logger)."""
+    app = Application(
+        [QbwcService],
+        tns=INTUIT_NS,
+        name="QBWebConnectorSvc",
+        # huge_tree: a qbXML query response is one text node that can be tens of MB.
+        in_protocol=Soap11(validator=None, huge_tree=True),
+        out_protocol=Soap11(pretty_print=False),
+    )
+    app.qbsync_service = service
+    app.qbsync_log = log or _log.warning
+    check_against_table(app)
+    return app
