@@ -454,7 +454,7 @@ HAVE_FAKE_QB = importlib.util.find_spec("qbsync.testing.fake_quickbooks") is not
 
 @pytest.mark.skipif(not HAVE_FAKE_QB, reason="qbsync.testing.fake_quickbooks not written yet")
 def test_with_the_shipped_fake_quickbooks():
-    from qbsync.testing import FakeQuickBooks
+    from qbsync.testing.fake_quickbooks import FakeQuickBooks
 
     add = qbxml_request('<CustomerAddRq requestID="1"><CustomerAdd><Name>Acme &amp; Co</Name></CustomerAdd>'
                         "</CustomerAddRq>")
@@ -535,3 +535,78 @@ def test_any_service_behaviour_ends_cleanly_in_qbwc_order(switch, percents, n_re
     assert report.ok == (report.outcome in ("complete", "no_work", "busy")
                          and not report.errors and not report.violations)
     assert report.outcome is not None
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/qbwc", "not a url"])
+def test_bad_url_is_refused_up_front(url):
+    with pytest.raises(ValueError):
+        WebConnector(url, "u", "p", company=CannedCompany())
+
+
+def test_bad_qbxml_version_is_refused_up_front():
+    with pytest.raises(ValueError):
+        WebConnector("http://127.0.0.1:9/qbwc", "u", "p", company=CannedCompany(), qbxml_version="thirteen")
+
+
+def test_the_same_connector_can_run_twice():
+    service = QbwcService(requests=[customer_query()])
+    with serve(service) as url:
+        wc = WebConnector(url, "qbuser", PASSWORD, company=CannedCompany(), noop_delay=0)
+        first = wc.run()
+        service.__post_init__()  # a fresh queue on the service side
+        second = wc.run()
+    assert first.ok and second.ok and first is not second
+    assert second.calls == first.calls
+
+
+@pytest.mark.skipif(not HAVE_FAKE_QB, reason="qbsync.testing.fake_quickbooks not written yet")
+def test_fake_quickbooks_that_cannot_open_the_company_takes_the_connectionError_path():
+    from qbsync.testing.fake_quickbooks import FakeQuickBooks
+
+    fq = FakeQuickBooks()
+    fq.fail_open(times=1)
+    service = QbwcService(requests=[customer_query()], connection_error_replies=[""])
+    report = run(service, fq)
+    assert report.calls == START + ["connectionError", "sendRequestXML", "receiveResponseXML", "closeConnection"]
+    ce = service.calls("connectionError")[0]
+    assert ce.param("hresult") == "0x80040408" and ce.param("message")
+    assert report.ok
+
+
+@pytest.mark.skipif(not HAVE_FAKE_QB, reason="qbsync.testing.fake_quickbooks not written yet")
+def test_fake_quickbooks_losing_a_response_abandons_the_session_after_applying_it():
+    from qbsync.testing.fake_quickbooks import FakeQuickBooks
+
+    fq = FakeQuickBooks()
+    fq.lose_next_response()
+    add = qbxml_request('<CustomerAddRq requestID="1"><CustomerAdd><Name>Lost Response Ltd</Name></CustomerAdd>'
+                        "</CustomerAddRq>")
+    service = QbwcService(requests=[add])
+    report = run(service, fq)
+    assert report.calls == START + ["sendRequestXML"]
+    assert report.outcome == "response_lost" and not report.ok
+    assert fq.find("Customer", "Lost Response Ltd") is not None  # applied all the same
+
+    # the next run: the add is refused as a duplicate (3100), which the service must cope with
+    service = QbwcService(requests=[add])
+    again = run(service, fq)
+    assert again.ok and again.status_codes == [3100]
+
+
+def test_a_callable_raising_connection_error_loses_the_response():
+    def company(xml):
+        if "HostQueryRq" in xml:
+            return '<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><HostQueryRs statusCode="0" /></QBXMLMsgsRs></QBXML>'
+        raise ConnectionResetError("wire cut")
+
+    report = run(QbwcService(requests=[customer_query()]), company)
+    assert report.outcome == "response_lost" and report.calls[-1] == "sendRequestXML"
+    assert report.responses == [""]
+
+
+def test_other_company_exceptions_propagate():
+    def company(xml):
+        raise KeyError("bug in the test company")
+
+    with pytest.raises(KeyError):
+        run(QbwcService(requests=[customer_query()]), company)

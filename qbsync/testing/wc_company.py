@@ -19,6 +19,10 @@ Optional hooks, used when present:
   and ``.message`` when QuickBooks cannot open it (the connectionError path); raising an
   exception with ``.hresult`` / ``.message`` attributes works too.
 * ``end_session()``: called when the session ends, before closeConnection.
+
+``process`` may raise ``ConnectionError`` (or FakeQuickBooks' ``ConnectionLost``) to say "the
+message was applied but its response was lost": the WebConnector then abandons the session
+without receiveResponseXML or closeConnection, as when QBWC or the network goes down.
 """
 
 from __future__ import annotations

@@ -73,6 +73,7 @@ OUTCOME_HCP_ERROR = "hcp_error"
 OUTCOME_INTERACTIVE = "interactive_mode"
 OUTCOME_SERVER_ERROR = "server_error"  # a reply QBWC cannot use (fault, HTTP error, bad XML, bad value)
 OUTCOME_LIMIT = "limit_reached"
+OUTCOME_RESPONSE_LOST = "response_lost"  # the company raised ConnectionLost / ConnectionError
 
 
 @dataclass
@@ -95,7 +96,7 @@ class RunReport:
       getLastError text, or the authenticate/connection message).
     - ``outcome``: one of ``complete``, ``last_error``, ``no_work``, ``busy``, ``invalid_user``,
       ``version_rejected``, ``connection_error``, ``hcp_error``, ``interactive_mode``,
-      ``server_error``, ``limit_reached``.
+      ``server_error``, ``limit_reached``, ``response_lost``.
     - ``ok``: True when the run ended normally (complete, no work, or busy) with no error and
       no protocol violation.
     """
@@ -186,7 +187,9 @@ class WebConnector:
         self.timeout = timeout
         self.user_agent = user_agent
         self.report = RunReport()
-        self._transport: SoapTransport | None = None
+        # Fail fast on a bad URL or qbXML version rather than in the middle of a session.
+        self._transport = SoapTransport(url, timeout=timeout, user_agent=user_agent)
+        _split_version(self.company.qbxml_version(qbxml_version))
         self._ticket = ""
         self._company_open = False
 
@@ -200,7 +203,6 @@ class WebConnector:
         self.report = RunReport()
         self._ticket = ""
         self._company_open = False
-        self._transport = SoapTransport(self.url, timeout=self.timeout, user_agent=self.user_agent)
         try:
             self._session()
         except _Stop:
@@ -374,7 +376,17 @@ class WebConnector:
                     continue
                 return
             r.requests.append(request)
-            answer = self.company.process(request)
+            try:
+                answer = self.company.process(request)
+            except Exception as exc:
+                if not _is_lost_response(exc):
+                    raise
+                # Applied in QuickBooks, answer lost on the way back: the session dies here, as
+                # when QBWC or the network goes down (no receiveResponseXML, no closeConnection).
+                r.responses.append("")
+                self._error(f"the company's response was lost ({exc}); the session was abandoned",
+                            OUTCOME_RESPONSE_LOST)
+                return
             self._record_company_reply(answer)
             percent = self._receive(answer)
             r.round_trips += 1
@@ -463,7 +475,6 @@ class WebConnector:
             self.report.outcome = outcome
 
     def _post(self, operation: str, values: dict[str, Any]):
-        assert self._transport is not None
         self.report.calls.append(operation)
         envelope = build_envelope(operation, values)
         try:
@@ -504,6 +515,18 @@ class WebConnector:
             if not self.report.final_message or operation != "closeConnection":
                 self.report.final_message = str(exc)
             raise _Stop from None
+
+
+def _is_lost_response(exc: Exception) -> bool:
+    """A company signals "applied, but the response never arrived" with ConnectionError or
+    FakeQuickBooks' ConnectionLost."""
+    if isinstance(exc, ConnectionError):
+        return True
+    try:
+        from qbsync.testing.fake_quickbooks import ConnectionLost
+    except ImportError:
+        return False
+    return isinstance(exc, ConnectionLost)
 
 
 def _split_version(version: str) -> tuple[int, int]:
