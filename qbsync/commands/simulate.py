@@ -6,7 +6,6 @@ import os
 import re
 import sys
 from enum import Enum
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -119,9 +118,6 @@ def simulate(
     from qbsync.testing import WebConnector
 
     company = _make_company(qbxml_version, company_file)
-    options: dict[str, Any] = {}
-    if company_file:
-        options["company_file"] = str(Path(company_file).resolve())
     connector = WebConnector(
         url,
         username,
@@ -132,7 +128,6 @@ def simulate(
         noop_delay=noop_delay,
         max_round_trips=max_round_trips,
         timeout=timeout,
-        **options,
     )
     try:
         report = connector.run()
