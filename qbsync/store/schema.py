@@ -160,6 +160,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Store], None]]] = [
     (1, "base", _m001_base),
     (2, "references_and_seen", _m002_references_and_seen),
     (3, "feed_and_contact", _m003_feed_and_contact),
+    (4, "web_connector_sessions", lambda store: __import__("qbsync.store.sessions").store.sessions.create_tables(store)),
 ]
 LATEST = MIGRATIONS[-1][0]
 
