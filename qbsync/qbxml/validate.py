@@ -118,8 +118,8 @@ def validate_document(
             )
         )
 
-    for entry in schema.validate_tree(tree):
-        report.errors.append(_rewrite(entry, tree, schema))
+    found = [_rewrite(entry, tree, schema) for entry in schema.validate_tree(tree)]
+    report.errors.extend(sorted(found, key=lambda p: p.line or 0))  # lxml reports a parent after its children
     report.valid = not report.errors
     return report
 
