@@ -15,7 +15,9 @@ Each qbXML request your service returns is handed to a *company* (a
 the response goes back in receiveResponseXML. Every reply of your service is checked the way
 the real client reads it, and what happened is returned as a :class:`RunReport`.
 
-Example, in a pytest test::
+Example, in a pytest test (``live_server_url`` is your QBWC service running, e.g. under waitress
+in a thread: ``waitress.create_server(app, host="127.0.0.1", port=0)``, then
+``http://127.0.0.1:{server.effective_port}/qbwc``)::
 
     from qbsync.testing import FakeQuickBooks, WebConnector
 
@@ -29,6 +31,13 @@ Example, in a pytest test::
         assert report.status_codes == [0, 0]          # statusCode of each qbXML response
         assert report.percent_trace[-1] == 100
         print(report.final_message)                    # what QBWC would show, e.g. "Complete!"
+
+Things to try against your service: a ``FakeQuickBooks`` with ``fail_open()`` (connectionError),
+``lose_next_response()`` (a session that dies after QuickBooks applied a message: the next run
+must recover), a wrong password (``report.outcome == "invalid_user"``), ``noop_delay=0`` when
+your service stalls with ``NoOp``. ``report.violations`` lists every reply the real Web
+Connector would choke on (``<item>`` instead of ``<string>``, a float or decreasing percent,
+unescaped qbXML, wrong namespace...).
 
 The command line equivalent is ``qbsync simulate --url URL --username U --password-env VAR``.
 """
