@@ -128,7 +128,7 @@ def assert_same_structure(emb: ElementDecl, pub: ElementDecl, path: str, seen: s
     return count
 
 
-@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("version", ("13.0", "14.0", "15.0", "16.0"))
 def test_structure_matches_published(version, published_xsd):
     pub = _published_model(published_entry(published_xsd, version))
     emb = embedded(version).model
@@ -138,6 +138,8 @@ def test_structure_matches_published(version, published_xsd):
         for suffix in ("Rq", "Rs"):
             e, p = emb.message_element(name + suffix), pub.message_element(name + suffix)
             assert e is not None and p is not None, name + suffix
+            assert particle_signature(e.content) == particle_signature(p.content), name + suffix
+            assert _shallow(e)[2] == _shallow(p)[2], f"attributes of {name}{suffix}"
             compared += assert_same_structure(e, p, f"/QBXML/QBXMLMsgs{suffix}/{name}{suffix}", seen)
     # the envelopes' own attributes and the root's shape (down to the envelopes) are the published ones
     for env in ("QBXMLMsgsRq", "QBXMLMsgsRs"):
