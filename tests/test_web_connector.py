@@ -610,3 +610,12 @@ def test_other_company_exceptions_propagate():
 
     with pytest.raises(KeyError):
         run(QbwcService(requests=[customer_query()]), company)
+
+
+def test_non_ascii_text_travels_as_utf8_both_ways():
+    request = qbxml_request('<CustomerQueryRq requestID="1"><FullName>Café Zoë ™ 日本</FullName></CustomerQueryRq>')
+    service = QbwcService(requests=[request], last_error="ignored", close_message="Fertig: Größe ✓")
+    company = CannedCompany()
+    report = run(service, company)
+    assert company.received == [request]
+    assert report.final_message == "Fertig: Größe ✓" and report.ok
