@@ -619,3 +619,15 @@ def test_non_ascii_text_travels_as_utf8_both_ways():
     report = run(service, company)
     assert company.received == [request]
     assert report.final_message == "Fertig: Größe ✓" and report.ok
+
+    def echo_name(xml):
+        if "HostQueryRq" in xml:
+            return '<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><HostQueryRs statusCode="0" /></QBXMLMsgsRs></QBXML>'
+        return ('<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><CustomerQueryRs statusCode="0"><CustomerRet>'
+                "<Name>Café Zoë ™ 日本</Name></CustomerRet></CustomerQueryRs></QBXMLMsgsRs></QBXML>")
+
+    service = QbwcService(requests=[request])
+    report = run(service, echo_name)
+    sent = service.calls("receiveResponseXML")[0]
+    assert "Café Zoë ™ 日本".encode() in sent.body  # UTF-8 on the wire, not character references
+    assert sent.param("response") == report.responses[0]
