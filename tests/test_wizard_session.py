@@ -1,0 +1,156 @@
+"""The library a Web Connector session uses: taking exports to send, recording results,
+detected imports, end of session."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from qbsync.errors import QbsyncError
+from qbsync.store import changes as store_changes
+from qbsync.store import connections, logs, open_store, records
+from qbsync.sync import errorlog, overview, session, staging, wizard
+
+
+@pytest.fixture
+def env(tmp_path):
+    store = open_store(tmp_path / "s.db", create=True)
+    conn = connections.add_connection(store, name="main", username="u", password_hash="h")
+    yield store, conn
+    store.close()
+
+
+def stage(env, type_name, *recs):
+    store, conn = env
+    return staging.stage_lines(store, conn, type_name, [json.dumps(r) for r in recs])
+
+
+def approve(env):
+    return wizard.approve(*env)
+
+
+def test_a_change_waits_for_the_records_it_refers_to(env):
+    store, conn = env
+    stage(env, "Invoice", {"id": "I1", "CustomerRef": {"local_id": "C1"}, "RefNumber": "1"})
+    stage(env, "Customer", {"id": "C1", "Name": "Acme"})
+    approve(env)
+    first = session.take_export_batch(store, conn, message_id="m1")
+    assert [(c["type"], c["status"], c["attempts"], c["message_id"]) for c in first] == [("Customer", "sending", 1, "m1")]
+    assert session.take_export_batch(store, conn) == []  # the invoice still waits for C1's ListID
+    session.record_synced(store, first[0]["id"], qb_id="80-1", edit_sequence="7", snapshot={"ListID": "80-1", "Name": "Acme"})
+    (inv,) = session.take_export_batch(store, conn)
+    assert inv["refs"] == [{"path": "CustomerRef", "local_id": "C1", "ref_type": "Customer"}]
+
+
+def test_synced_updates_the_mirror_feed_and_suppresses_the_echo(env):
+    store, conn = env
+    stage(env, "Customer", {"id": "C1", "Name": "Acme", "Phone": "1"})
+    approve(env)
+    (c,) = session.take_export_batch(store, conn)
+    snap = {"ListID": "80-1", "Name": "Acme", "FullName": "Acme", "Phone": "1", "EditSequence": "7"}
+    session.record_synced(store, c["id"], qb_id="80-1", edit_sequence="7", snapshot=snap)
+    rec = records.get_record(store, conn["id"], "Customer", "C1")
+    assert (rec["qb_id"], rec["edit_sequence"], rec["data"], rec["qb_data"]) == ("80-1", "7", {"Name": "Acme", "Phone": "1"}, snap)
+    (entry,) = overview.feed(store, conn)
+    assert (entry["result"], entry["local_id"], entry["qb_id"], entry["edit_sequence"]) == ("synced", "C1", "80-1", "7")
+    # QuickBooks reports our own save back: not an import.
+    assert session.record_import(store, conn, "Customer", snap) is None
+    with pytest.raises(QbsyncError, match="not being sent"):
+        session.record_synced(store, c["id"], qb_id="80-1", edit_sequence="7", snapshot=snap)
+
+
+def test_error_appends_a_failure_in_the_same_transaction(env):
+    store, conn = env
+    stage(env, "Customer", {"id": "C1", "Name": "Acme"})
+    approve(env)
+    (c,) = session.take_export_batch(store, conn)
+    session.record_error(store, c["id"], status_code=3100, message='The name "Acme" of the list element is already in use.')
+    (err,) = errorlog.errors(store, conn)
+    assert (err["status_code"], err["actions"], err["direction"]) == (3100, ["retry"], "app → QB")
+    (failure,) = logs.list_failures(store, conn["id"])
+    assert failure["change_id"] == c["id"] and failure["attempt"] == 1
+    assert [e["result"] for e in overview.feed(store, conn)] == ["error"]
+    # The app fixes its data: the change returns to the wizard (same id), the history stays.
+    stage(env, "Customer", {"id": "C1", "Name": "Acme (2)"})
+    (row,) = wizard.pending(store, conn)
+    assert row["id"] == c["id"] and row["action"] == "add" and errorlog.errors(store, conn) == []
+    assert len(errorlog.failed(store, conn)) == 1
+
+
+def test_not_processed_goes_back_to_the_queue_without_a_failure(env):
+    store, conn = env
+    stage(env, "Customer", {"id": "C1", "Name": "Acme"})
+    approve(env)
+    (c,) = session.take_export_batch(store, conn)
+    session.record_requeue(store, c["id"], reason="not processed after an earlier error", status_code=3231)
+    change = store_changes.get_change(store, c["id"])
+    assert (change["status"], change["attempts"], change["note"]) == ("queued", 0, "3231: not processed after an earlier error")
+    assert logs.list_failures(store, conn["id"]) == []
+
+
+def test_outcome_unknown_is_settled_by_the_next_session(env):
+    store, conn = env
+    stage(env, "Customer", {"id": "C1", "Name": "Acme"}, {"id": "C2", "Name": "Bolt"})
+    approve(env)
+    batch = session.take_export_batch(store, conn)
+    session.record_outcome_unknown(store, batch[0]["id"], reason="connection lost")
+    ended = session.end_session(store, conn, outcome="error: 0x80040408")  # C2 never answered either
+    assert ended == []
+    errors = errorlog.errors(store, conn)
+    assert [e["actions"] for e in errors] == [[], []] and all(e["outcome_unknown"] for e in errors)
+    assert session.take_export_batch(store, conn) == []  # never re-sent blindly
+    unsettled = session.take_unsettled(store, conn)
+    assert [c["local_id"] for c in unsettled] == ["C1", "C2"]
+    session.record_synced(store, unsettled[0]["id"], qb_id="80-1", edit_sequence="1", snapshot={"ListID": "80-1"})
+    session.record_requeue(store, unsettled[1]["id"], reason="not in QuickBooks (checked)")
+    assert [c["status"] for c in store_changes.get_changes(store, [unsettled[0]["id"], unsettled[1]["id"]])] == ["synced", "queued"]
+    (row,) = overview.status(store)
+    assert row["last_contact_outcome"] == "error: 0x80040408" and row["last_contact_at"].endswith("Z")
+
+
+def test_end_of_session_brings_held_changes_back_checked(env):
+    store, conn = env
+    stage(env, "Customer", {"id": "C1", "Name": "Acme"})
+    session.record_import(store, conn, "Customer", {"ListID": "80-9", "Name": "Zed", "EditSequence": "1"})
+    store_changes.set_checked(store, [r["id"] for r in wizard.pending(store, conn)], False)
+    result = wizard.approve(store, conn, unchecked="keep")
+    assert result["queued"] == [] and len(result["held"]) == 2 and wizard.pending(store, conn) == []
+    assert sorted(session.end_session(store, conn)) == sorted(result["held"])
+    assert all(r["checked"] for r in wizard.pending(store, conn))
+
+
+def test_imports_detect_add_mod_delete_without_duplicates(env):
+    store, conn = env
+    qb = {"ListID": "80-1", "Name": "Acme", "Phone": "1", "EditSequence": "1", "TimeModified": "2026-11-01T10:00:00"}
+    first = session.record_import(store, conn, "Customer", qb)
+    assert session.record_import(store, conn, "Customer", {**qb, "Phone": "2", "EditSequence": "2"}) == first
+    (row,) = wizard.pending(store, conn)
+    assert (row["action"], row["local_id"]) == ("add", "80-1")
+    approve(env)
+    assert session.apply_queued_imports(store, conn) == [first]
+    assert records.get_record(store, conn["id"], "Customer", "80-1")["data"]["Phone"] == "2"
+    # A real change in QuickBooks: a mod with a field-by-field before/after.
+    mod = session.record_import(store, conn, "Customer", {**qb, "Phone": "3", "EditSequence": "3"})
+    shown = wizard.show(store, conn, mod)
+    assert shown["action"] == "mod" and shown["fields"] == [{"field": "Phone", "before": "2", "after": "3"}]
+    # Only QuickBooks' bookkeeping moved: no change, but the mirror keeps the fresh EditSequence.
+    approve(env)
+    session.apply_queued_imports(store, conn)
+    assert session.record_import(store, conn, "Customer", {**qb, "Phone": "3", "EditSequence": "4", "TimeModified": "x"}) is None
+    assert records.get_record(store, conn["id"], "Customer", "80-1")["edit_sequence"] == "4"
+    gone = session.record_import(store, conn, "Customer", {"ListID": "80-1", "ListDelType": "Customer"}, deleted=True)
+    assert wizard.show(store, conn, gone)["action"] == "delete"
+    approve(env)
+    session.apply_queued_imports(store, conn)
+    assert records.list_records(store, conn["id"], "Customer") == []
+    assert [e["action"] for e in overview.feed(store, conn)] == ["add", "mod", "delete"]
+
+
+def test_results_need_a_change_that_is_being_sent(env):
+    store, conn = env
+    stage(env, "Customer", {"id": "C1", "Name": "Acme"})
+    (row,) = wizard.pending(store, conn)
+    with pytest.raises(QbsyncError):
+        session.record_error(store, row["id"], status_code=3100, message="x")
+    assert logs.list_failures(store, conn["id"]) == []
