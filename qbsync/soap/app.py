@@ -120,7 +120,10 @@ class ConnectorApp:
         text = str(getattr(error, "faultstring", "") or error or "")
         if text.startswith("qbsync could not answer"):
             return  # already logged, with the cause, where it happened
-        operation = (ctx.method_request_string or "").rpartition("}")[2] or "request"
+        operation = (ctx.method_request_string or "").rpartition("}")[2]
+        if not operation:  # the body never parsed: name what the client said it was calling
+            action = (getattr(ctx.transport, "req_env", None) or {}).get("HTTP_SOAPACTION", "")
+            operation = action.strip('"').rpartition("/")[2][:60] or "request"
         code = getattr(error, "faultcode", "") or "Fault"
         self.log(f"SOAP fault for {operation} ({code}): {text[:300]}")
 

@@ -153,6 +153,14 @@ def check_against_table(app: Application) -> None:
         assert results == [(op.result.name, op.result.type)], (op.name, results)
 
 
+_DECLARATION = b'<?xml version="1.0" encoding="utf-8"?>'
+
+
+def _declare(ctx: Any) -> None:
+    if ctx.out_string is not None:
+        ctx.out_string = [_DECLARATION, *ctx.out_string]
+
+
 def make_application(service: Any, log: Any = None) -> Application:
     """The spyne Application for `service` (a ConnectorService or anything with its methods).
 
@@ -163,8 +171,11 @@ def make_application(service: Any, log: Any = None) -> Application:
         name="QBWebConnectorSvc",
         # huge_tree: a qbXML query response is one text node that can be tens of MB.
         in_protocol=Soap11(validator=None, huge_tree=True),
-        out_protocol=Soap11(pretty_print=False),
+        # lxml's declaration uses single quotes and a line break; write the usual one ourselves.
+        out_protocol=Soap11(pretty_print=False, xml_declaration=False),
     )
+    app.event_manager.add_listener("method_return_string", _declare)
+    app.event_manager.add_listener("method_exception_string", _declare)
     app.qbsync_service = service
     app.qbsync_log = log or _log.warning
     check_against_table(app)
