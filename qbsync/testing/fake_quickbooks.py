@@ -180,7 +180,9 @@ class FakeQuickBooks:
         )
         checked = self._check(request)
         assert not isinstance(checked, Reply), checked
-        return self._run(checked[1], checked[0])
+        xml = self._run(checked[1], checked[0])
+        self.history.append(Exchange(request, Reply(xml)))
+        return xml
 
     def begin_session(self, company_file: str = "") -> Reply | None:
         """Open the company (the Web Connector calls this before its first request). None when

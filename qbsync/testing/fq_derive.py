@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from qbsync.testing import fq_catalog
-from qbsync.testing.fq_records import dec, full_name, money, sublevel
+from qbsync.testing.fq_records import address_block, dec, full_name, money, sublevel
 from qbsync.testing.fq_store import Company
 
 ZERO = Decimal("0")
@@ -103,6 +103,10 @@ def derive(company: Company, type_name: str, rec: Mapping) -> dict:
     """The record as QuickBooks returns it right now (a copy; private keys kept)."""
     info = fq_catalog.get(type_name)
     out = _refresh_refs(company, rec, info)
+    for address in ("BillAddress", "ShipAddress", "VendorAddress"):
+        block = address_block(rec.get(address))
+        if block:
+            out[address + "Block"] = block
     if info.hierarchical:
         out["FullName"] = full_name(company, type_name, rec)
         out["Sublevel"] = str(sublevel(company, type_name, rec))

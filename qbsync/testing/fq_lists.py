@@ -71,7 +71,10 @@ def add(ctx: Ctx, type_name: str, data: Mapping, *, seed: bool = False) -> dict:
         raise fq_status.invalid_value("Name", "", "A name is required.")
     parent = _parent(ctx, info, data.get("ParentRef")) if info.hierarchical else None
     check_unique_name(ctx, info, _qualified(parent, name))
-    rec: dict[str, Any] = {"ListID": ctx.ids.list_id(ctx.now, seed=seed)}
+    given_id = data.pop("ListID", None)  # only the in-QuickBooks API can choose an ID (seeding)
+    if given_id and ctx.company.locate(str(given_id)) is not None:
+        raise fq_status.id_in_use("ListID", str(given_id))
+    rec: dict[str, Any] = {"ListID": str(given_id) if given_id else ctx.ids.list_id(ctx.now, seed=seed)}
     stamp_new(ctx, rec)
     rec.update(resolve_refs(ctx, data, info.name, skip=("ParentRef", *_ADD_ONLY)))
     rec["Name"] = name

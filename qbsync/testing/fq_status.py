@@ -13,6 +13,7 @@ NO_MATCH = 1
 PARTIAL = 500
 NO_SAVED_STATE = 600
 UNSUPPORTED = 1030
+INVALID_ID = 3000
 NAME_IN_USE = 3100
 INVALID_PARENT = 3130
 NOT_FOUND = 3120
@@ -51,6 +52,10 @@ class QbStatus(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def id_in_use(field: str, object_id: str) -> QbStatus:
+    return QbStatus(INVALID_ID, f'The given object ID "{object_id}" in the field "{field}" is invalid: it is already in use.')
 
 
 def name_in_use(name: str) -> QbStatus:

@@ -214,8 +214,11 @@ def _defaults(ctx: Ctx, info: TypeInfo, rec: dict, data: Mapping) -> None:
 def add(ctx: Ctx, type_name: str, data: Mapping) -> dict:
     info = fq_catalog.get(type_name)
     line_keys = tuple(f"{kind}Add" for kind in info.lines)
-    rec: dict[str, Any] = {"TxnID": ctx.ids.txn_id(ctx.now)}
-    header = resolve_refs(ctx, data, _where(info), skip=(*line_keys, *_HEADER_ONLY, "AppliedToTxnAdd"))
+    header = resolve_refs(ctx, data, _where(info), skip=(*line_keys, *_HEADER_ONLY, "AppliedToTxnAdd", "TxnID"))
+    given_id = data.get("TxnID")  # only the in-QuickBooks API can choose an ID (seeding)
+    if given_id and ctx.company.locate(str(given_id)) is not None:
+        raise fq_status.id_in_use("TxnID", str(given_id))
+    rec: dict[str, Any] = {"TxnID": str(given_id) if given_id else ctx.ids.txn_id(ctx.now)}
     stamp_new(ctx, rec)
     rec["TxnNumber"] = str(ctx.ids.txn_number())
     rec.update(header)
