@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -49,7 +50,11 @@ def catalogue_requests() -> list[str]:
 
 
 def embedded(version: str) -> Schema:
-    return load_schema(version, embedded_dir())
+    # loaded without a folder argument, exactly as the library loads its default (the cached
+    # Schema's `source` then reads "embedded" for every later caller in this process)
+    schema = load_schema(version) if not os.environ.get("QBSYNC_QBXML_SCHEMA_DIR") else load_schema(version, embedded_dir())
+    assert schema.entry.parent.resolve() == embedded_dir().resolve() and schema.version == version
+    return schema
 
 
 @lru_cache(maxsize=None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -267,7 +268,7 @@ def test_missing_schema_folder_raises():
 
 # ---- generated documents -------------------------------------------------------------------------
 
-SCHEMA = load_schema("13.0", embedded_dir())
+SCHEMA = load_schema("13.0") if not os.environ.get("QBSYNC_QBXML_SCHEMA_DIR") else load_schema("13.0", embedded_dir())
 REQUESTS = ["CustomerAdd", "InvoiceAdd", "InvoiceMod", "BillQuery", "ReceivePaymentAdd", "ItemInventoryMod"]
 
 
