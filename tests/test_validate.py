@@ -307,3 +307,11 @@ def _is_amount(el: etree._Element) -> bool:
         info = decl.child(step.split("[")[0]) if decl is not None else None
         decl = info.decl if info else None
     return decl is not None and decl.simple is not None and decl.simple.base == "AMTTYPE"
+
+
+def test_missing_required_element_is_not_called_out_of_order():
+    report = validate_file(FIXTURES / "qbwc-qbxml-gem/responses/receive_payment_query_rs.xml")
+    assert [p.line for p in report.errors] == [36, 41]  # in line order
+    assert report.errors[1].message == (
+        "a required element is missing before 'TransactionMode' in 'CreditCardTxnInputInfo': expected NameOnCard"
+    )

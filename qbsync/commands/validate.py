@@ -23,7 +23,7 @@ class ValidateFormat(str, Enum):
 def validate(
     files: Annotated[
         list[str] | None,
-        typer.Argument(metavar="FILE...", help="qbXML files to check; - reads one document from stdin.", show_default=False),
+        typer.Argument(metavar="FILE", help="qbXML files to check; - reads one document from stdin.", show_default=False),
     ] = None,
     schema_dir: SchemaDirOption = None,
     version: Annotated[

@@ -338,6 +338,11 @@ def _content_message(name: str, rest: str, path: str, tree, schema: Schema) -> s
             if parent.children[prev].index > mine.index:
                 return f"element '{name}' is out of order: in '{parent_name}' it must come before '{prev}' (the schema fixes the order of elements)"
         earlier = [n for n in names if n in parent.children and parent.children[n].index < mine.index]
+        if earlier and not set(earlier) & _following_siblings(tree, path):
+            return (
+                f"a required element is missing before '{name}' in '{parent_name}': expected "
+                f"{('one of: ' if len(names) > 1 else '')}{listed}"
+            )
         if earlier:
             return (
                 f"element '{name}' is out of order: expected {listed} here; in '{parent_name}', "
@@ -357,6 +362,16 @@ def _content_message(name: str, rest: str, path: str, tree, schema: Schema) -> s
 def _is_embedded(schema: Schema) -> bool:
     # compare folders: a Schema's `source` depends on how it was first loaded (see load_schema's cache)
     return schema.source == "embedded" or schema.entry.resolve().parent == embedded_dir().resolve()
+
+
+def _following_siblings(tree, path: str) -> set[str]:
+    try:
+        found = tree.xpath(path)
+    except etree.XPathError:
+        return set()
+    if not found or not isinstance(found[0], etree._Element):
+        return set()
+    return {el.tag for el in found[0].itersiblings() if isinstance(el.tag, str)}
 
 
 def _previous_sibling(tree, path: str) -> str | None:
