@@ -245,3 +245,20 @@ def test_strategy_covers_escaping_and_non_ascii():
     collect()
     assert {"&", "<", '"'} <= seen
     assert any(ord(c) > 127 for c in seen)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_committed_schema_is_what_the_script_derives(version, published_xsd, tmp_path):
+    """The committed file is up to date with the script and the entity catalogue."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "derive_schema.py"
+    subprocess.run(
+        [sys.executable, str(script), "--from", str(published_xsd), "--version", version, "--out", str(tmp_path), "--no-check"],
+        check=True, capture_output=True, timeout=120,
+    )
+    name = f"qbsync-qbxml-{version}.xsd"
+    assert (tmp_path / name).read_bytes() == (embedded_dir() / name).read_bytes(), (
+        f"schemas/qbxml/{name} is stale: run python scripts/derive_schema.py --from <SDK validator folder> --version {version}"
+    )
