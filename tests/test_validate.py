@@ -239,7 +239,11 @@ def test_malformed_xml_is_one_error_with_line(doc, line, needle):
 
 
 def test_not_a_qbxml_message():
-    for doc, needle in [("<Invoice/>", "found <Invoice>"), ("<QBXML/>", "holds no")]:
+    for doc, needle in [
+        ("<Invoice/>", "found <Invoice>"),
+        ("<QBXML/>", "holds no"),
+        ('<QBXML xmlns="urn:x"><QBXMLMsgsRq onError="stopOnError"/></QBXML>', 'remove xmlns="urn:x" from <QBXML>'),
+    ]:
         report = validate_document(doc)
         assert report.kind == "unknown" and needle in one_error(report).message
 

@@ -82,11 +82,7 @@ def validate_document(
     if version is None:
         report.version = declared
     if report.kind == UNKNOWN:
-        found = "<" + etree.QName(root).localname + ">"
-        report.errors.append(
-            Problem("/" + root.tag, f"not a qbXML message: expected <QBXML> holding <QBXMLMsgsRq> or <QBXMLMsgsRs>, found {found}" if root.tag != "QBXML"
-                    else "not a qbXML message: <QBXML> holds no <QBXMLMsgsRq> or <QBXMLMsgsRs>", root.sourceline)
-        )
+        report.errors.append(Problem("/" + etree.QName(root).localname, _not_qbxml(root), root.sourceline))
         return report
 
     if report.kind == REQUEST and declared == "":
@@ -151,6 +147,15 @@ def _declared_version(root: etree._Element) -> str | None:
             m = _VERSION_PI.search(node.text or "")
             return m.group(1).strip() if m else ""
     return None
+
+
+def _not_qbxml(root: etree._Element) -> str:
+    qname = etree.QName(root)
+    if qname.namespace:
+        return f"qbXML elements take no namespace: remove xmlns=\"{qname.namespace}\" from <{qname.localname}>"
+    if root.tag != "QBXML":
+        return f"not a qbXML message: expected <QBXML> holding <QBXMLMsgsRq> or <QBXMLMsgsRs>, found <{root.tag}>"
+    return "not a qbXML message: <QBXML> holds no <QBXMLMsgsRq> or <QBXMLMsgsRs>"
 
 
 def _kind(root: etree._Element) -> str:
