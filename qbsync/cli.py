@@ -30,6 +30,8 @@ COMMAND_MODULES = (
     "validate",
     "explain",
     "simulate",
+    "serve",
+    "qwc",
 )
 
 

@@ -53,14 +53,17 @@ class ConnectorApp:
     """The WSGI callable. `service` answers the SOAP calls; `db_path` is the store the
     /support and /healthz pages read (default: ``service.db_path``)."""
 
-    def __init__(self, service: Any, path: str = "/qbwc", *, db_path: Any = None, log: Log | None = None):
+    def __init__(self, service: Any, path: str = "/qbwc", *, db_path: Any = None,
+                 log: Log | logging.Logger | None = None):
         from spyne.server.wsgi import WsgiApplication
 
         if not path.startswith("/"):
             path = "/" + path
         self.path = path.rstrip("/") or "/"
         self.db_path = db_path if db_path is not None else getattr(service, "db_path", None)
-        self.log: Log = log or logging.getLogger("qbsync.soap").warning
+        if log is None:
+            log = logging.getLogger("qbsync.soap")
+        self.log: Log = log.warning if isinstance(log, logging.Logger) else log
         _quiet_spyne()
         self.soap = WsgiApplication(make_application(service, self.log), max_content_length=MAX_BODY_BYTES)
         self.soap.event_manager.add_listener("wsgi_exception", self._on_fault)
@@ -146,8 +149,11 @@ class ConnectorApp:
                         extra=[("Cache-Control", "no-store")])
 
 
-def make_wsgi_app(service: Any, path: str = "/qbwc", *, db_path: Any = None, log: Log | None = None) -> ConnectorApp:
-    """The WSGI app serving `service` at `path`, plus the WSDL, /support and /healthz."""
+def make_wsgi_app(
+    service: Any, path: str = "/qbwc", *, db_path: Any = None, log: Log | logging.Logger | None = None
+) -> ConnectorApp:
+    """The WSGI app serving `service` at `path`, plus the WSDL, /support and /healthz.
+    `log`: a logger (faults go to its warning level) or a callable taking one line."""
     return ConnectorApp(service, path, db_path=db_path, log=log)
 
 

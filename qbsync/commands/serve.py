@@ -1,0 +1,165 @@
+"""`qbsync serve-connector`: the SOAP service QuickBooks Web Connector polls."""
+
+from __future__ import annotations
+
+import logging
+import re
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from qbsync.commands.common import DbOption
+
+LOGGER_NAME = "qbsync.connector"
+_VERSION_RE = re.compile(r"^\d+(\.\d+){0,3}$")
+_RESERVED_PATHS = ("/support", "/healthz")
+
+
+class _Stop(Exception):
+    """Raised in the main thread by SIGTERM/SIGINT to leave the server loop."""
+
+
+def _utc_formatter() -> logging.Formatter:
+    fmt = logging.Formatter("%(asctime)s %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ")
+    fmt.converter = time.gmtime
+    return fmt
+
+
+def configure_logging(log_file: Path | None) -> logging.Logger:
+    """One line per event to stderr or `log_file` (appended), for qbsync and waitress."""
+    from qbsync.errors import QbsyncError
+
+    if log_file is not None:
+        try:
+            handler: logging.Handler = logging.FileHandler(log_file, mode="a", encoding="utf-8")
+        except OSError as exc:
+            raise QbsyncError(f"cannot open log file {log_file}: {exc.strerror}") from None
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_utc_formatter())
+    for name, level in ((LOGGER_NAME, logging.INFO), ("qbsync.soap", logging.INFO), ("waitress", logging.WARNING)):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
+    return logging.getLogger(LOGGER_NAME)
+
+
+def _check_options(path: str, min_client_version: str | None) -> str:
+    from qbsync.errors import UsageError
+
+    if not path.startswith("/") or any(c.isspace() or c in "?#" for c in path) or path.rstrip("/") == "":
+        raise UsageError(f"--path must be a URL path such as /qbwc, got {path!r}")
+    path = path.rstrip("/")
+    if path in _RESERVED_PATHS:
+        raise UsageError(f"--path {path} is taken by the status pages; use e.g. /qbwc")
+    if min_client_version is not None and not _VERSION_RE.match(min_client_version):
+        raise UsageError(f"--min-client-version must look like 2.3.0.215, got {min_client_version!r}")
+    return path
+
+
+def _listen(app: Any, host: str, port: int, threads: int) -> Any:
+    from qbsync.errors import QbsyncError
+    from qbsync.soap.app import RunningServer
+
+    try:
+        return RunningServer(app, host, port, threads)
+    except OSError as exc:
+        raise QbsyncError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    except ValueError as exc:  # waitress: unresolvable host
+        raise QbsyncError(f"cannot listen on {host}:{port}: {exc}") from None
+
+
+def serve_connector(
+    db: DbOption = "qbsync.db",
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="TCP port (0: any free port).")] = 8080,
+    path: Annotated[str, typer.Option("--path", help="URL path of the SOAP service (the .qwc AppURL's path).")] = "/qbwc",
+    threads: Annotated[int, typer.Option("--threads", min=1, max=64, help="Worker threads.")] = 4,
+    session_timeout: Annotated[
+        int, typer.Option("--session-timeout", min=1, help="Seconds after which a silent session is abandoned.")
+    ] = 120,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", min=1, max=1000, help="Requests per qbXML message.")
+    ] = 50,
+    min_client_version: Annotated[
+        str | None,
+        typer.Option("--min-client-version", metavar="X.Y.Z.W",
+                     help="Warn (W:) Web Connectors older than this version."),
+    ] = None,
+    log_file: Annotated[
+        Path | None, typer.Option("--log-file", help="Append log lines to this file instead of stderr.")
+    ] = None,
+    log_qbxml: Annotated[
+        bool, typer.Option("--log-qbxml", help="Also log every qbXML message in full (large; no passwords).")
+    ] = False,
+    record: Annotated[
+        Path | None,
+        typer.Option("--record", metavar="DIR", help="Record each session's qbXML exchange here (for `qbsync replay`)."),
+    ] = None,
+) -> None:
+    """Run the SOAP service QuickBooks Web Connector polls, until Ctrl+C or SIGTERM.
+
+    Serves the Web Connector at --path (WSDL at PATH?wsdl), a status page at /support and a health check at /healthz. Prints the service URL on stdout.
+
+    One log line per session and per batch goes to stderr (or --log-file); never passwords or tickets.
+
+    Examples:
+
+        qbsync serve-connector --db qbsync.db --port 8080
+
+        qbsync serve-connector --host 0.0.0.0 --port 8443 --log-file qbsync.log --record recordings/
+    """
+    from qbsync.errors import QbsyncError
+    from qbsync.soap.app import make_wsgi_app
+    from qbsync.store import open_store, resolve_path
+
+    path = _check_options(path, min_client_version)
+    db_path = resolve_path(db)
+    with open_store(db_path):  # refuses a missing store ("run `qbsync init`") and migrates
+        pass
+    if record is not None:
+        try:
+            record.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise QbsyncError(f"cannot create the recording folder {record}: {exc.strerror}") from None
+    log = configure_logging(log_file)
+
+    from qbsync.service import ConnectorService
+
+    service = ConnectorService(
+        str(db_path), batch_size=batch_size, session_timeout=session_timeout, min_client_version=min_client_version,
+        log=log, log_qbxml=log_qbxml, record_dir=None if record is None else str(record),
+    )
+    app = make_wsgi_app(service, path, db_path=str(db_path), log=log)
+    server = _listen(app, host, port, threads)
+    url = server.url(path)
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise _Stop(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    print(url, flush=True)
+    log.info(f"qbsync: serving the Web Connector on {url} (WSDL {url}?wsdl, status page {server.url('/support')}); "
+             f"store {db_path}; {threads} threads, batch size {batch_size}, session timeout {session_timeout}s")
+    reason = "stopped"
+    try:
+        server.run()
+    except _Stop as exc:
+        reason = f"stopped by {exc}"
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.stop()
+        close = getattr(service, "close", None)
+        if callable(close):
+            close()
+        log.info(f"qbsync: {reason}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve-connector")(serve_connector)
