@@ -14,6 +14,7 @@ from qbsync.qbxml.status_codes import lookup
 from qbsync.soap.app import make_wsgi_app, serve
 from qbsync.store import changes as store_changes
 from qbsync.store import open_store
+from qbsync.store import sessions as store_sessions
 from qbsync.store.connections import add_connection
 from qbsync.sync import session
 
@@ -51,6 +52,11 @@ def db(tmp_path):
             if c["id"] not in (dup, lost):
                 session.record_requeue(store, c["id"], reason="test")
         session.end_session(store, acme, outcome="ok: 0 synced, 2 errors")
+        with store.transaction():
+            sid = store_sessions.create_session(store, ticket_hash="deadbeef" * 8, connection_id=acme["id"],
+                                                at="2026-11-26T08:00:00Z", state={})
+            store_sessions.update_session(store, sid, closed_at="2026-11-26T08:00:09Z", percent=100,
+                                          summary="Synced 37, 2 errors")
         _change(store, other["id"], "x-1", status="awaiting")
     return path
 
@@ -72,6 +78,7 @@ def test_support_page_shows_counts_errors_steps_and_last_contact(db):
     assert "outcome unknown" in page
     assert "Last Web Connector contact:" in page and "ok: 0 synced, 2 errors" in page
     assert "Latest Failed Syncs" in page
+    assert "Latest Web Connector runs" in page and "Synced 37, 2 errors" in page and "deadbeef" not in page
     # HTML-escaped connection names; no secrets.
     assert "<b>evil</b>" not in page and "&lt;b&gt;evil&lt;/b&gt; &amp; co" in page
     assert "secret-hash" not in page and "acme-user" not in page and "password" not in page.lower()

@@ -16,6 +16,7 @@ from qbsync import __version__
 from qbsync.errors import QbsyncError
 
 MAX_ROWS = 50  # per list on the page; the CLI shows the rest
+RECENT_RUNS = 10
 
 
 def store_is_healthy(db_path: Any) -> tuple[bool, str]:
@@ -35,6 +36,7 @@ def store_is_healthy(db_path: Any) -> tuple[bool, str]:
 def collect(store: Any) -> list[dict[str, Any]]:
     """Plain data for the page: one dict per connection."""
     from qbsync.store import connections as store_connections
+    from qbsync.store.sessions import recent_sessions
     from qbsync.sync import errorlog, overview
 
     counts = {row["connection"]: row for row in overview.status(store)}
@@ -52,6 +54,7 @@ def collect(store: Any) -> list[dict[str, Any]]:
             "errors": errors,
             "failed": list(reversed(failed))[:MAX_ROWS],  # newest first
             "failed_total": len(failed),
+            "runs": recent_sessions(store, conn["id"], limit=RECENT_RUNS),
         })
     return out
 
@@ -135,10 +138,27 @@ def _connection(c: Mapping[str, Any]) -> str:
                         f"outcome: {c['last_contact_outcome'] or 'unknown'}."))
     else:
         parts.append(_p("The Web Connector has not contacted this connection yet."))
+    parts.append(_runs(c["runs"]))
     parts.append(_errors(c["errors"]))
     parts.append(_failed(c["failed"], c["failed_total"]))
     details = f"company file: {c['company_file'] or '(the one open in QuickBooks)'}; qbXML {c['qbxml_version']}"
     return _section(f"Connection {c['name']}", _p(details) + "\n" + "\n".join(parts))
+
+
+def _runs(runs: list[dict[str, Any]]) -> str:
+    if not runs:
+        return "<h3>Latest Web Connector runs</h3>" + _p("No Web Connector run yet.")
+    rows = []
+    for r in runs:
+        if r["closed_at"]:
+            outcome = r["summary"] or "closed"
+        else:
+            outcome = "in progress (or abandoned: it expires after the session timeout)"
+        rows.append([_s(r["created_at"]), _s(r["closed_at"] or r["last_call_at"]), f"{r['percent']}%", outcome,
+                     _s(r["last_error"])])
+    return "<h3>Latest Web Connector runs</h3>" + _table(
+        ("Started", "Ended (or last call)", "Done", "Outcome", "Last error"), rows
+    )
 
 
 def _steps(steps: Iterable[str]) -> str:
