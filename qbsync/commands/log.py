@@ -35,9 +35,11 @@ def errors(
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
 ) -> None:
-    """The Error Log: changes that could not sync, with the reason, the QuickBooks status code
-    and the actions that apply (retry; fix-edit-sequence where a fresh EditSequence helps).
-    Direction QB → app means the problem is on the QuickBooks side and is resolved there.
+    """The Error Log: changes that could not sync, and what to do about them.
+
+    Each with the reason, the QuickBooks status code and the actions that apply (retry;
+    fix-edit-sequence where a fresh EditSequence helps). Direction QB → app means the
+    problem is on the QuickBooks side and is resolved there.
 
     Examples:
 
@@ -125,8 +127,10 @@ def fix_edit_sequence(
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
 ) -> None:
-    """For changes that failed on a stale EditSequence (3200): the next Web Connector run re-reads
-    the record in QuickBooks, merges and re-sends. Other errors are refused with the reason.
+    """Re-read the QuickBooks record and re-send (stale EditSequence, 3200).
+
+    The next Web Connector run re-reads the record in QuickBooks, merges and re-sends.
+    Other errors are refused with the reason.
 
     Examples:
 

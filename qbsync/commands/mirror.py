@@ -16,8 +16,9 @@ def status(
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
 ) -> None:
-    """Per connection: awaiting approval (import/export), queued, errors, and the last Web
-    Connector contact and its outcome.
+    """Per connection: awaiting, queued, errors, last Web Connector contact.
+
+    Awaiting approval is split into import and export; the last contact shows its outcome.
 
     Examples:
 
@@ -40,8 +41,9 @@ def records(
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
 ) -> None:
-    """The mirror: every record of TYPE known on both sides, with its QuickBooks id,
-    EditSequence and last synced content.
+    """The mirror: every record of TYPE known on both sides.
+
+    Each with its QuickBooks id, EditSequence and last synced content.
 
     Example:
 
@@ -57,7 +59,7 @@ def records(
 
 
 def changes(
-    since: Annotated[int, typer.Option("--since", metavar="CURSOR", help="Only entries after this cursor (0 = from the start).")] = 0,
+    since: Annotated[str, typer.Option("--since", metavar="CURSOR", help="Only entries after this cursor (0 = from the start).")] = "0",
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many entries.")] = None,
     fmt: Annotated[
         Format, typer.Option("--format", "-f", envvar="QBSYNC_FORMAT", help="Output format.", case_sensitive=False)
@@ -65,8 +67,9 @@ def changes(
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
 ) -> None:
-    """The feed for the app: applied imports and export results, one JSON line each with its
-    `cursor`. Store the last cursor and pass it back with --since next time.
+    """The feed for the app: applied imports and export results (JSON lines).
+
+    Each line has its `cursor`: store the last one and pass it back with --since next time.
 
     Example:
 
@@ -77,10 +80,16 @@ def changes(
     from qbsync.errors import UsageError
     from qbsync.sync import overview
 
-    if since < 0:
-        raise UsageError("--since takes a cursor (0 or more)")
+    try:
+        cursor = int(since)
+    except ValueError:
+        cursor = -1
+    if cursor < 0:
+        raise UsageError(f"--since takes a cursor from an earlier entry (0 = from the start), not {since!r}")
+    if limit is not None and limit <= 0:
+        raise UsageError("--limit takes a positive number")
     with open_db(db, write=False) as store:
-        rows = overview.feed(store, connection(store, conn), since, limit)
+        rows = overview.feed(store, connection(store, conn), cursor, limit)
     render(rows, fmt, ("cursor", "direction", "type", "action", "result", "local_id", "qb_id", "name", "at"))
 
 

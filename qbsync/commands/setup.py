@@ -96,8 +96,10 @@ def add(
     password_env: PasswordEnvOption = None,
     db: DbOption = "qbsync.db",
 ) -> None:
-    """Add a connection. The password comes from a prompt, --password-stdin or --password-env,
-    never from an argument; only a salted scrypt hash is stored.
+    """Add a connection (one QuickBooks company file).
+
+    The password comes from a prompt, --password-stdin or --password-env, never from an
+    argument; only a salted scrypt hash is stored.
 
     Example:
 

@@ -34,9 +34,11 @@ def stage(
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
 ) -> None:
-    """Stage the app's records for export: one JSON object per line, "id" (the app's id) plus
-    the qbXML fields of the Add form. New records become adds, changed ones mods, unchanged
-    ones nothing. Every line is validated first; a bad file stages nothing.
+    """Stage the app's records for export (JSON lines).
+
+    One JSON object per line: "id" (the app's id) plus the qbXML fields of the Add form.
+    New records become adds, changed ones mods, unchanged ones nothing. Every line is
+    validated first; a bad file stages nothing (unless --skip-invalid).
 
     Examples:
 

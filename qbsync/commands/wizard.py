@@ -27,8 +27,9 @@ def pending(
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
 ) -> None:
-    """The wizard: changes awaiting approval, in two sections, Import from QuickBooks and
-    Export to QuickBooks. Every change starts checked.
+    """The wizard: changes awaiting approval (Import from / Export to QuickBooks).
+
+    Two sections, each with its count; every change starts checked.
 
     Examples:
 
@@ -48,7 +49,7 @@ def pending(
     if fmt_value(fmt) != "table":
         render(rows, fmt, wizard.PENDING_COLUMNS)
         return
-    columns = [c for c in wizard.PENDING_COLUMNS if c != "direction"]
+    columns = list(wizard.PENDING_COLUMNS)
     first = True
     for key, title in wizard.SECTIONS:
         if direction and key != direction:
@@ -171,8 +172,11 @@ def approve(
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
 ) -> None:
-    """Approve every checked change in both sections: they go to the queue (Pending syncs)
-    until the Web Connector runs. One rule for all unchecked ones: keep (default) or clear.
+    """Approve every checked change in both sections (keep or clear the unchecked).
+
+    Approved changes go to the queue (Pending syncs) until the Web Connector runs. One rule
+    for all unchecked ones: keep (default: they come back after the next Web Connector run)
+    or clear (they never come back unless the entity changes again).
 
     Examples:
 
