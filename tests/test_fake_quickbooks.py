@@ -45,7 +45,7 @@ def published(published_xsd: Path) -> dict[str, etree.XMLSchema]:
 
 def assert_published_valid(fq: FakeQuickBooks, published: dict[str, etree.XMLSchema]) -> None:
     for exchange in fq.history:
-        if exchange.reply is None or exchange.reply.xml is None or "malformed" in exchange.request:
+        if exchange.reply is None or exchange.reply.xml is None:
             continue
         doc = etree.fromstring(exchange.reply.xml.encode())
         for version, schema in published.items():

@@ -99,6 +99,7 @@ def _defaults(ctx: Ctx, info: TypeInfo, rec: dict, data: Mapping) -> None:
     name = info.name
     if name == "Customer":
         rec.setdefault("JobStatus", "None")
+        rec.setdefault("PreferredDeliveryMethod", "None")
         if "SalesTaxCodeRef" not in rec:
             ref = _default_ref(ctx, ("SalesTaxCode",), "Tax")
             if ref:

@@ -151,8 +151,10 @@ def resolve_ref(ctx: Ctx, key: str, ref: Any, where: str) -> Any:
     """A Ref as stored: ListID and FullName of the record it names. 3140 when it names
     nothing. Refs to lists the fake does not model are kept as sent."""
     targets = fq_catalog.REF_TARGETS.get(key)
-    if targets is None or not isinstance(ref, Mapping):
+    if not isinstance(ref, Mapping):
         return deep(ref)
+    if targets is None:
+        return other_list_ref(ctx, key, ref)
     if not ref.get("ListID") and not ref.get("FullName"):
         return None  # an empty Ref clears the field
     found = lookup(ctx.company, targets, ref)
@@ -160,6 +162,27 @@ def resolve_ref(ctx: Ctx, key: str, ref: Any, where: str) -> Any:
         label = fq_catalog.get(targets[0]).label
         raise fq_status.invalid_ref(label, str(ref.get("FullName") or ref.get("ListID")), where)
     return ref_to(ctx.company, found[0], found[1])
+
+
+_SAME_LIST = {"PreferredPaymentMethodRef": "PaymentMethodRef"}
+
+
+def other_list_ref(ctx: Ctx, key: str, ref: Mapping) -> dict:
+    """A Ref to a list the fake does not model (payment methods, templates, sales reps, ...):
+    any name is accepted and keeps one stable ListID, so the Ret carries both keys as
+    QuickBooks' does."""
+    lists = ctx.company.state.setdefault("other_lists", {}).setdefault(_SAME_LIST.get(key, key), {})
+    name, list_id = ref.get("FullName"), ref.get("ListID")
+    if name:
+        entry = lists.get(str(name).casefold())
+        if entry is None:
+            entry = {"ListID": str(list_id) if list_id else ctx.ids.list_id(ctx.now), "FullName": str(name)}
+            lists[str(name).casefold()] = entry
+        return dict(entry)
+    for entry in lists.values():
+        if entry["ListID"] == list_id:
+            return dict(entry)
+    return deep(dict(ref))
 
 
 def resolve_refs(ctx: Ctx, data: Mapping, where: str, skip: tuple[str, ...] = ()) -> dict:
