@@ -78,6 +78,12 @@ def one(fq: FakeQuickBooks, name: str, data=None, **kw):
     return msg.responses[0]
 
 
+def del_fields(fq: FakeQuickBooks) -> dict:
+    """The fields of the last ListDelRs/TxnDelRs (they sit in the Rs itself, read with lxml)."""
+    rs = etree.fromstring(fq.history[-1].reply.xml.encode()).find("QBXMLMsgsRs")[0]
+    return {c.tag: c.text for c in rs}
+
+
 def add_customer(fq, name, **fields):
     rs = one(fq, "CustomerAdd", {"Name": name, **fields})
     assert rs.status_code == 0, rs.status_message
@@ -697,7 +703,7 @@ def test_in_quickbooks_api(fq, clock):
     inv = fq.create("Invoice", {"CustomerRef": {"FullName": "Api"}, "RefNumber": "77", "InvoiceLineAdd": [{"Desc": "x", "Amount": "3.00"}]})
     assert fq.find("Invoice", "77")["TxnID"] == inv["TxnID"]
     edited = fq.edit("Invoice", inv["TxnID"], {"InvoiceLineAdd": [{"Desc": "more", "Amount": "4.00"}]})
-    assert edited["Subtotal"] == "4.00"
+    assert edited["Subtotal"] == "7.00" and len(edited["InvoiceLineRet"]) == 2  # a line added in QuickBooks
     fq.delete("Invoice", inv["TxnID"])
     assert fq.get("Invoice", inv["TxnID"]) is None and fq.deleted()[-1]["TxnID"] == inv["TxnID"]
     with pytest.raises(KeyError):
@@ -712,3 +718,65 @@ def test_create_keeps_given_ids_for_seeding_recorded_sessions(fq):
     assert inv["TxnID"] == "12006-1196864828"
     with pytest.raises(QbStatus):
         fq.create("Customer", {"ListID": "F230000-1196864585", "Name": "Clash"})
+
+
+@pytest.mark.parametrize("type_name,data", [
+    ("Customer", {"Name": "Del C"}), ("Vendor", {"Name": "Del V"}), ("Employee", {"FirstName": "Del", "LastName": "E"}),
+    ("ItemService", {"Name": "Del S", "SalesOrPurchase": {"AccountRef": {"FullName": "Services"}}}),
+    ("ItemNonInventory", {"Name": "Del N", "SalesOrPurchase": {"AccountRef": {"FullName": "Sales"}}}),
+    ("ItemInventory", {"Name": "Del I", "IncomeAccountRef": {"FullName": "Sales"}, "COGSAccountRef": {"FullName": "Cost of Goods Sold"},
+                       "AssetAccountRef": {"FullName": "Inventory Asset"}}),
+    ("ItemOtherCharge", {"Name": "Del O", "SalesOrPurchase": {"AccountRef": {"FullName": "Sales"}}}),
+    ("Class", {"Name": "Del Cl"}), ("StandardTerms", {"Name": "Del T"}), ("Account", {"Name": "Del A", "AccountType": "Expense"}),
+    ("SalesTaxCode", {"Name": "Del", "IsTaxable": "true"}),
+])
+def test_every_list_type_deletes_and_is_listed_as_deleted(fq, type_name, data):
+    rec = fq.create(type_name, data)
+    rs = one(fq, "ListDel", {"ListDelType": type_name, "ListID": rec["ListID"]})
+    assert rs.status_code == 0 and del_fields(fq) == {"ListDelType": type_name, "ListID": rec["ListID"],
+                                                      "TimeDeleted": "2026-11-26T08:30:00-08:00", "FullName": data.get("Name", "Del E")}
+    deleted = one(fq, "ListDeletedQuery", {"ListDelType": [type_name]})
+    assert [r["ListID"] for r in deleted.records] == [rec["ListID"]]
+    assert one(fq, f"{type_name}Query", {"ListID": [rec["ListID"]]}).status_code == 1
+
+
+@pytest.mark.parametrize("type_name,data", [
+    ("Invoice", {"CustomerRef": {"FullName": "T"}, "InvoiceLineAdd": [{"Desc": "x", "Amount": "1.00"}]}),
+    ("Estimate", {"CustomerRef": {"FullName": "T"}, "EstimateLineAdd": [{"Desc": "x", "Amount": "1.00"}]}),
+    ("SalesReceipt", {"CustomerRef": {"FullName": "T"}, "SalesReceiptLineAdd": [{"Desc": "x", "Amount": "1.00"}]}),
+    ("CreditMemo", {"CustomerRef": {"FullName": "T"}, "CreditMemoLineAdd": [{"Desc": "x", "Amount": "1.00"}]}),
+    ("ReceivePayment", {"CustomerRef": {"FullName": "T"}, "TotalAmount": "5.00", "IsAutoApply": "true"}),
+    ("Bill", {"VendorRef": {"FullName": "V"}, "ExpenseLineAdd": [{"AccountRef": {"FullName": "Office Supplies"}, "Amount": "2.00"}]}),
+])
+def test_every_transaction_type_adds_mods_queries_and_deletes(fq, clock, type_name, data):
+    fq.create("Customer", {"Name": "T"})
+    fq.create("Vendor", {"Name": "V"})
+    added = one(fq, f"{type_name}Add", data)
+    assert added.status_code == 0, added.status_message
+    txn = added.records[0]
+    clock.advance(seconds=1)
+    mod = one(fq, f"{type_name}Mod", {"TxnID": txn["TxnID"], "EditSequence": txn["EditSequence"], "Memo": "edited"})
+    assert mod.status_code == 0 and mod.records[0]["Memo"] == "edited"
+    assert one(fq, f"{type_name}Query", {"TxnID": [txn["TxnID"]]}).records[0]["Memo"] == "edited"
+    rs = one(fq, "TxnDel", {"TxnDelType": type_name, "TxnID": txn["TxnID"]})
+    fields = del_fields(fq)
+    assert rs.status_code == 0 and (fields["TxnDelType"], fields["TxnID"]) == (type_name, txn["TxnID"])
+    assert fields.get("RefNumber") == txn.get("RefNumber")
+    assert [r["TxnID"] for r in one(fq, "TxnDeletedQuery", {"TxnDelType": [type_name]}).records] == [txn["TxnID"]]
+    assert one(fq, f"{type_name}Query", {"TxnID": [txn["TxnID"]]}).status_code == 1
+
+
+def test_include_ret_element_on_add(fq):
+    rs = one(fq, "CustomerAdd", {"Name": "Lean"}, include_ret=("ListID", "EditSequence"))
+    assert set(rs.records[0]) == {"ListID", "EditSequence"}
+
+
+def test_deleting_a_paid_invoice_frees_the_payment(fq):
+    add_customer(fq, "Refund")
+    inv = _invoice(fq, "Refund", "10.00", "P1")
+    one(fq, "ReceivePaymentAdd", {"CustomerRef": {"FullName": "Refund"}, "AppliedToTxnAdd": [{"TxnID": inv["TxnID"], "PaymentAmount": "10.00"}]})
+    assert fq.find("Customer", "Refund")["Balance"] == "0.00"
+    one(fq, "TxnDel", {"TxnDelType": "Invoice", "TxnID": inv["TxnID"]})
+    pay = fq.all("ReceivePayment")[0]
+    assert pay["UnusedPayment"] == "10.00" and pay["AppliedToTxnRet"] == []
+    assert fq.find("Customer", "Refund")["Balance"] == "-10.00"

@@ -217,3 +217,12 @@ def test_without_seed_the_company_is_empty(companies):
     assert fq.all("Account") == [] and fq.all("SalesTaxCode") == []
     rs = parse_response(fq.process(msg(Request("AccountQuery", {}))).xml).responses[0]
     assert rs.status_code == 1
+
+
+def test_only_the_latest_message_sets_are_kept(companies):
+    fq = companies()
+    for i in range(12):
+        fq.process(msg(Request("CustomerQuery", {}, request_id=str(i)), new_message_set_id=f"ms-{i}"))
+    assert parse_response(fq.process(msg(old_message_set_id="ms-0")).xml).message_set_status_code == 600
+    latest = parse_response(fq.process(msg(old_message_set_id="ms-11")).xml)
+    assert latest.message_set_status_code == 0 and latest.responses[0].request_id == "11"

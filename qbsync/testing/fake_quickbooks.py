@@ -49,6 +49,7 @@ TimeCreated/TimeModified and the EditSequences derived from them.
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -72,6 +73,7 @@ from qbsync.testing.fq_store import Company, SqliteFile
 QbStatus = fq_status.QbStatus
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
 _STOPPING = ("stopOnError", "rollbackOnError")
+KEPT_MESSAGE_SETS = 10  # QuickBooks answers about the latest message set; the fake keeps a few
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ class FakeQuickBooks:
         self._file = SqliteFile(self.path) if self.path is not None else None
         self._faults = _Faults()
         self._iterators: dict[str, fq_query.Iterator] = {}
+        self._lock = threading.RLock()  # one message at a time, as QuickBooks' request processor
         with self._state():
             pass
 
@@ -255,7 +258,7 @@ class FakeQuickBooks:
                 raise fq_status.not_found(object_id)
             data = {**changes, info.id_field: object_id, "EditSequence": rec["EditSequence"]}
             if not info.is_list:
-                data = _lines_as_mods(info, data)
+                data = _lines_as_mods(info, data, rec)
             rec = (fq_lists if info.is_list else fq_txns).mod(_unlocked(ctx), type_name, data)
             return self._public(ctx, type_name, rec)
 
@@ -301,6 +304,10 @@ class FakeQuickBooks:
     def _state(self) -> Iterator[Ctx]:
         """One unit of work: the company (reloaded from / saved to the file when there is one)
         and the time of this unit."""
+        with self._lock:
+            yield from self._unit()
+
+    def _unit(self) -> Iterator[Ctx]:
         if self._file is None:
             ctx = Ctx(self._company, clock_now(self.clock), self._faults.locks)
             if self._seed and not self._company.state.get("seeded"):
@@ -382,7 +389,11 @@ class FakeQuickBooks:
                 specs.append(spec)
                 recorded.append((req, answer, spec))
             if message.new_message_set_id is not None:
-                ctx.company.message_sets[message.new_message_set_id] = self._saved_record(recorded)
+                saved = ctx.company.message_sets
+                saved.pop(message.new_message_set_id, None)
+                saved[message.new_message_set_id] = self._saved_record(recorded)
+                for old in list(saved)[:-KEPT_MESSAGE_SETS]:
+                    del saved[old]
             return build_response(
                 specs,
                 new_message_set_id=message.new_message_set_id,
@@ -407,7 +418,7 @@ class FakeQuickBooks:
                 if suffix == "Query":
                     return fq_query.query(ctx, (type_name,), data, req.attrs, req.include_ret, self._iterators)
                 rec = module.add(ctx, type_name, data) if suffix == "Add" else module.mod(ctx, type_name, data)
-                return Answer(rets=[(info.ret, fq_query.record_ret(ctx, type_name, rec))])
+                return Answer(rets=[(info.ret, fq_query.record_ret(ctx, type_name, rec, {"include": req.include_ret}))])
         if name == "ItemQuery":
             return fq_query.query(ctx, fq_catalog.ITEM_TYPES, data, req.attrs, req.include_ret, self._iterators)
         if name in ("ListDel", "TxnDel"):
@@ -467,7 +478,8 @@ class FakeQuickBooks:
                     "request_id": spec.request_id,
                     "code": spec.status_code,
                     "message": spec.message,
-                    "rets": [[n, d] for n, d in spec.rets],
+                    # writes keep their records; a query's rows are not worth keeping
+                    "rets": [] if spec.name.endswith("Query") else [[n, d] for n, d in spec.rets],
                     "attrs": dict(spec.attrs),
                     "recovery": recovery,
                 }
@@ -492,13 +504,15 @@ def _unlocked(ctx: Ctx) -> Ctx:
     return Ctx(ctx.company, ctx.now, {})
 
 
-def _lines_as_mods(info: fq_catalog.TypeInfo, data: dict) -> dict:
-    """`edit` accepts lines as Add-style (new) or Mod-style (with TxnLineID) entries."""
+def _lines_as_mods(info: fq_catalog.TypeInfo, data: dict, rec: Mapping) -> dict:
+    """`edit` takes lines as a Mod does (`InvoiceLineMod`: the lines after the change), or
+    `InvoiceLineAdd` to append lines to the ones the transaction has."""
     out = dict(data)
     for kind in info.lines:
         added = as_list(out.pop(f"{kind}Add", None))
         if added:
-            out[f"{kind}Mod"] = as_list(out.get(f"{kind}Mod")) + [{"TxnLineID": "-1", **line} for line in added]
+            kept = as_list(out.get(f"{kind}Mod")) or [{"TxnLineID": ln["TxnLineID"]} for ln in rec.get(f"{kind}Ret", [])]
+            out[f"{kind}Mod"] = kept + [{"TxnLineID": "-1", **line} for line in added]
     return out
 
 
