@@ -624,7 +624,7 @@ def test_request_id_is_echoed_or_absent(fq):
     reply = fq.process(xml)
     msg = parse_response(reply.xml)
     assert [r.request_id for r in msg.responses] == [None, "q-7"]
-    assert reply.xml.startswith('<?xml version="1.0" ?><QBXML><QBXMLMsgsRs>') and "<?qbxml" not in reply.xml
+    assert reply.xml.startswith('<?xml version="1.0" ?>\n<QBXML>\n<QBXMLMsgsRs>\n<CustomerQueryRs ') and "<?qbxml" not in reply.xml
 
 
 # ---- invalid messages -----------------------------------------------------------------------
@@ -780,3 +780,19 @@ def test_deleting_a_paid_invoice_frees_the_payment(fq):
     pay = fq.all("ReceivePayment")[0]
     assert pay["UnusedPayment"] == "10.00" and pay["AppliedToTxnRet"] == []
     assert fq.find("Customer", "Refund")["Balance"] == "-10.00"
+
+
+def test_a_fixed_clock_gives_byte_identical_answers(published):
+    def session() -> list[str]:
+        fq = FakeQuickBooks(clock=Clock())
+        out = []
+        for rq in [Request("CustomerAdd", {"Name": "Same"}, request_id="1"),
+                   Request("InvoiceAdd", {"CustomerRef": {"FullName": "Same"}, "InvoiceLineAdd": [{"Desc": "x", "Amount": "2.00"}]}),
+                   Request("CustomerQuery", {"MaxReturned": "1"}, attrs={"iterator": "Start"})]:
+            out.append(fq.process(build_request([rq])).xml)
+        assert_published_valid(fq, published)
+        return out
+
+    first, second = session(), session()
+    assert first == second
+    assert "\n<CustomerRet>\n<ListID>" in first[0]

@@ -49,6 +49,7 @@ TimeCreated/TimeModified and the EditSequences derived from them.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -394,11 +395,13 @@ class FakeQuickBooks:
                 saved[message.new_message_set_id] = self._saved_record(recorded)
                 for old in list(saved)[:-KEPT_MESSAGE_SETS]:
                     del saved[old]
-            return build_response(
-                specs,
-                new_message_set_id=message.new_message_set_id,
-                message_set_status_code=saved_status,
-                schema=schema,
+            return quickbooks_layout(
+                build_response(
+                    specs,
+                    new_message_set_id=message.new_message_set_id,
+                    message_set_status_code=saved_status,
+                    schema=schema,
+                )
             )
 
     def _answer(self, ctx: Ctx, req: Any) -> Answer:
@@ -497,6 +500,18 @@ class FakeQuickBooks:
                 rets.append(("ErrorRecovery", shape(decl.child("ErrorRecovery").decl, r["recovery"])))
             specs.append(RsSpec(r["name"], r["request_id"], r["code"], fq_status.severity(r["code"]), r["message"], rets, r["attrs"]))
         return specs
+
+
+def quickbooks_layout(xml: str) -> str:
+    """Lay a response out as QuickBooks writes it: the `<?xml version="1.0" ?>` line, then
+    every element on a line of its own, without indentation."""
+    root = etree.fromstring(re.sub(r"^<\?xml[^>]*\?>", "", xml).encode("utf-8"))
+    for el in root.iter():
+        if len(el):
+            el.text = "\n"
+            for child in el:
+                child.tail = "\n"
+    return '<?xml version="1.0" ?>\n' + etree.tostring(root, encoding="unicode") + "\n"
 
 
 def _unlocked(ctx: Ctx) -> Ctx:

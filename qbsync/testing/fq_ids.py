@@ -12,6 +12,7 @@ QuickBooks Desktop writes:
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, MutableMapping
 from datetime import date, datetime, time, timedelta, timezone
 
@@ -20,6 +21,7 @@ Clock = Callable[[], datetime]
 FIRST_LIST_ID = 0x80000001  # user-created list records
 FIRST_SEED_ID = 0x10000  # records QuickBooks creates with a new company file (step 0x10000)
 FIRST_TXN_ID = 0x20
+_ITERATOR_NAMESPACE = uuid.UUID("6f1c0a52-6a53-4b44-9b7e-5a4f1f0c9e11")
 
 
 def system_clock() -> datetime:
@@ -85,6 +87,13 @@ class IdFactory:
 
     def txn_number(self) -> int:
         return self._take("txn_number")
+
+    def iterator_id(self) -> str:
+        """A GUID in braces, as QuickBooks writes iteratorIDs; drawn from a counter so that a
+        fake with a fixed clock answers the same messages with the same bytes."""
+        n = self.counters.get("iterator", 0) + 1
+        self.counters["iterator"] = n
+        return "{" + str(uuid.uuid5(_ITERATOR_NAMESPACE, str(n))) + "}"
 
 
 def next_edit_sequence(t: datetime, previous: str | None = None) -> str:

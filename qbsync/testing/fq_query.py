@@ -13,7 +13,6 @@ Status codes, as QuickBooks answers them:
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -270,7 +269,7 @@ def query(
     if meta in ("MetaDataOnly", "MetaDataAndResponseData"):
         answer.attrs["retCount"] = total
     if iterator == "Start":
-        iterator_id = "{" + str(uuid.uuid4()) + "}"
+        iterator_id = ctx.ids.iterator_id()
         page = pairs if max_returned is None else pairs[:max_returned]
         rest = pairs[len(page):]
         if rest:
