@@ -21,12 +21,14 @@ from qbsync.qbxml.entities import ENTITY_TYPES, EntityType, dependency_order, en
 from qbsync.qbxml.problems import Problem, QbxmlValidationError
 from qbsync.qbxml.schema import Schema, available_versions, load_schema
 from qbsync.qbxml.status_codes import StatusInfo, describe_range, lookup
+from qbsync.qbxml.validate import ValidationReport, validate_document
 from qbsync.qbxml.values import format_value
 
 __all__ = [
     "ENTITY_TYPES",
     "EntityType",
     "StatusInfo",
+    "ValidationReport",
     "dependency_order",
     "describe_range",
     "entity",
@@ -53,4 +55,5 @@ __all__ = [
     "parse_request",
     "parse_response",
     "qbxml_version",
+    "validate_document",
 ]

@@ -250,6 +250,12 @@ def _set_text(el: etree._Element, decl: ElementDecl, value: object, path: str, p
     if broken:
         problems.append(Problem(path, f"{decl.name} {broken}"))
         return
+    if (simple.min_inclusive is not None or simple.max_inclusive is not None) and text:
+        lo, hi = simple.min_inclusive, simple.max_inclusive
+        if (lo is not None and int(text) < lo) or (hi is not None and int(text) > hi):
+            bounds = f"at least {lo}" if hi is None else f"from {lo} to {hi}" if lo is not None else f"at most {hi}"
+            problems.append(Problem(path, f"{decl.name} {text} is out of range: it must be {bounds}"))
+            return
     if simple.enumeration and text not in simple.enumeration:
         problems.append(Problem(path, f"{decl.name} {text!r} is not one of: {', '.join(simple.enumeration)}"))
         return

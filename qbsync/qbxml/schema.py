@@ -140,8 +140,8 @@ def load_schema(version: str | None = None, schema_dir: str | Path | None = None
     """The schema for `version` (see `choose_version`), from `schema_dir`, env
     QBSYNC_QBXML_SCHEMA_DIR, or the embedded schemas. Cached per process."""
     folder = schema_dir or os.environ.get(SCHEMA_DIR_ENV) or None
-    source = "embedded" if folder is None else str(Path(folder))
     key_folder = Path(folder).resolve() if folder else embedded_dir()
+    source = "embedded" if key_folder == embedded_dir() else str(Path(folder))
     entries = find_entries(key_folder)
     chosen = choose_version(list(entries), version)
     key = (str(key_folder), chosen)

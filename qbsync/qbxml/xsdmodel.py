@@ -31,6 +31,8 @@ class SimpleType:
     max_length: int | None = None
     enumeration: tuple[str, ...] = ()
     patterns: tuple[str, ...] = ()
+    min_inclusive: int | None = None
+    max_inclusive: int | None = None
 
 
 @dataclass(frozen=True)
@@ -302,7 +304,7 @@ class XsdModel:
                 raise ValueError(f"{self.entry.name}: unknown simple type {name!r}")
             inner = self._read_simple(node)
             # a named type is its own base: facets from its definition are kept
-            cached = SimpleType(name, inner.max_length, inner.enumeration, inner.patterns)
+            cached = SimpleType(name, inner.max_length, inner.enumeration, inner.patterns, inner.min_inclusive, inner.max_inclusive)
             self._simple_cache[name] = cached
         return cached
 
@@ -319,6 +321,7 @@ class XsdModel:
         max_length = base.max_length
         enum = list()
         patterns = list(base.patterns)
+        lo, hi = base.min_inclusive, base.max_inclusive
         for f in restriction:
             if f.tag == _Q + "maxLength":
                 max_length = int(f.get("value"))
@@ -326,7 +329,11 @@ class XsdModel:
                 enum.append(f.get("value"))
             elif f.tag == _Q + "pattern":
                 patterns.append(f.get("value"))
-        return SimpleType(base.base, max_length, tuple(enum) or base.enumeration, tuple(patterns))
+            elif f.tag == _Q + "minInclusive":
+                lo = int(f.get("value"))
+            elif f.tag == _Q + "maxInclusive":
+                hi = int(f.get("value"))
+        return SimpleType(base.base, max_length, tuple(enum) or base.enumeration, tuple(patterns), lo, hi)
 
 
 def particle_signature(p: Particle, depth: int = 0, max_depth: int = 6) -> tuple:
