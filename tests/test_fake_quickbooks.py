@@ -6,6 +6,7 @@ published 13.0 and 16.0 schemas (QBSYNC_PUBLISHED_XSD).
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -627,9 +628,27 @@ def test_request_id_is_echoed_or_absent(fq):
     assert reply.xml.startswith('<?xml version="1.0" ?>\n<QBXML>\n<QBXMLMsgsRs>\n<CustomerQueryRs ') and "<?qbxml" not in reply.xml
 
 
+def test_request_id_longer_than_50_is_1060_and_stops(fq):
+    long_id = "x" * 51
+    xml = ('<?xml version="1.0"?><?qbxml version="13.0"?><QBXML><QBXMLMsgsRq onError="stopOnError">'
+           f'<CustomerAddRq requestID="{long_id}"><CustomerAdd><Name>Long</Name></CustomerAdd></CustomerAddRq>'
+           '<CustomerQueryRq requestID="2"/></QBXMLMsgsRq></QBXML>')
+    msg = parse_response(fq.process(xml).xml)
+    assert [(r.request_id, r.status_code) for r in msg.responses] == [(long_id, 1060), ("2", 3231)]
+    assert fq.find("Customer", "Long") is None
+
+
+def test_response_data_include_none_gives_statuses_only(fq):
+    xml = ('<?xml version="1.0"?><?qbxml version="13.0"?><QBXML><QBXMLMsgsRq onError="stopOnError" responseData="includeNone">'
+           '<CustomerAddRq requestID="1"><CustomerAdd><Name>Quiet</Name></CustomerAdd></CustomerAddRq></QBXMLMsgsRq></QBXML>')
+    rs = parse_response(fq.process(xml).xml).responses[0]
+    assert rs.status_code == 0 and rs.rets == []
+    assert fq.find("Customer", "Quiet") is not None
+
+
 # ---- invalid messages -----------------------------------------------------------------------
 
-FIXTURES = Path("/work/shared/qbxml-fixtures")
+FIXTURES = Path(os.environ.get("QBSYNC_PUBLISHED_XSD") or "/work/shared/qbxml-xsd").parent / "qbxml-fixtures"
 
 
 @pytest.mark.parametrize("text", [
@@ -663,8 +682,8 @@ def test_version_above_the_fake_is_refused_and_16_accepts_16(clock, published):
     assert_published_valid(fq16, published)
 
 
-def test_unsupported_but_valid_request_gets_1030(fq, clock):
-    fq_sdk = FakeQuickBooks(clock=clock, schema_dir=str(FIXTURES.parent / "qbxml-xsd"))
+def test_unsupported_but_valid_request_gets_1030(fq, clock, published_xsd):
+    fq_sdk = FakeQuickBooks(clock=clock, schema_dir=str(published_xsd))
     text = (FIXTURES / "intuit-sdk-samples" / "JournalEntryAddRq.xml").read_text()
     reply = fq_sdk.process(text)
     assert reply.hresult == ""
@@ -764,6 +783,19 @@ def test_every_transaction_type_adds_mods_queries_and_deletes(fq, clock, type_na
     assert fields.get("RefNumber") == txn.get("RefNumber")
     assert [r["TxnID"] for r in one(fq, "TxnDeletedQuery", {"TxnDelType": [type_name]}).records] == [txn["TxnID"]]
     assert one(fq, f"{type_name}Query", {"TxnID": [txn["TxnID"]]}).status_code == 1
+
+
+def test_total_balance_includes_jobs(fq):
+    add_customer(fq, "Parent Co")
+    add_customer(fq, "Job A", ParentRef={"FullName": "Parent Co"})
+    one(fq, "InvoiceAdd", {"CustomerRef": {"FullName": "Parent Co"}, "InvoiceLineAdd": [{"Desc": "x", "Amount": "5.00"}]})
+    one(fq, "InvoiceAdd", {"CustomerRef": {"FullName": "Parent Co:Job A"}, "InvoiceLineAdd": [{"Desc": "y", "Amount": "7.00"}]})
+    parent = one(fq, "CustomerQuery", {"FullName": ["Parent Co"]}).records[0]
+    job = one(fq, "CustomerQuery", {"FullName": ["Parent Co:Job A"]}).records[0]
+    assert (parent["Balance"], parent["TotalBalance"]) == ("5.00", "12.00")
+    assert (job["Balance"], job["TotalBalance"]) == ("7.00", "7.00")
+    opening = add_customer(fq, "Opening", OpenBalance="20.00", OpenBalanceDate="2026-01-01")
+    assert opening["Balance"] == "20.00"
 
 
 def test_include_ret_element_on_add(fq):

@@ -102,9 +102,9 @@ def test_old_and_new_message_set_in_one_message_also_runs_its_requests(companies
     assert [(r.request_id, r.status_code) for r in both.responses] == [("1", 0), ("2", 0)]
 
 
-def test_intuit_error_recovery_sample_with_no_saved_state(companies):
+def test_intuit_error_recovery_sample_with_no_saved_state(companies, published_xsd):
     fq = companies()
-    text = Path("/work/shared/qbxml-fixtures/intuit-sdk-samples/ErrRecovery2.xml").read_text()
+    text = (published_xsd.parent / "qbxml-fixtures" / "intuit-sdk-samples" / "ErrRecovery2.xml").read_text()
     reply = fq.process(text)
     assert reply.hresult == "" and parse_response(reply.xml).message_set_status_code == 600
 

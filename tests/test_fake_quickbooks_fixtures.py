@@ -7,6 +7,7 @@ against Intuit's published 13.0 and 16.0 schemas."""
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,7 +18,8 @@ from lxml import etree
 from qbsync.qbxml import parse_response
 from qbsync.testing.fake_quickbooks import FakeQuickBooks
 
-SHARED = Path("/work/shared")
+# ../shared: the folder that holds the published schemas also holds the recordings
+SHARED = Path(os.environ.get("QBSYNC_PUBLISHED_XSD") or "/work/shared/qbxml-xsd").parent
 FIXTURES = SHARED / "qbxml-fixtures"
 ENVELOPES = SHARED / "qbwc" / "captured-envelopes"
 # Lists the fake does not model; recorded Rets may name them, the fake's cannot.

@@ -365,7 +365,10 @@ class FakeQuickBooks:
         schema = self._schema(version)
         if schema.validate_tree(etree.ElementTree(tree)):
             return bad
-        return schema, parse_request(text, schema)
+        message = parse_request(text, schema)
+        # responseData="includeNone": statuses only (parse_request does not carry it)
+        message.include_none = tree.find("QBXMLMsgsRq").get("responseData") == "includeNone"
+        return schema, message
 
     def _run(self, message: Any, schema: Schema) -> str:
         with self._state() as ctx:
@@ -383,9 +386,14 @@ class FakeQuickBooks:
             for req in message.requests:
                 if stopped:
                     answer = Answer(fq_status.NOT_PROCESSED, fq_status.NOT_PROCESSED_MESSAGE)
+                elif req.request_id is not None and len(req.request_id) > fq_status.MAX_REQUEST_ID:
+                    answer = Answer(fq_status.INVALID_REQUEST_ID, fq_status.invalid_request_id(req.request_id))
                 else:
                     answer = self._answer(ctx, req)
-                    stopped = answer.code >= 1000 and message.on_error in _STOPPING
+                if answer.code >= 1000 and message.on_error in _STOPPING:
+                    stopped = True
+                if getattr(message, "include_none", False):
+                    answer.rets = []
                 spec = self._spec(req, answer, schema)
                 specs.append(spec)
                 recorded.append((req, answer, spec))

@@ -13,6 +13,8 @@ NO_MATCH = 1
 PARTIAL = 500
 NO_SAVED_STATE = 600
 UNSUPPORTED = 1030
+INVALID_REQUEST_ID = 1060
+MAX_REQUEST_ID = 50
 INVALID_ID = 3000
 NAME_IN_USE = 3100
 INVALID_PARENT = 3130
@@ -107,6 +109,10 @@ def partial(missing: str) -> tuple[int, str]:
 
 def invalid_iterator(iterator_id: str) -> QbStatus:
     return QbStatus(INVALID_ITERATOR, f'The iteratorID "{iterator_id}" is not valid.')
+
+
+def invalid_request_id(request_id: str) -> str:
+    return f'The requestID "{request_id}" is invalid: it may be at most {MAX_REQUEST_ID} characters long.'
 
 
 def unsupported(request_name: str) -> QbStatus:
