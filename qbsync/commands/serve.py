@@ -19,10 +19,6 @@ _VERSION_RE = re.compile(r"^\d+(\.\d+){0,3}$")
 _RESERVED_PATHS = ("/support", "/healthz")
 
 
-class _Stop(Exception):
-    """Raised in the main thread by SIGTERM/SIGINT to leave the server loop."""
-
-
 def _utc_formatter() -> logging.Formatter:
     fmt = logging.Formatter("%(asctime)s %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ")
     fmt.converter = time.gmtime
@@ -139,26 +135,32 @@ def serve_connector(
     server = _listen(app, host, port, threads)
     url = server.url(path)
 
+    stopped_by: list[str] = []
+
     def stop(signum: int, _frame: Any) -> None:
-        raise _Stop(signal.Signals(signum).name)
+        # SystemExit, not a custom exception: waitress's event loop re-raises SystemExit but
+        # swallows other exceptions raised while it is inside a socket handler.
+        if not stopped_by:
+            stopped_by.append(signal.Signals(signum).name)
+            raise SystemExit(0)
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    print(url, flush=True)
-    log.info(f"qbsync: serving the Web Connector on {url} (WSDL {url}?wsdl, status page {server.url('/support')}); "
-             f"store {db_path}; {threads} threads, batch size {batch_size}, session timeout {session_timeout}s")
-    reason = "stopped"
     try:
+        print(url, flush=True)
+        log.info(f"qbsync: serving the Web Connector on {url} (WSDL {url}?wsdl, status page "
+                 f"{server.url('/support')}); store {db_path}; {threads} threads, batch size {batch_size}, "
+                 f"session timeout {session_timeout}s")
         server.run()
-    except _Stop as exc:
-        reason = f"stopped by {exc}"
+    except SystemExit:
+        pass
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         server.stop()
         close = getattr(service, "close", None)
         if callable(close):
             close()
-        log.info(f"qbsync: {reason}")
+        log.info(f"qbsync: stopped by {stopped_by[0]}" if stopped_by else "qbsync: stopped")
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def register(app: typer.Typer) -> None:
