@@ -316,3 +316,16 @@ def test_the_standin_drives_a_whole_web_connector_run(server, svc):
                             "receiveResponseXML", "closeConnection"]
     assert report.requests == [QBXML_RQ]
     assert report.final_message == "Synced 1, 0 errors"
+
+
+def test_serve_returns_a_running_server_that_stops(tmp_path):
+    import socket
+
+    running = serve(make_wsgi_app(StandInService(None)), "127.0.0.1", 0, threads=1)
+    try:
+        assert isinstance(running.port, int) and running.port > 0
+        assert request(running.url("/qbwc?wsdl")).status == 200
+    finally:
+        running.stop()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", running.port), timeout=2).close()

@@ -11,16 +11,15 @@ Routes:
 In tests::
 
     app = make_wsgi_app(service, path="/qbwc")
-    with serve(app, "127.0.0.1", 0) as server:   # a waitress server in a thread
-        url = server.url("/qbwc")
+    with serve(app, "127.0.0.1", 0) as server:   # waitress in a background thread
+        url = server.url("/qbwc")                # server.port: the bound port
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -191,6 +190,7 @@ class RunningServer:
             channel_timeout=300,
         )
         self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def _listeners(self) -> list[Any]:
         """The listening server(s): one, or several when the host resolves to more addresses
@@ -212,6 +212,17 @@ class RunningServer:
         if ":" in host and not host.startswith("["):
             host = f"[{host}]"
         return f"http://{host}:{self.port}{path}"
+
+    def start(self) -> None:
+        """Serve in a background (daemon) thread."""
+        self._thread = threading.Thread(target=self.run, name="qbsync-waitress", daemon=True)
+        self._thread.start()
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def run(self) -> None:
         """Serve until `stop()` (or KeyboardInterrupt / SystemExit in this thread)."""
@@ -242,16 +253,18 @@ class RunningServer:
                 close_all()
             self._stopped.wait(timeout)
         listener.task_dispatcher.shutdown(timeout=timeout)
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
 
 
-@contextmanager
-def serve(app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 4) -> Iterator[RunningServer]:
-    """Run `app` on waitress in a background thread (port 0: any free port) for the duration."""
+def serve(app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 4) -> RunningServer:
+    """Start `app` on waitress in a background thread (port 0: any free port) and return the
+    running server (``.port``, ``.url(path)``, ``.stop()``); also a context manager that stops
+    it on exit::
+
+        with serve(app) as server:
+            urlopen(server.url("/healthz"))
+    """
     server = RunningServer(app, host, port, threads)
-    thread = threading.Thread(target=server.run, name="qbsync-waitress", daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-        thread.join(timeout=5)
+    server.start()
+    return server
