@@ -185,3 +185,19 @@ def test_bill_lines_and_payment_applied_to_txn(env):
     assert [r["type"] for r in rows] == ["Bill", "ReceivePayment"]
     refs = store_changes.get_refs(env[0], rows[1]["id"])
     assert ("AppliedToTxn[0]/TxnID", "INV1") in [(r["path"], r["local_id"]) for r in refs]
+
+
+def test_a_conflicting_link_is_refused_or_skipped(env):
+    store, conn = env
+    session.record_import(store, conn, "Customer", {"ListID": "80-1", "Name": "Acme", "EditSequence": "1"})
+    session.record_import(store, conn, "Customer", {"ListID": "80-2", "Name": "Bolt", "EditSequence": "1"})
+    sync_all(env)
+    stage(env, "Customer", {"id": "C1", "ListID": "80-1", "Name": "Acme"})
+    with pytest.raises(InvalidInput, match="linked to Customer 80-1"):
+        stage(env, "Customer", {"id": "C1", "ListID": "80-2", "Name": "Bolt"})
+    result = staging.stage_lines(store, conn, "Customer", [
+        "\ufeff" + json.dumps({"id": "C1", "ListID": "80-2", "Name": "Bolt"}),
+        json.dumps({"id": "C3", "Name": "Cedar"}),
+    ], skip_invalid=True)
+    assert result.added == 1 and [p.line for p in result.skipped] == [1]
+    assert [r["local_id"] for r in awaiting(env)] == ["C3"]

@@ -188,6 +188,8 @@ def parse_lines(
     for lineno, text in enumerate(lines, start=1):
         if progress is not None and lineno % 500 == 0:
             progress(lineno)
+        if lineno == 1:
+            text = text.lstrip("\ufeff")  # a byte-order mark from a Windows export
         if not text.strip():
             continue
         try:
@@ -275,6 +277,12 @@ def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, resu
                 )
             store_records.relink(store, connection_id, et.name, linked["local_id"], local_id)
             result.linked += 1
+        elif linked is None:
+            mine = store_records.get_record(store, connection_id, et.name, local_id)
+            if mine is not None and mine["qb_id"] and mine["qb_id"] != item.link_id:
+                raise InvalidInput(
+                    f"line {item.line}: id {local_id!r} is linked to {et.name} {mine['qb_id']}, not {item.link_id}"
+                )
     fp = content.fingerprint({"data": item.data, "link": item.link_id})
     if store_changes.get_seen(store, connection_id, "export", et.name, local_id) == fp:
         result.unchanged += 1
@@ -318,14 +326,24 @@ def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, resu
 
 def stage_items(
     store: Store, connection: Mapping[str, Any], type_name: str, items: list[StagedItem],
-    skipped: list[StageProblem] | None = None, read: int = 0,
+    skipped: list[StageProblem] | None = None, read: int = 0, skip_invalid: bool = False,
 ) -> StageResult:
     """Turn validated items into changes, all in one transaction."""
     et = catalogue.entity_type(type_name)
     result = StageResult(type=et.name, read=read, skipped=list(skipped or []))
     with store.transaction():
         for item in items:
-            _stage_one(store, connection["id"], et, item, result)
+            if not skip_invalid:
+                _stage_one(store, connection["id"], et, item, result)
+                continue
+            # --skip-invalid: a line that turns out to conflict is skipped, not the whole file.
+            store.execute("SAVEPOINT stage_line")
+            try:
+                _stage_one(store, connection["id"], et, item, result)
+            except InvalidInput as exc:
+                store.execute("ROLLBACK TO SAVEPOINT stage_line")
+                result.skipped.append(StageProblem(item.line, None, str(exc).split(": ", 1)[-1]))
+            store.execute("RELEASE SAVEPOINT stage_line")
     return result
 
 
@@ -341,7 +359,7 @@ def stage_lines(
         more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
         raise InvalidInput(f"{first}{more}; nothing was staged (--skip-invalid stages the valid lines)")
     read = len(items) + len({p.line for p in problems})
-    return stage_items(store, connection, type_name, items, problems, read)
+    return stage_items(store, connection, type_name, items, problems, read, skip_invalid=skip_invalid)
 
 
 def stage_deletes(store: Store, connection: Mapping[str, Any], type_name: str, ids: list[str]) -> StageResult:
