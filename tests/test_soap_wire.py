@@ -329,3 +329,25 @@ def test_serve_returns_a_running_server_that_stops(tmp_path):
         running.stop()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", running.port), timeout=2).close()
+
+
+def test_entities_are_never_resolved(server, svc):
+    xxe = (
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">'
+        '<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+        f'<getLastError xmlns="{INTUIT}"><ticket>&e;&c;&c;&c;</ticket></getLastError></soap:Body></soap:Envelope>'
+    )
+    reply = post_soap(server.soap_url, xxe, "getLastError")
+    assert reply.status in (200, 500)
+    for name, args in svc.calls:
+        assert "root:" not in "".join(map(str, args)) and len(args[0]) < 100
+
+
+def test_a_non_integer_version_number_is_a_client_fault(server, svc):
+    inner = (f'<sendRequestXML xmlns="{INTUIT}"><ticket>T-1</ticket><qbXMLMajorVers>thirteen</qbXMLMajorVers>'
+             "<qbXMLMinorVers>0</qbXMLMinorVers></sendRequestXML>")
+    reply = post_soap(server.soap_url, envelope(inner), "sendRequestXML")
+    assert reply.status == 500 and b"Client" in reply.body
+    assert svc.calls == []
+    assert "sendRequestXML" in server.log_lines[-1]
