@@ -140,10 +140,10 @@ def _file_is_readonly(path: Path) -> bool:
     return not os.access(path, os.W_OK) or not (mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH))
 
 
-def _connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
+def _connect(path: Path, *, readonly: bool, immutable: bool = False) -> sqlite3.Connection:
     timeout = _busy_timeout()
     if readonly:
-        uri = f"{path.resolve().as_uri()}?mode=ro"
+        uri = f"{path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if immutable else "")
         conn = sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False)
     else:
         conn = sqlite3.connect(str(path), timeout=timeout, isolation_level=None, check_same_thread=False)
@@ -184,6 +184,14 @@ def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = Fal
         store = Store(p, conn, readonly=readonly)
     except sqlite3.Error as exc:
         raise QbsyncError(f"cannot open store {p}: {exc}") from None
+    if readonly:
+        try:
+            store.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            # A reader that may not create the WAL index next to a read-only file: read the
+            # file as it is (nobody can be writing to a file without write permission).
+            store.close()
+            store = Store(p, _connect(p, readonly=True, immutable=True), readonly=True)
     try:
         schema.prepare(store, create=create)
     except sqlite3.DatabaseError as exc:
