@@ -187,7 +187,10 @@ def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = Fal
     if readonly:
         try:
             store.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError as exc:
+            if _is_locked(exc):
+                store.close()
+                raise store._busy() from None
             # A reader that may not create the WAL index next to a read-only file: read the
             # file as it is (nobody can be writing to a file without write permission).
             store.close()
