@@ -50,7 +50,7 @@ def db(tmp_path):
         session.record_outcome_unknown(store, lost, reason="the connection dropped")
         for c in batch:
             if c["id"] not in (dup, lost):
-                session.record_requeue(store, c["id"], reason="test")
+                session.record_requeue(store, c["id"], reason="waiting for <Customer> q-0 & co")
         session.end_session(store, acme, outcome="ok: 0 synced, 2 errors")
         with store.transaction():
             sid = store_sessions.create_session(store, ticket_hash="deadbeef" * 8, connection_id=acme["id"],
@@ -76,6 +76,7 @@ def test_support_page_shows_counts_errors_steps_and_last_contact(db):
     assert html.escape(info.steps[0]) in page
     assert "Smith &lt;&amp;&gt; Sons" in page and "Smith <&> Sons" not in page
     assert "outcome unknown" in page
+    assert "Queued changes with a note" in page and "waiting for &lt;Customer&gt; q-0 &amp; co" in page
     assert "Last Web Connector contact:" in page and "ok: 0 synced, 2 errors" in page
     assert "Latest Failed Syncs" in page
     assert "Latest Web Connector runs" in page and "Synced 37, 2 errors" in page and "deadbeef" not in page

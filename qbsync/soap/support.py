@@ -37,12 +37,13 @@ def collect(store: Any) -> list[dict[str, Any]]:
     """Plain data for the page: one dict per connection."""
     from qbsync.store import connections as store_connections
     from qbsync.store.sessions import recent_sessions
-    from qbsync.sync import errorlog, overview
+    from qbsync.sync import errorlog, overview, wizard
 
     counts = {row["connection"]: row for row in overview.status(store)}
     out = []
     for conn in store_connections.list_connections(store):
         errors = errorlog.errors(store, conn, explain=True)
+        noted = [q for q in wizard.queue(store, conn) if q["note"]]
         failed = errorlog.failed(store, conn)
         out.append({
             "name": conn["name"],
@@ -55,6 +56,7 @@ def collect(store: Any) -> list[dict[str, Any]]:
             "failed": list(reversed(failed))[:MAX_ROWS],  # newest first
             "failed_total": len(failed),
             "runs": recent_sessions(store, conn["id"], limit=RECENT_RUNS),
+            "queue_notes": noted,
         })
     return out
 
@@ -140,6 +142,7 @@ def _connection(c: Mapping[str, Any]) -> str:
         parts.append(_p("The Web Connector has not contacted this connection yet."))
     parts.append(_runs(c["runs"]))
     parts.append(_errors(c["errors"]))
+    parts.append(_queue_notes(c["queue_notes"]))
     parts.append(_failed(c["failed"], c["failed_total"]))
     details = f"company file: {c['company_file'] or '(the one open in QuickBooks)'}; qbXML {c['qbxml_version']}"
     return _section(f"Connection {c['name']}", _p(details) + "\n" + "\n".join(parts))
@@ -184,6 +187,18 @@ def _errors(errors: list[dict[str, Any]]) -> str:
         ("Change", "What", "Direction", "Status code", "Reason", "How to resolve", "Actions", "Last tried"),
         rows, raw=True,
     ) + more
+
+
+def _queue_notes(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return ""
+    table = _table(
+        ("Change", "What", "Status", "Attempts", "Why it is waiting"),
+        [[_s(q["id"]), f"{q['action']} {q['type']} {_s(q['name'])}", q["status"], _s(q["attempts"]), _s(q["note"])]
+         for q in rows[:MAX_ROWS]],
+    )
+    more = _p(f"… and {len(rows) - MAX_ROWS} more: run `qbsync queue`.") if len(rows) > MAX_ROWS else ""
+    return "<h3>Queued changes with a note</h3>" + table + more
 
 
 def _failed(failed: list[dict[str, Any]], total: int) -> str:
