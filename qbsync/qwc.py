@@ -84,6 +84,11 @@ def check_app_url(url: str) -> urllib.parse.SplitResult:
             f"--url must use https for {host}; the Web Connector accepts plain http only for localhost "
             "(QBWC1010): put the service behind an https reverse proxy"
         )
+    if parts.path.rstrip("/") in ("", "/support", "/healthz"):
+        raise InvalidInput(
+            f"--url must be the SOAP service's URL including its path (serve-connector --path, default /qbwc), "
+            f"e.g. {parts.scheme}://{parts.netloc}/qbwc; got {url!r}"
+        )
     if parts.fragment:
         raise InvalidInput(f"--url must not have a #fragment: {url!r}")
     if _XML_ILLEGAL.search(text) or any(c.isspace() for c in text):

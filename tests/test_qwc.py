@@ -110,6 +110,8 @@ def test_accepted_urls_and_their_support_url_on_the_same_host(url, support):
     ("ftp://sync.example.com/qbwc", "https://"),
     ("sync.example.com/qbwc", "https://"),
     ("https://sync.example.com:70000/qbwc", "port"),
+    ("https://sync.example.com", "including its path"),
+    ("https://sync.example.com/support", "including its path"),
 ])
 def test_refused_urls(url, words):
     with pytest.raises(InvalidInput) as exc:
