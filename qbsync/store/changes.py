@@ -44,7 +44,11 @@ def get_changes(store: Store, ids: Sequence[int], connection_id: int | None = No
     """The changes with these ids, in the order given; NotFound names every unknown id."""
     if not ids:
         return []
-    rows = {r["id"]: r for r in _rows(store.query(f"SELECT * FROM changes WHERE id IN ({_marks(len(ids))})", list(ids)))}
+    rows = {
+        r["id"]: r
+        for chunk in _chunks(list(ids))
+        for r in _rows(store.query(f"SELECT * FROM changes WHERE id IN ({_marks(len(chunk))})", list(chunk)))
+    }
     if connection_id is not None:
         rows = {k: v for k, v in rows.items() if v["connection_id"] == connection_id}
     missing = [str(i) for i in ids if i not in rows]
@@ -142,27 +146,38 @@ def update_change(store: Store, change_id: int, **fields: Any) -> None:
     store.execute(f"UPDATE changes SET {assignments} WHERE id = ?", (*fields.values(), change_id))
 
 
+_CHUNK = 500  # ids per statement: well under SQLite's limit on bound variables
+
+
+def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
+    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
+
+
 def set_checked(store: Store, ids: Sequence[int], checked: bool) -> int:
-    if not ids:
-        return 0
-    cur = store.execute(
-        f"UPDATE changes SET checked = ?, updated_at = ? WHERE status = 'awaiting' AND id IN ({_marks(len(ids))})",
-        (int(checked), utc_now(), *ids),
-    )
-    return cur.rowcount
+    moved = 0
+    with store.transaction():
+        for chunk in _chunks(list(ids)):
+            cur = store.execute(
+                f"UPDATE changes SET checked = ?, updated_at = ? WHERE status = 'awaiting' AND id IN ({_marks(len(chunk))})",
+                (int(checked), utc_now(), *chunk),
+            )
+            moved += cur.rowcount
+    return moved
 
 
 def set_status(store: Store, ids: Sequence[int], status: str, **extra: Any) -> int:
     """Move the given changes to `status` (with extra column values); returns how many moved."""
-    if not ids:
-        return 0
     extra["updated_at"] = utc_now()
     assignments = ", ".join(f"{k} = ?" for k in extra)
-    cur = store.execute(
-        f"UPDATE changes SET status = ?, {assignments} WHERE id IN ({_marks(len(ids))})",
-        (status, *extra.values(), *ids),
-    )
-    return cur.rowcount
+    moved = 0
+    with store.transaction():
+        for chunk in _chunks(list(ids)):
+            cur = store.execute(
+                f"UPDATE changes SET status = ?, {assignments} WHERE id IN ({_marks(len(chunk))})",
+                (status, *extra.values(), *chunk),
+            )
+            moved += cur.rowcount
+    return moved
 
 
 # -- references ----------------------------------------------------------------------------
