@@ -154,3 +154,22 @@ def test_results_need_a_change_that_is_being_sent(env):
     with pytest.raises(QbsyncError):
         session.record_error(store, row["id"], status_code=3100, message="x")
     assert logs.list_failures(store, conn["id"]) == []
+
+
+def test_a_mod_staged_before_its_add_synced_keeps_the_lines_quickbooks_gave(env):
+    store, conn = env
+    inv = {"id": "I1", "CustomerRef": {"FullName": "Acme"}, "RefNumber": "1",
+           "InvoiceLine": [{"id": "a", "Desc": "one", "Amount": 1}, {"id": "b", "Desc": "two", "Amount": 2}]}
+    stage(env, "Invoice", inv)
+    approve(env)
+    inv["InvoiceLine"] = [{"id": "b", "Desc": "two", "Amount": 3}]
+    stage(env, "Invoice", inv)  # the add is still queued: this becomes a mod
+    approve(env)
+    (add,) = session.take_export_batch(store, conn)  # the mod waits for the add
+    session.record_synced(store, add["id"], qb_id="T-1", edit_sequence="1",
+                          snapshot={"TxnID": "T-1", "InvoiceLineRet": [{"TxnLineID": "LA"}, {"TxnLineID": "LB"}]})
+    (mod,) = session.take_export_batch(store, conn)
+    assert mod["action"] == "mod" and mod["qb_id"] == "T-1"
+    assert mod["payload"]["InvoiceLine"] == [{"id": "b", "Desc": "two", "Amount": "3.00", "TxnLineID": "LB"}]
+    assert session.resolve_reference(store, conn, "I1")["qb_id"] == "T-1"
+    assert session.resolve_reference(store, conn, "nobody") is None

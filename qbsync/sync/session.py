@@ -39,7 +39,24 @@ def _attach(store: Store, change: dict[str, Any]) -> dict[str, Any]:
     change["record"] = record
     if record and not change["qb_id"]:
         change["qb_id"] = record["qb_id"]
+    if record and change["action"] == "mod" and change["direction"] == "export":
+        # The mirror at send time knows TxnLineIDs that staging may not have (an add still in
+        # flight then): match the lines again so QuickBooks keeps the existing ones.
+        payload = dict(change["payload"])
+        for line in catalogue.entity_type(change["type"]).lines:
+            if isinstance(payload.get(line.base), list):
+                payload[line.base] = content.keep_line_ids(payload[line.base], (record["data"] or {}).get(line.base))
+        change["payload"] = payload
     return change
+
+
+def resolve_reference(store: Store, connection: Mapping[str, Any] | int, local_id: str) -> dict[str, Any] | None:
+    """The mirror record the app calls `local_id` (any type), with its `qb_id`, for turning a
+    `{"local_id": …}` reference into a ListID/TxnID at send time; None when unknown."""
+    for record in store_records.find_by_local_id(store, _cid(connection), str(local_id)):
+        if record["qb_id"]:
+            return record
+    return None
 
 
 def _blocked(store: Store, cid: int, change: dict[str, Any], taken: set[tuple[str, str]]) -> bool:
