@@ -144,6 +144,7 @@ class FakeQuickBooks:
         self._faults = _Faults()
         self._iterators: dict[str, fq_query.Iterator] = {}
         self._lock = threading.RLock()  # one message at a time, as QuickBooks' request processor
+        self._own_schema = self._schema(qbxml_version)
         with self._state():
             pass
 
@@ -310,14 +311,14 @@ class FakeQuickBooks:
 
     def _unit(self) -> Iterator[Ctx]:
         if self._file is None:
-            ctx = Ctx(self._company, clock_now(self.clock), self._faults.locks)
+            ctx = Ctx(self._company, clock_now(self.clock), self._faults.locks, self._own_schema)
             if self._seed and not self._company.state.get("seeded"):
                 fq_lists.seed(ctx)
                 self._company.state["seeded"] = True
             yield ctx
             return
         with self._file.transaction(self._company) as fresh:
-            ctx = Ctx(self._company, clock_now(self.clock), self._faults.locks)
+            ctx = Ctx(self._company, clock_now(self.clock), self._faults.locks, self._own_schema)
             if fresh:
                 self._company.state.clear()
                 self._company.state.update(Company().state)
@@ -465,11 +466,13 @@ class FakeQuickBooks:
         if decl is not None and answer.code < 1000:
             for ret_name, data in answer.rets:
                 if ret_name == "":  # ListDel/TxnDel: the fields sit in the Rs itself
-                    rets.extend((k, v) for k, v in shape(decl, data).items())
+                    rets.extend((k, v) for k, v in (shape(decl, data) or {}).items())
                     continue
                 info = decl.child(ret_name)
                 if info is not None:
-                    rets.append((ret_name, shape(info.decl, data)))
+                    shaped = shape(info.decl, data)
+                    if shaped is not None:
+                        rets.append((ret_name, shaped))
         return RsSpec(req.name, req.request_id, answer.code, fq_status.severity(answer.code), answer.message, rets, attrs)
 
     def _saved_record(self, recorded: list[tuple[Any, Answer, RsSpec]]) -> dict:
@@ -524,7 +527,7 @@ def quickbooks_layout(xml: str) -> str:
 
 def _unlocked(ctx: Ctx) -> Ctx:
     """Locks stand for other users holding a record; QuickBooks' own user is not blocked."""
-    return Ctx(ctx.company, ctx.now, {})
+    return Ctx(ctx.company, ctx.now, {}, ctx.schema)
 
 
 def _lines_as_mods(info: fq_catalog.TypeInfo, data: dict, rec: Mapping) -> dict:

@@ -3,6 +3,7 @@ Employee, the four item types, Class, StandardTerms, Account and SalesTaxCode.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,9 +45,25 @@ _CASH_FLOW = {
 }
 
 
+NAME_LIMIT = 41  # EmployeeRet/Name; EmployeeAdd/Name itself has no limit in the schema
+_SSN = re.compile(r"^(\d{3})-?(\d{2})-?(\d{4})$")
+
+
 def employee_name(data: Mapping) -> str:
+    """The name QuickBooks shows for an employee added without one: first, middle, last."""
     parts = [data.get(k) for k in ("FirstName", "MiddleName", "LastName")]
-    return " ".join(str(p) for p in parts if p)
+    return " ".join(str(p) for p in parts if p)[:NAME_LIMIT].strip()
+
+
+def _check_employee(rec: dict, given_name: Any) -> None:
+    if given_name and len(str(given_name)) > NAME_LIMIT:
+        raise fq_status.invalid_value("Name", str(given_name), f"The name is longer than {NAME_LIMIT} characters.")
+    ssn = rec.get("SSN")
+    if ssn:
+        m = _SSN.match(str(ssn).strip())
+        if m is None:
+            raise fq_status.invalid_value("SSN", str(ssn), "A social security number has nine digits (NNN-NN-NNNN).")
+        rec["SSN"] = "-".join(m.groups())
 
 
 def _parent(ctx: Ctx, info: TypeInfo, ref: Any) -> dict | None:
@@ -83,6 +100,8 @@ def add(ctx: Ctx, type_name: str, data: Mapping, *, seed: bool = False) -> dict:
         rec["ParentRef"] = parent
     if data.get("OpenBalance"):
         rec["_open_balance"] = str(data["OpenBalance"])
+    if type_name == "Employee":
+        _check_employee(rec, data.get("Name"))
     _defaults(ctx, info, rec, data)
     rec["FullName"] = full_name(ctx.company, type_name, rec)
     ctx.company.put(type_name, rec)
@@ -140,7 +159,12 @@ def mod(ctx: Ctx, type_name: str, data: Mapping) -> dict:
         if parent and (parent["ListID"] == rec["ListID"] or _is_descendant(ctx, info, parent["ListID"], rec["ListID"])):
             raise fq_status.invalid_parent(parent["FullName"], _PLURAL.get(info.label, info.label + "s"))
     check_unique_name(ctx, info, _qualified(parent, name), exclude_id=rec["ListID"])
-    merge(rec, resolve_refs(ctx, changes, info.name))
+    updated = deep(rec)
+    merge(updated, resolve_refs(ctx, changes, info.name), ctx.ret_decl(info.ret))
+    if type_name == "Employee":
+        _check_employee(updated, data.get("Name"))
+    rec.clear()
+    rec.update(updated)
     rec["Name"] = name
     if parent:
         rec["ParentRef"] = parent

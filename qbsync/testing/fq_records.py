@@ -10,6 +10,8 @@ from datetime import datetime, tzinfo
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from qbsync.qbxml.schema import Schema
+from qbsync.qbxml.xsdmodel import ElementDecl, Particle
 from qbsync.testing import fq_catalog, fq_status
 from qbsync.testing.fq_catalog import TypeInfo
 from qbsync.testing.fq_ids import IdFactory, format_datetime, next_edit_sequence
@@ -25,6 +27,14 @@ class Ctx:
     company: Company
     now: datetime
     locks: Mapping[str, int] = field(default_factory=dict)
+    schema: Schema | None = None  # the fake's own version: tells which fields exclude each other
+
+    def ret_decl(self, ret_name: str, line: str | None = None) -> ElementDecl | None:
+        decl = self.schema.element(ret_name) if self.schema is not None else None
+        if decl is not None and line is not None:
+            info = decl.child(line)
+            decl = info.decl if info is not None else None
+        return decl
 
     @property
     def ids(self) -> IdFactory:
@@ -220,14 +230,43 @@ def references(value: Any, object_id: str) -> bool:
     return False
 
 
-def merge(stored: dict, changes: Mapping) -> None:
+def _names(p: Particle) -> set[str]:
+    if p.kind == "element":
+        return {p.element.name} if p.element is not None else set()
+    return set().union(*(_names(c) for c in p.children)) if p.children else set()
+
+
+def alternatives(decl: ElementDecl | None, key: str) -> set[str]:
+    """The fields that cannot stand beside `key` in `decl` (other branches of a choice it is
+    in, e.g. Rate and RatePercent on a line): setting one in a Mod drops the others."""
+    if decl is None or decl.content is None:
+        return set()
+    out: set[str] = set()
+
+    def walk(p: Particle) -> None:
+        if p.kind == "choice" and len(p.children) > 1:
+            branches = [_names(c) for c in p.children]
+            if any(key in b for b in branches):
+                out.update(*(b for b in branches if key not in b))
+        for c in p.children:
+            walk(c)
+
+    walk(decl.content)
+    return out
+
+
+def merge(stored: dict, changes: Mapping, decl: ElementDecl | None = None) -> None:
     """Apply Mod data: given fields replace, an empty value clears, aggregates merge field
-    by field (a BillAddress with only City keeps Addr1), Refs and lists replace."""
+    by field (a BillAddress with only City keeps Addr1), Refs and lists replace. With the
+    Ret's `decl`, a field set drops the fields it excludes."""
     for key, value in changes.items():
+        for other in alternatives(decl, key):
+            stored.pop(other, None)
         if value is None or value == "":
             stored.pop(key, None)
         elif isinstance(value, Mapping) and not key.endswith("Ref") and isinstance(stored.get(key), dict):
-            merge(stored[key], value)
+            child = decl.child(key) if decl is not None else None
+            merge(stored[key], value, child.decl if child is not None else None)
             if not stored[key]:
                 stored.pop(key)
         else:

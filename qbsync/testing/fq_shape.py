@@ -1,6 +1,6 @@
 """Fit plain record data to a schema element before it is rendered: keep only the fields the
 element declares in that qbXML version (records keep Add-only and private fields), make
-repeated fields lists, drop empty aggregates. The builder then orders and validates."""
+repeated fields lists, drop empty aggregates and aggregates missing a required field. The builder then orders and validates."""
 
 from __future__ import annotations
 
@@ -35,4 +35,7 @@ def shape(decl: ElementDecl, data: Any) -> Any:
             shaped = shape(info.decl, value)
             if shaped not in (None, {}):
                 out[name] = shaped
+    # an aggregate that lost a required field (a Mod may send parts of one) is left out
+    if any(info.required and name not in out for name, info in decl.children.items()):
+        return None
     return out

@@ -131,7 +131,7 @@ def _mod_lines(ctx: Ctx, info: TypeInfo, kind: str, current: list[dict], mods: l
             raise fq_status.not_found(line_id)
         line = deep(existing)
         changes = resolve_refs(ctx, {k: v for k, v in m.items() if k != "TxnLineID"}, _where(info, True), skip=_LINE_ONLY)
-        merge(line, changes)
+        merge(line, changes, ctx.ret_decl(info.ret, f"{kind}Ret"))
         rate_key = "Cost" if kind == "ItemLine" else "Rate"
         recompute = "Amount" not in changes and ("Quantity" in changes or rate_key in changes)
         if "Amount" in changes and rate_key not in changes:
@@ -211,10 +211,18 @@ def _defaults(ctx: Ctx, info: TypeInfo, rec: dict, data: Mapping) -> None:
             rec["CustomerSalesTaxCodeRef"] = deep(customer["SalesTaxCodeRef"])
 
 
+def _require_entity(info: TypeInfo, resolved: Mapping) -> None:
+    """A transaction always names its customer or vendor: an empty Ref is an invalid one."""
+    if not isinstance(resolved.get(info.entity_ref), Mapping):
+        label = fq_catalog.get(fq_catalog.REF_TARGETS[info.entity_ref][0]).label
+        raise fq_status.invalid_ref(label, "", info.label)
+
+
 def add(ctx: Ctx, type_name: str, data: Mapping) -> dict:
     info = fq_catalog.get(type_name)
     line_keys = tuple(f"{kind}Add" for kind in info.lines)
     header = resolve_refs(ctx, data, _where(info), skip=(*line_keys, *_HEADER_ONLY, "AppliedToTxnAdd", "TxnID"))
+    _require_entity(info, header)
     given_id = data.get("TxnID")  # only the in-QuickBooks API can choose an ID (seeding)
     if given_id and ctx.company.locate(str(given_id)) is not None:
         raise fq_status.id_in_use("TxnID", str(given_id))
@@ -237,6 +245,8 @@ def mod(ctx: Ctx, type_name: str, data: Mapping) -> dict:
     rec = check_editable(ctx, info, str(data.get("TxnID")), data.get("EditSequence"))
     line_keys = tuple(f"{kind}Mod" for kind in info.lines)
     changes = resolve_refs(ctx, data, _where(info), skip=("TxnID", "EditSequence", *line_keys, *_HEADER_ONLY, "AppliedToTxnMod"))
+    if info.entity_ref in data:
+        _require_entity(info, changes)
     new_lines = {}
     for kind in info.lines:
         mods = as_list(data.get(f"{kind}Mod"))
@@ -244,7 +254,7 @@ def mod(ctx: Ctx, type_name: str, data: Mapping) -> dict:
         if mods or cleared:
             new_lines[f"{kind}Ret"] = _mod_lines(ctx, info, kind, [] if cleared and not mods else rec.get(f"{kind}Ret", []), mods)
     updated = deep(rec)
-    merge(updated, changes)
+    merge(updated, changes, ctx.ret_decl(info.ret))
     updated.update(new_lines)
     _totals(info, updated)
     if type_name == "ReceivePayment":
