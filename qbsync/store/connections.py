@@ -85,7 +85,7 @@ def add_connection(
 _SETTABLE = {"name", "username", "password_hash", "company_file", "qbxml_version", "import_types", "import_since"}
 
 
-def update_connection(store: Store, name: str, **fields: Any) -> dict[str, Any]:
+def update_connection(store: Store, current_name: str, /, **fields: Any) -> dict[str, Any]:
     """Change the given fields (None values are left as they are)."""
     values = {k: v for k, v in fields.items() if v is not None}
     unknown = set(values) - _SETTABLE
@@ -93,6 +93,7 @@ def update_connection(store: Store, name: str, **fields: Any) -> dict[str, Any]:
         raise ValueError(f"cannot set {sorted(unknown)}")
     if "import_types" in values:
         values["import_types"] = json.dumps(values["import_types"])
+    name = current_name
     with store.transaction():
         row = get_connection(store, name)
         if "name" in values and values["name"] != name and store.scalar(
