@@ -628,6 +628,15 @@ def test_request_id_is_echoed_or_absent(fq):
     assert reply.xml.startswith('<?xml version="1.0" ?>\n<QBXML>\n<QBXMLMsgsRs>\n<CustomerQueryRs ') and "<?qbxml" not in reply.xml
 
 
+def test_bytes_are_read_in_their_declared_encoding(fq):
+    body = '<?qbxml version="13.0"?><QBXML><QBXMLMsgsRq onError="stopOnError"><CustomerAddRq><CustomerAdd><Name>Café Ñandú</Name></CustomerAdd></CustomerAddRq></QBXMLMsgsRq></QBXML>'
+    latin = ('<?xml version="1.0" encoding="ISO-8859-1"?>' + body).encode("latin-1")
+    assert parse_response(fq.process(latin).xml).responses[0].records[0]["Name"] == "Café Ñandú"
+    as_text = '<?xml version="1.0" encoding="ISO-8859-1"?>' + body.replace("Café", "Cafe")
+    assert parse_response(fq.process(as_text).xml).responses[0].records[0]["Name"] == "Cafe Ñandú"
+    assert fq.process(b"\xff\xfe not xml").hresult == "0x80040400"
+
+
 def test_request_id_longer_than_50_is_1060_and_stops(fq):
     long_id = "x" * 51
     xml = ('<?xml version="1.0"?><?qbxml version="13.0"?><QBXML><QBXMLMsgsRq onError="stopOnError">'
@@ -796,6 +805,18 @@ def test_total_balance_includes_jobs(fq):
     assert (job["Balance"], job["TotalBalance"]) == ("7.00", "7.00")
     opening = add_customer(fq, "Opening", OpenBalance="20.00", OpenBalanceDate="2026-01-01")
     assert opening["Balance"] == "20.00"
+
+
+def test_inventory_quantity_follows_bills_and_sales(fq):
+    item = fq.create("ItemInventory", {"Name": "Stock", "SalesPrice": "9.00", "IncomeAccountRef": {"FullName": "Sales"},
+                                       "COGSAccountRef": {"FullName": "Cost of Goods Sold"},
+                                       "AssetAccountRef": {"FullName": "Inventory Asset"}, "QuantityOnHand": "10"})
+    fq.create("Vendor", {"Name": "Maker"})
+    add_customer(fq, "Shopper")
+    one(fq, "BillAdd", {"VendorRef": {"FullName": "Maker"}, "ItemLineAdd": [{"ItemRef": {"FullName": "Stock"}, "Quantity": "5"}]})
+    sale = one(fq, "InvoiceAdd", {"CustomerRef": {"FullName": "Shopper"}, "InvoiceLineAdd": [{"ItemRef": {"FullName": "Stock"}, "Quantity": "2.5"}]})
+    assert sale.records[0]["InvoiceLineRet"][0]["Amount"] == "22.50"  # the item's price
+    assert one(fq, "ItemInventoryQuery", {"ListID": [item["ListID"]]}).records[0]["QuantityOnHand"] == "12.5"
 
 
 def test_include_ret_element_on_add(fq):

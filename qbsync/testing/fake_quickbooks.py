@@ -72,6 +72,7 @@ from qbsync.testing.fq_shape import shape
 from qbsync.testing.fq_store import Company, SqliteFile
 
 QbStatus = fq_status.QbStatus
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
 _STOPPING = ("stopOnError", "rollbackOnError")
 KEPT_MESSAGE_SETS = 10  # QuickBooks answers about the latest message set; the fake keeps a few
@@ -152,13 +153,13 @@ class FakeQuickBooks:
 
     def process(self, request_xml: str | bytes) -> Reply:
         """Process one qbXML request message, as QuickBooks' request processor does."""
-        text = request_xml.decode("utf-8") if isinstance(request_xml, bytes) else request_xml
+        text = request_xml.decode("utf-8", "replace") if isinstance(request_xml, bytes) else request_xml
         self._wait()
         if self._faults.open_error is not None:
             reply = self._faults.open_error
             self.history.append(Exchange(text, reply))
             return reply
-        checked = self._check(text)
+        checked = self._check(request_xml)
         if isinstance(checked, Reply):
             self.history.append(Exchange(text, checked))
             return checked
@@ -347,18 +348,20 @@ class FakeQuickBooks:
             oldest = available_versions(self.schema_dir)[0]
             return load_schema(oldest, self.schema_dir)
 
-    def _check(self, text: str) -> Reply | tuple[Schema, Any]:
+    def _check(self, request: str | bytes) -> Reply | tuple[Schema, Any]:
         """The schema and parsed message, or the 0x80040400 reply for a message QuickBooks
-        would reject without processing it."""
+        would reject without processing it. Bytes are read in the encoding they declare; text
+        has its XML declaration (and any encoding it names) dropped first."""
         bad = Reply(None, fq_status.HRESULT_PARSE_ERROR, fq_status.PARSE_ERROR_MESSAGE)
-        version = qbxml_version(text)
+        raw = request if isinstance(request, bytes) else _XML_DECL.sub("", request, count=1).encode("utf-8")
+        version = qbxml_version(request)
         try:
             if version is None or version_key(version) > version_key(self.qbxml_version):
                 return bad
         except QbsyncError:
             return bad
         try:
-            tree = etree.fromstring(text.encode("utf-8"), _PARSER)
+            tree = etree.fromstring(raw, _PARSER)
         except (etree.XMLSyntaxError, ValueError):
             return bad
         if tree.tag != "QBXML" or tree.find("QBXMLMsgsRq") is None:
@@ -366,7 +369,7 @@ class FakeQuickBooks:
         schema = self._schema(version)
         if schema.validate_tree(etree.ElementTree(tree)):
             return bad
-        message = parse_request(text, schema)
+        message = parse_request(request, schema)
         # responseData="includeNone": statuses only (parse_request does not carry it)
         message.include_none = tree.find("QBXMLMsgsRq").get("responseData") == "includeNone"
         return schema, message

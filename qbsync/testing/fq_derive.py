@@ -81,6 +81,23 @@ def _vendor_balance(company: Company, list_id: str) -> Decimal:
     return total
 
 
+# Which transaction lines move stock, and which way.
+_STOCK_MOVES = (("Bill", "ItemLineRet", 1), ("Invoice", "InvoiceLineRet", -1), ("SalesReceipt", "SalesReceiptLineRet", -1),
+                ("CreditMemo", "CreditMemoLineRet", 1))
+
+
+def quantity_on_hand(company: Company, rec: Mapping) -> str:
+    """The starting quantity plus bills, less invoices and sales receipts, plus credit memos."""
+    qty = _d(rec.get("QuantityOnHand"))
+    for type_name, line_key, sign in _STOCK_MOVES:
+        for txn in company.records(type_name).values():
+            for line in txn.get(line_key, []):
+                if (line.get("ItemRef") or {}).get("ListID") == rec["ListID"]:
+                    qty += sign * _d(line.get("Quantity") or "1")
+    text = format(qty.normalize(), "f")
+    return text
+
+
 def _refresh_refs(company: Company, value: Any, owner: fq_catalog.TypeInfo) -> Any:
     if isinstance(value, list):
         return [_refresh_refs(company, v, owner) for v in value]
@@ -117,6 +134,8 @@ def derive(company: Company, type_name: str, rec: Mapping) -> dict:
         out["TotalBalance"] = money(_total_balance(company, rec["ListID"]))
     elif type_name == "Vendor":
         out["Balance"] = money(_vendor_balance(company, rec["ListID"]))
+    elif type_name == "ItemInventory":
+        out["QuantityOnHand"] = quantity_on_hand(company, rec)
     elif type_name == "Account":
         balance = _d(rec.get("_open_balance"))
         out["Balance"] = money(balance)
