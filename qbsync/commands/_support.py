@@ -55,10 +55,6 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def interactive() -> bool:
-    return sys.stdin.isatty() and sys.stdout.isatty()
-
-
 def confirm_or_yes(question: str, yes: bool, what: str) -> bool:
     """True when confirmed: --yes, or an answer on a terminal. Refuses to prompt otherwise."""
     if yes:

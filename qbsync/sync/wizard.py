@@ -150,8 +150,8 @@ def approve(
         raise UsageError("unchecked must be keep or clear")
     with store.transaction():
         if uncheck:
-            store_changes.get_changes(store, list(uncheck), connection["id"])  # unknown ids → NotFound
-            not_open = [str(r["id"]) for r in store_changes.get_changes(store, list(uncheck)) if r["status"] != "awaiting"]
+            named = store_changes.get_changes(store, list(uncheck), connection["id"])  # unknown ids → NotFound
+            not_open = [str(r["id"]) for r in named if r["status"] != "awaiting"]
             if not_open:
                 raise QbsyncError(f"change {', '.join(not_open)} is not awaiting approval; nothing was approved")
             store_changes.set_checked(store, list(uncheck), False)
