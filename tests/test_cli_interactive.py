@@ -49,3 +49,28 @@ def test_approve_asks_on_a_terminal(tmp_path):
     assert code == 0 and "approved 1 change" in text
     queue = json.loads(run_cli("queue", "--format", "json", db=db, check=True).stdout)
     assert [q["name"] for q in queue] == ["Acme"]
+
+
+def test_progress_only_on_a_terminal(tmp_path):
+    db = tmp_path / "qbsync.db"
+    run_cli("init", db=db, check=True)
+    run_cli("connection", "add", "main", "-u", "u", "--password-env", "PW", db=db, env={"PW": "x"}, check=True)
+    big = tmp_path / "big.jsonl"
+    big.write_text(jsonl(*({"id": f"C{i}", "Name": f"Customer {i}"} for i in range(1200))))
+    quiet = run_cli("stage", "Customer", str(big), db=db, check=True)
+    assert quiet.stderr.splitlines() == ["staged Customer: 1200 adds, 0 mods, 0 deletes, 0 updated, 0 unchanged"]
+    big.write_text(jsonl(*({"id": f"C{i}", "Name": f"Customer {i}", "Phone": "1"} for i in range(1200))))
+    master, slave = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QBSYNC_")}
+    env.update(PYTHONPATH=str(ROOT), QBSYNC_DB=str(db))
+    proc = subprocess.run([sys.executable, "-m", "qbsync", "stage", "Customer", str(big)], stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=slave, env=env, cwd=str(ROOT), timeout=60)
+    os.close(slave)
+    seen = b""
+    try:
+        while chunk := os.read(master, 4096):
+            seen += chunk
+    except OSError:
+        pass
+    os.close(master)
+    assert proc.returncode == 0 and b"validated 1000 lines" in seen and b"1200 updated" in seen
