@@ -49,7 +49,6 @@ TimeCreated/TimeModified and the EditSequences derived from them.
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -58,24 +57,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from lxml import etree
-
 from qbsync.errors import QbsyncError
-from qbsync.qbxml import RsSpec, build_response, load_schema, parse_request, qbxml_version
+from qbsync.qbxml import load_schema
 from qbsync.qbxml.schema import Schema, available_versions, version_key
-from qbsync.testing import fq_catalog, fq_host, fq_lists, fq_query, fq_status, fq_txns
+from qbsync.testing import fq_catalog, fq_lists, fq_messages, fq_query, fq_status, fq_txns
 from qbsync.testing.fq_ids import now as clock_now
 from qbsync.testing.fq_ids import system_clock
-from qbsync.testing.fq_query import Answer
 from qbsync.testing.fq_records import Ctx, as_list, find_by_name
-from qbsync.testing.fq_shape import shape
 from qbsync.testing.fq_store import Company, SqliteFile
 
 QbStatus = fq_status.QbStatus
-_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
-_STOPPING = ("stopOnError", "rollbackOnError")
-KEPT_MESSAGE_SETS = 10  # QuickBooks answers about the latest message set; the fake keeps a few
 
 
 @dataclass(frozen=True)
@@ -146,6 +137,7 @@ class FakeQuickBooks:
         self._iterators: dict[str, fq_query.Iterator] = {}
         self._lock = threading.RLock()  # one message at a time, as QuickBooks' request processor
         self._own_schema = self._schema(qbxml_version)
+        self._host = fq_messages.Host(qbxml_version, company_name)
         with self._state():
             pass
 
@@ -159,12 +151,13 @@ class FakeQuickBooks:
             reply = self._faults.open_error
             self.history.append(Exchange(text, reply))
             return reply
-        checked = self._check(request_xml)
-        if isinstance(checked, Reply):
-            self.history.append(Exchange(text, checked))
-            return checked
-        schema, message = checked
-        xml = self._run(message, schema)
+        checked = fq_messages.read_message(request_xml, self.qbxml_version, self._schema)
+        if checked is None:
+            reply = Reply(None, fq_status.HRESULT_PARSE_ERROR, fq_status.PARSE_ERROR_MESSAGE)
+            self.history.append(Exchange(text, reply))
+            return reply
+        with self._state() as ctx:
+            xml = fq_messages.answer_message(ctx, checked, self._iterators, self._host)
         if self._faults.lose:
             self._faults.lose -= 1
             self.history.append(Exchange(text, None, lost=True))
@@ -184,9 +177,10 @@ class FakeQuickBooks:
             '<HostQueryRq requestID="1"/><CompanyQueryRq requestID="2"/><PreferencesQueryRq requestID="3"/>'
             "</QBXMLMsgsRq></QBXML>"
         )
-        checked = self._check(request)
-        assert not isinstance(checked, Reply), checked
-        xml = self._run(checked[1], checked[0])
+        checked = fq_messages.read_message(request, self.qbxml_version, self._schema)
+        assert checked is not None
+        with self._state() as ctx:
+            xml = fq_messages.answer_message(ctx, checked, self._iterators, self._host)
         self.history.append(Exchange(request, Reply(xml)))
         return xml
 
@@ -347,185 +341,6 @@ class FakeQuickBooks:
             # their messages are valid under the oldest schema available.
             oldest = available_versions(self.schema_dir)[0]
             return load_schema(oldest, self.schema_dir)
-
-    def _check(self, request: str | bytes) -> Reply | tuple[Schema, Any]:
-        """The schema and parsed message, or the 0x80040400 reply for a message QuickBooks
-        would reject without processing it. Bytes are read in the encoding they declare; text
-        has its XML declaration (and any encoding it names) dropped first."""
-        bad = Reply(None, fq_status.HRESULT_PARSE_ERROR, fq_status.PARSE_ERROR_MESSAGE)
-        raw = request if isinstance(request, bytes) else _XML_DECL.sub("", request, count=1).encode("utf-8")
-        version = qbxml_version(request)
-        try:
-            if version is None or version_key(version) > version_key(self.qbxml_version):
-                return bad
-        except QbsyncError:
-            return bad
-        try:
-            tree = etree.fromstring(raw, _PARSER)
-        except (etree.XMLSyntaxError, ValueError):
-            return bad
-        if tree.tag != "QBXML" or tree.find("QBXMLMsgsRq") is None:
-            return bad
-        schema = self._schema(version)
-        if schema.validate_tree(etree.ElementTree(tree)):
-            return bad
-        message = parse_request(request, schema)
-        # responseData="includeNone": statuses only (parse_request does not carry it)
-        message.include_none = tree.find("QBXMLMsgsRq").get("responseData") == "includeNone"
-        return schema, message
-
-    def _run(self, message: Any, schema: Schema) -> str:
-        with self._state() as ctx:
-            specs: list[RsSpec] = []
-            saved_status: int | None = None
-            if message.old_message_set_id is not None:
-                saved = ctx.company.message_sets.get(message.old_message_set_id)
-                if saved is None:
-                    saved_status = fq_status.NO_SAVED_STATE
-                else:
-                    saved_status = saved["status"]
-                    specs.extend(self._saved_specs(saved["responses"], schema))
-            stopped = False
-            recorded = []
-            for req in message.requests:
-                if stopped:
-                    answer = Answer(fq_status.NOT_PROCESSED, fq_status.NOT_PROCESSED_MESSAGE)
-                elif req.request_id is not None and len(req.request_id) > fq_status.MAX_REQUEST_ID:
-                    answer = Answer(fq_status.INVALID_REQUEST_ID, fq_status.invalid_request_id(req.request_id))
-                else:
-                    answer = self._answer(ctx, req)
-                if answer.code >= 1000 and message.on_error in _STOPPING:
-                    stopped = True
-                if getattr(message, "include_none", False):
-                    answer.rets = []
-                spec = self._spec(req, answer, schema)
-                specs.append(spec)
-                recorded.append((req, answer, spec))
-            if message.new_message_set_id is not None:
-                saved = ctx.company.message_sets
-                saved.pop(message.new_message_set_id, None)
-                saved[message.new_message_set_id] = self._saved_record(recorded)
-                for old in list(saved)[:-KEPT_MESSAGE_SETS]:
-                    del saved[old]
-            return quickbooks_layout(
-                build_response(
-                    specs,
-                    new_message_set_id=message.new_message_set_id,
-                    message_set_status_code=saved_status,
-                    schema=schema,
-                )
-            )
-
-    def _answer(self, ctx: Ctx, req: Any) -> Answer:
-        try:
-            return self._dispatch(ctx, req)
-        except QbStatus as status:
-            return Answer(status.code, status.message)
-
-    def _dispatch(self, ctx: Ctx, req: Any) -> Answer:
-        name: str = req.name
-        data = req.data
-        for suffix in ("Add", "Mod", "Query"):
-            if name.endswith(suffix) and name[: -len(suffix)] in fq_catalog.TYPES:
-                type_name = name[: -len(suffix)]
-                info = fq_catalog.TYPES[type_name]
-                module = fq_lists if info.is_list else fq_txns
-                if suffix == "Query":
-                    return fq_query.query(ctx, (type_name,), data, req.attrs, req.include_ret, self._iterators)
-                rec = module.add(ctx, type_name, data) if suffix == "Add" else module.mod(ctx, type_name, data)
-                return Answer(rets=[(info.ret, fq_query.record_ret(ctx, type_name, rec, {"include": req.include_ret}))])
-        if name == "ItemQuery":
-            return fq_query.query(ctx, fq_catalog.ITEM_TYPES, data, req.attrs, req.include_ret, self._iterators)
-        if name in ("ListDel", "TxnDel"):
-            return self._delete(ctx, name, data)
-        if name == "ListDeletedQuery":
-            return fq_query.deleted_query(ctx, "list", data, req.include_ret)
-        if name == "TxnDeletedQuery":
-            return fq_query.deleted_query(ctx, "txn", data, req.include_ret)
-        if name == "HostQuery":
-            return Answer(rets=[("HostRet", fq_host.host_ret(self.qbxml_version))])
-        if name == "CompanyQuery":
-            return Answer(rets=[("CompanyRet", fq_host.company_ret(ctx, self.company_name))])
-        if name == "PreferencesQuery":
-            return Answer(rets=[("PreferencesRet", fq_host.preferences_ret(ctx))])
-        raise fq_status.unsupported(name)
-
-    def _delete(self, ctx: Ctx, name: str, data: Mapping) -> Answer:
-        is_list = name == "ListDel"
-        type_name = str(data.get("ListDelType" if is_list else "TxnDelType"))
-        object_id = str(data.get("ListID" if is_list else "TxnID"))
-        info = fq_catalog.TYPES.get(type_name)
-        if info is None or info.is_list != is_list:
-            raise fq_status.not_found(object_id)  # a type the fake does not hold
-        entry = (fq_lists if is_list else fq_txns).delete(ctx, type_name, object_id)
-        fields = {k: v for k, v in entry.items() if k not in ("kind", "TimeCreated")}
-        return Answer(rets=[("", fields)])  # ListDelRs/TxnDelRs carry the fields directly
-
-    def _spec(self, req: Any, answer: Answer, schema: Schema) -> RsSpec:
-        rs_name = req.name + "Rs"
-        decl = schema.element(rs_name)
-        rets: list[tuple[str, dict]] = []
-        attrs = {k: v for k, v in answer.attrs.items() if decl is not None and k in decl.attributes}
-        if decl is not None and answer.code < 1000:
-            for ret_name, data in answer.rets:
-                if ret_name == "":  # ListDel/TxnDel: the fields sit in the Rs itself
-                    rets.extend((k, v) for k, v in (shape(decl, data) or {}).items())
-                    continue
-                info = decl.child(ret_name)
-                if info is not None:
-                    shaped = shape(info.decl, data)
-                    if shaped is not None:
-                        rets.append((ret_name, shaped))
-        return RsSpec(req.name, req.request_id, answer.code, fq_status.severity(answer.code), answer.message, rets, attrs)
-
-    def _saved_record(self, recorded: list[tuple[Any, Answer, RsSpec]]) -> dict:
-        """What error recovery keeps of a message set: each response and the IDs it made."""
-        status = next((a.code for _, a, _ in recorded if a.code >= 1000), 0)
-        responses = []
-        for req, answer, spec in recorded:
-            recovery: dict[str, str] = {}
-            for ret_name, data in spec.rets:
-                if isinstance(data, Mapping):
-                    for key in ("ListID", "TxnID", "TxnNumber", "EditSequence", "ExternalGUID"):
-                        if key in data:
-                            recovery[key] = str(data[key])
-            responses.append(
-                {
-                    "name": spec.name,
-                    "request_id": spec.request_id,
-                    "code": spec.status_code,
-                    "message": spec.message,
-                    # writes keep their records; a query's rows are not worth keeping
-                    "rets": [] if spec.name.endswith("Query") else [[n, d] for n, d in spec.rets],
-                    "attrs": dict(spec.attrs),
-                    "recovery": recovery,
-                }
-            )
-        return {"status": status, "responses": responses}
-
-    def _saved_specs(self, responses: list[dict], schema: Schema) -> list[RsSpec]:
-        specs = []
-        for r in responses:
-            decl = schema.element(r["name"] + "Rs")
-            if decl is None:
-                continue
-            rets = [(n, d) for n, d in r["rets"] if decl.child(n) is not None]
-            if r["recovery"] and decl.child("ErrorRecovery") is not None:
-                rets.append(("ErrorRecovery", shape(decl.child("ErrorRecovery").decl, r["recovery"])))
-            specs.append(RsSpec(r["name"], r["request_id"], r["code"], fq_status.severity(r["code"]), r["message"], rets, r["attrs"]))
-        return specs
-
-
-def quickbooks_layout(xml: str) -> str:
-    """Lay a response out as QuickBooks writes it: the `<?xml version="1.0" ?>` line, then
-    every element on a line of its own, without indentation."""
-    root = etree.fromstring(re.sub(r"^<\?xml[^>]*\?>", "", xml).encode("utf-8"))
-    for el in root.iter():
-        if len(el):
-            el.text = "\n"
-            for child in el:
-                child.tail = "\n"
-    return '<?xml version="1.0" ?>\n' + etree.tostring(root, encoding="unicode") + "\n"
 
 
 def _unlocked(ctx: Ctx) -> Ctx:
