@@ -127,6 +127,15 @@ def test_lost_response_is_applied_then_lost(companies):
     assert retry.responses[0].status_code == 3100
 
 
+def test_lost_response_as_a_reply(companies):
+    fq = companies()
+    fq.lose_next_response(raise_error=False)
+    reply = fq.process(msg(add("Quietly lost")))
+    assert reply == Reply(None, "", "", lost=True) and not reply.ok
+    assert fq.find("Customer", "Quietly lost") is not None
+    assert fq.process(msg(Request("CustomerQuery", {}))).ok
+
+
 def test_malformed_next_response(companies):
     fq = companies()
     fq.malformed_next_response()

@@ -30,7 +30,8 @@ What it does, as QuickBooks does:
 Fault injection (each for tests of your error handling):
 
 * ``lose_next_response()``: the next message is applied, then its response is lost:
-  ``process`` raises :class:`ConnectionLost` (``.xml`` holds the response that never arrived).
+  ``process`` raises :class:`ConnectionLost` (``.xml`` holds the response that never arrived);
+  with ``raise_error=False`` it returns ``Reply(xml=None, hresult="", lost=True)`` instead.
 * ``malformed_next_response()``: the next response is cut short (not well-formed XML).
 * ``lock(type, id, code=3170)``: Mod/Del of that record fails with 3170 (or 3175) until
   ``unlock``.
@@ -76,10 +77,11 @@ class Reply:
     xml: str | None
     hresult: str = ""
     message: str = ""
+    lost: bool = False  # the message was applied but its response lost (lose_next_response)
 
     @property
     def ok(self) -> bool:
-        return not self.hresult
+        return not self.hresult and not self.lost
 
 
 class ConnectionLost(Exception):
@@ -100,6 +102,7 @@ class Exchange:
 @dataclass
 class _Faults:
     lose: int = 0
+    lose_raises: bool = True
     malformed: int = 0
     delay: float = 0.0
     delay_count: int | None = 0
@@ -161,7 +164,9 @@ class FakeQuickBooks:
         if self._faults.lose:
             self._faults.lose -= 1
             self.history.append(Exchange(text, None, lost=True))
-            raise ConnectionLost(xml)
+            if self._faults.lose_raises:
+                raise ConnectionLost(xml)
+            return Reply(None, lost=True)
         if self._faults.malformed:
             self._faults.malformed -= 1
             xml = xml[: max(len(xml) // 2, 1)]
@@ -202,8 +207,12 @@ class FakeQuickBooks:
 
     # ---- fault injection ----------------------------------------------------------------------
 
-    def lose_next_response(self, count: int = 1) -> None:
+    def lose_next_response(self, count: int = 1, *, raise_error: bool = True) -> None:
+        """Apply the next `count` messages, then lose their responses: ``process`` raises
+        :class:`ConnectionLost` (or, with ``raise_error=False``, returns
+        ``Reply(xml=None, hresult="", lost=True)``)."""
         self._faults.lose += count
+        self._faults.lose_raises = raise_error
 
     def malformed_next_response(self, count: int = 1) -> None:
         self._faults.malformed += count
