@@ -215,6 +215,15 @@ def test_company_survives_in_a_sqlite_file_across_instances(companies, tmp_path)
         assert conn.execute("SELECT count(*) FROM company").fetchone() == (1,)
 
 
+def test_a_file_that_is_not_a_company_is_refused_clearly(tmp_path):
+    from qbsync.errors import InvalidInput
+
+    bogus = tmp_path / "notes.txt"
+    bogus.write_text("not a database, just some words " * 50)
+    with pytest.raises(InvalidInput, match="not a FakeQuickBooks company file"):
+        FakeQuickBooks(path=bogus)
+
+
 def test_in_memory_companies_are_independent(companies):
     one, two = companies(), companies()
     one.process(msg(add("Only here")))

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from qbsync.errors import InvalidInput
 from qbsync.testing import fq_catalog
 
 FORMAT = 1
@@ -89,11 +90,15 @@ class SqliteFile:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._revision = -1
         self._text = ""
-        with contextlib.closing(self._connect()) as conn:
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS company ("
-                " id INTEGER PRIMARY KEY CHECK (id = 1), revision INTEGER NOT NULL, data TEXT NOT NULL)"
-            )
+        try:
+            with contextlib.closing(self._connect()) as conn:
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS company ("
+                    " id INTEGER PRIMARY KEY CHECK (id = 1), revision INTEGER NOT NULL, data TEXT NOT NULL)"
+                )
+                conn.execute("SELECT revision, data FROM company WHERE id = 1").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise InvalidInput(f"{self.path} is not a FakeQuickBooks company file ({exc})") from None
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30, isolation_level=None)
