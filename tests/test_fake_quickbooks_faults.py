@@ -222,6 +222,13 @@ def test_a_file_that_is_not_a_company_is_refused_clearly(tmp_path):
     bogus.write_text("not a database, just some words " * 50)
     with pytest.raises(InvalidInput, match="not a FakeQuickBooks company file"):
         FakeQuickBooks(path=bogus)
+    other = tmp_path / "store.db"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE records (id INTEGER)")
+    with pytest.raises(InvalidInput, match="not a FakeQuickBooks company file"):
+        FakeQuickBooks(path=other)
+    with sqlite3.connect(other) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["records"]
 
 
 def test_in_memory_companies_are_independent(companies):

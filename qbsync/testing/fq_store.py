@@ -92,6 +92,9 @@ class SqliteFile:
         self._text = ""
         try:
             with contextlib.closing(self._connect()) as conn:
+                tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+                if tables and "company" not in tables:  # e.g. qbsync's own store, given by mistake
+                    raise InvalidInput(f"{self.path} is a SQLite database but not a FakeQuickBooks company file")
                 conn.execute(
                     "CREATE TABLE IF NOT EXISTS company ("
                     " id INTEGER PRIMARY KEY CHECK (id = 1), revision INTEGER NOT NULL, data TEXT NOT NULL)"
