@@ -84,7 +84,7 @@ class Reply:
         return not self.hresult and not self.lost
 
 
-class ConnectionLost(Exception):
+class ConnectionLost(ConnectionError):
     """The message was applied in QuickBooks but its response never reached the caller."""
 
     def __init__(self, xml: str | None):
