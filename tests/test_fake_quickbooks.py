@@ -560,6 +560,18 @@ def test_iterator_with_no_match_and_iterators_die_with_the_session(fq):
     assert rs.status_code == 3391
 
 
+def test_an_iterator_belongs_to_its_query_type(fq):
+    for i in range(3):
+        add_customer(fq, f"K{i}")
+    start = one(fq, "CustomerQuery", {"MaxReturned": "1"}, attrs={"iterator": "Start"})
+    other = one(fq, "VendorQuery", {"MaxReturned": "1"}, attrs={"iterator": "Continue", "iteratorID": start.iterator_id})
+    assert other.status_code == 3391
+    stop = one(fq, "CustomerQuery", {"MaxReturned": "1"}, attrs={"iterator": "Stop", "iteratorID": start.iterator_id})
+    assert stop.status_code == 0 and stop.iterator_remaining_count == 0
+    after = one(fq, "CustomerQuery", {"MaxReturned": "1"}, attrs={"iterator": "Continue", "iteratorID": start.iterator_id})
+    assert after.status_code == 3391
+
+
 def test_transaction_iterator(fq):
     add_customer(fq, "It")
     for i in range(3):

@@ -243,7 +243,7 @@ def query(
     if iterator in ("Continue", "Stop"):
         iterator_id = attrs.get("iteratorID", "")
         state = iterators.get(iterator_id)
-        if state is None:
+        if state is None or state.types != types:  # unknown, finished, or another query's
             raise fq_status.invalid_iterator(iterator_id)
         if iterator == "Stop":
             del iterators[iterator_id]
