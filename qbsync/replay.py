@@ -37,7 +37,6 @@ import secrets
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -176,9 +175,10 @@ def load_recording(folder: str | Path) -> Recording:
         if not isinstance(entry, dict) or not isinstance(entry.get("call"), str):
             raise BadRecording(f"{session_path}: call {i + 1} is not a recorded callback")
         call, at = entry["call"], entry.get("at")
-        if call == "sendRequestXML" and "hcp_file" in entry and "seq" not in entry and "result" not in entry:
-            hcp = _read_text(folder, entry["hcp_file"], "HCP response")  # part of the next sendRequestXML
-            continue
+        if entry.get("hcp_file"):
+            hcp = _read_text(folder, entry["hcp_file"], "HCP response")
+            if call == "sendRequestXML" and "seq" not in entry and "result" not in entry:
+                continue  # written on its own just before the first sendRequestXML's entry
         if call.startswith("("):  # e.g. "(expired)": something the service did, not a callback
             notes.append(f"the recorded session ended with {call[1:-1]}")
             continue
@@ -685,20 +685,75 @@ def replay(folder: str | Path, *, timeout: float = 60.0) -> ReplayResult:
     differences = list(_compare_requests(recording, requests_now))
     differences += compare_callbacks(recording.callbacks, wc.seen)
     notes = list(recording.notes)
+    first = min((d.message for d in differences if d.where == "request" and d.message), default=None)
+    if first is not None and first < len(recording.exchanges):
+        notes.append(f"QuickBooks' answers come from the recording in order: after request {first} differs, "
+                     "later answers may not fit what is sent now, so later differences can follow from it")
     if any(c.result is _NOT_RECORDED for c in recording.callbacks):
         notes.append("some results are not in the recording and were not compared")
     return ReplayResult(recording, requests_now, wc.seen, differences, report.outcome, server_errors, notes)
 
 
-def _compare_requests(recording: Recording, now: list[str]) -> Iterator[Difference]:
+def _compare_requests(recording: Recording, now: list[str]) -> list[Difference]:
     roles = (_Roles(), _Roles())
-    for n, ex in enumerate(recording.exchanges, start=1):
+    found: list[Difference] = []
+    recorded = [ex.request for ex in recording.exchanges]
+    for n in range(1, max(len(recorded), len(now)) + 1):
         if n > len(now):
-            yield Difference("request", "missing", f"{ex.request_file} (not sent now)", None, message=n, path="/")
+            found += _whole_message(recorded[n - 1], n, "missing", f"{recording.exchanges[n - 1].request_file} (not sent now)")
+        elif n > len(recorded):
+            found += _whole_message(now[n - 1], n, "added", "a message the recording does not have")
+        else:
+            found += compare_messages(recorded[n - 1], now[n - 1], n, roles)
+    return _moves_between_messages(found, recorded, now)
+
+
+_REQUEST_PATH = re.compile(r"^QBXML/QBXMLMsgsRq/([^/]+\[requestID=\"[^\"]*\"\])$")
+
+
+def _requests_of(text: str) -> dict[str, etree._Element]:
+    try:
+        msgs = _parse(text).find("QBXMLMsgsRq")
+    except etree.XMLSyntaxError:
+        return {}
+    return {_key(el): el for el in _children(msgs)} if msgs is not None else {}
+
+
+def _whole_message(text: str, n: int, kind: str, label: str) -> list[Difference]:
+    """A message only one side has: one difference per request (so a request sent in another
+    message can be recognised), or one for the message when it has none."""
+    requests = _requests_of(text)
+    if not requests:
+        return [Difference("request", kind, label if kind == "missing" else None, label if kind == "added" else None,
+                           message=n, path="/")]
+    return [Difference("request", kind, _show(el) if kind == "missing" else None, _show(el) if kind == "added" else None,
+                       message=n, path=f"QBXML/QBXMLMsgsRq/{key}") for key, el in requests.items()]
+
+
+def _moves_between_messages(found: list[Difference], recorded: list[str], now: list[str]) -> list[Difference]:
+    """A request missing from one message and added to another (same name and requestID) was
+    sent in another message: one "moved" difference, then whatever differs inside it."""
+    out: list[Difference] = []
+    added = [d for d in found if d.kind == "added" and d.path and _REQUEST_PATH.match(d.path)]
+    taken: set[int] = set()
+    for d in found:
+        if id(d) in taken:
             continue
-        yield from compare_messages(ex.request, now[n - 1], n, roles)
-    for n in range(len(recording.exchanges) + 1, len(now) + 1):
-        yield Difference("request", "added", None, "a message the recording does not have", message=n, path="/")
+        m = _REQUEST_PATH.match(d.path or "") if d.kind == "missing" else None
+        partner = next((a for a in added if id(a) not in taken and a.message != d.message
+                        and a.path == d.path), None) if m else None
+        if partner is None:
+            out.append(d)
+            continue
+        taken.add(id(partner))
+        out.append(Difference("request", "moved", f"message {d.message}", f"message {partner.message}",
+                              message=d.message, path=d.path))
+        rec_el = _requests_of(recorded[d.message - 1])[m.group(1)]
+        now_el = _requests_of(now[partner.message - 1])[m.group(1)]
+        inner = _TreeDiff(d.message, _Roles(), _Roles())
+        inner.element(rec_el, now_el, d.path)
+        out += inner.found
+    return [d for d in out if id(d) not in taken]
 
 
 # -- the report ---------------------------------------------------------------------------------

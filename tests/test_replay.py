@@ -187,6 +187,18 @@ def test_a_changed_percent_and_closing_text_are_reported(tmp_path):
     assert "@@ callbacks @@" in text and "- receiveResponseXML: 10" in text and "+ receiveResponseXML: " in text
 
 
+def test_a_request_sent_in_another_message_is_reported_as_moved(tmp_path):
+    """Replayed with a batch size of 1, the current code sends the item in a message of its own."""
+    folder = copy_of("export-batch", tmp_path)
+    edit_session(folder, lambda d: d.update(batch_size=1))
+    result = replay(folder)
+    moved = [d for d in result.differences if d.kind == "moved"]
+    assert [(d.path, d.recorded, d.now) for d in moved] == [
+        ('QBXML/QBXMLMsgsRq/ItemServiceAddRq[requestID="c3"]', "message 1", "message 3")]
+    assert any("can follow from it" in n for n in result.notes)
+    assert "(moved)" in format_text(result)
+
+
 def test_more_requests_now_than_recorded(tmp_path):
     """A recording cut after message 2: the current code sends a third, which the recording
     cannot answer (the session ends as on a lost response) and which is reported."""
