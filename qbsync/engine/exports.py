@@ -1,0 +1,452 @@
+"""The export step: which approved changes go in the next message, as which requests, and what
+QuickBooks' answer means for each of them. Pure: plain data in, requests and outcomes out.
+
+Order. Changes are taken in the catalogue's dependency order (accounts, classes, terms, tax
+codes, items and customers before transactions; invoices before payments), oldest first within
+a type. A change is *ready* when every record it refers to by local id is known to QuickBooks
+(a ListID/TxnID in the mirror, which includes what this session synced in an earlier message).
+A reference to a record whose own export is still queued *defers* the change to a later message
+(a parent and its dependent never share a message); a reference to a record that is neither
+synced nor queued makes it *wait* ("waiting for Customer C-1"): it stays queued, and no request
+is sent that could only fail with 3140.
+
+Requests. References become ``{"ListID": …}`` (or the bare TxnID where the field is an id);
+lines move from their base name (``InvoiceLine``) to the Add or Mod element. A Mod carries the
+record's ListID/TxnID and current EditSequence, and sends every line the app still has: a line
+QuickBooks knows keeps its TxnLineID, a new one gets ``-1``. Every request is validated alone
+before it joins a message, so one bad change never blocks the rest of its batch.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from qbsync.engine.model import (
+    ExportChange,
+    Failed,
+    Mirror,
+    MirrorRecord,
+    Outcome,
+    Refreshed,
+    Requeued,
+    Synced,
+    Unknown,
+    Waiting,
+)
+from qbsync.qbxml import QbxmlValidationError, Request, build_request, parse_response
+from qbsync.qbxml.entities import LineAggregate, dependency_order, entity
+
+CONTINUE_ON_ERROR = "continueOnError"
+PARSE_ERROR_HRESULT = "0x80040400"  # QuickBooks could not parse the message: nothing applied
+NOT_PROCESSED = 3231  # skipped after an earlier failure under stopOnError: nothing applied
+NOT_FOUND_CODES = (1, 500, 3120)  # a query by id that found nothing: the record is gone
+WRITE, REFRESH = "write", "refresh"
+_INDEX = re.compile(r"\[\d+\]$")
+
+
+# -- plans -------------------------------------------------------------------------------------
+
+
+@dataclass
+class PlannedRequest:
+    request_id: str
+    change_id: int
+    request: Request
+    note: str | None = None  # something worth a log line (e.g. a re-read before a Mod)
+
+
+@dataclass
+class ExportPlan:
+    """The next message of the export step, and what the engine learned while choosing it."""
+
+    kind: str  # WRITE (Add/Mod/Del) or REFRESH (queries re-reading records before a Mod)
+    requests: list[PlannedRequest] = field(default_factory=list)
+    invalid: list[Failed] = field(default_factory=list)  # never sent: Error Log
+    waiting: list[Waiting] = field(default_factory=list)  # a reference is neither synced nor queued
+    deferred: list[Waiting] = field(default_factory=list)  # waits on a change still queued
+
+    @property
+    def empty(self) -> bool:
+        return not self.requests
+
+    def change_ids(self) -> list[int]:
+        return [p.change_id for p in self.requests]
+
+
+def request_id_for(kind: str, change_id: int) -> str:
+    """The requestID of a change's request (well under the 50-character limit)."""
+    return f"{'r' if kind == REFRESH else 'c'}{change_id}"
+
+
+def _rank() -> dict[str, int]:
+    return {name: i for i, name in enumerate(dependency_order())}
+
+
+def needs_refresh(change: ExportChange, mirror: Mirror, refreshed: Mapping[int, str]) -> bool:
+    """A Mod re-reads the record first when fix-edit-sequence asked for it, or when the mirror
+    has no EditSequence to send."""
+    if change.action != "mod" or change.id in refreshed:
+        return False
+    if change.refresh_edit_sequence:
+        return True
+    rec = mirror.get(change.type, change.local_id)
+    return rec is None or not rec.edit_sequence
+
+
+def _qb_id(change: ExportChange, mirror: Mirror) -> str | None:
+    rec = mirror.get(change.type, change.local_id)
+    return (rec.qb_id if rec else None) or change.qb_id
+
+
+def _blocker(
+    change: ExportChange,
+    mirror: Mirror,
+    queued_entities: Mapping[tuple[str, str], list[int]],
+    queued_local: Mapping[str, list[tuple[str, int]]],
+    taken: set[tuple[str, str]],
+) -> tuple[str, str] | None:
+    """Why `change` cannot go in this message: ("defer", reason) when what it needs is still
+    queued (a later message), ("wait", reason) when what it needs is not coming; None: ready."""
+    if change.entity in taken:
+        return "defer", f"waiting for the change to {change.type} {change.local_id} sent just before it"
+    earlier = [i for i in queued_entities.get(change.entity, ()) if i < change.id]
+    if earlier:
+        return "defer", f"waiting for change {earlier[0]} to the same {change.type} to be sent first"
+    if change.action != "add" and not _qb_id(change, mirror):
+        return "wait", f"waiting for {change.type} {change.local_id} (it has not reached QuickBooks yet)"
+    for ref in change.refs:
+        if mirror.find(ref.local_id, ref.types):
+            continue
+        pending = [
+            t for t, i in queued_local.get(ref.local_id, ()) if i != change.id and (not ref.types or t in ref.types)
+        ]
+        label = f"{pending[0]} {ref.local_id}" if pending else ref.label()
+        if pending:
+            return "defer", f"waiting for {label}"
+        return "wait", f"waiting for {label} (neither synced nor approved)"
+    return None
+
+
+def plan_exports(
+    changes: Iterable[ExportChange],
+    mirror: Mirror,
+    *,
+    batch_size: int = 50,
+    version: str = "13.0",
+    skip: Iterable[int] = (),
+    refreshed: Mapping[int, str] | None = None,
+    validate: bool = True,
+) -> ExportPlan:
+    """Choose the next message. `changes` are the connection's queued exports; `skip` the ones
+    this session will not send again; `refreshed` maps a change to the EditSequence re-read for
+    it. Re-reads come first (one REFRESH message), then writes in dependency order."""
+    refreshed = dict(refreshed or {})
+    skip = set(skip)
+    rank = _rank()
+    every = sorted(changes, key=lambda c: (rank.get(c.type, len(rank)), c.id))
+    queued_entities: dict[tuple[str, str], list[int]] = {}
+    queued_local: dict[str, list[tuple[str, int]]] = {}
+    for c in every:
+        queued_entities.setdefault(c.entity, []).append(c.id)
+        queued_local.setdefault(c.local_id, []).append((c.type, c.id))
+    for ids in queued_entities.values():
+        ids.sort()
+    candidates = [c for c in every if c.id not in skip]
+
+    waiting: list[Waiting] = []
+    deferred: list[Waiting] = []
+    ready: list[ExportChange] = []
+    for c in candidates:
+        block = _blocker(c, mirror, queued_entities, queued_local, set())
+        if block is None:
+            ready.append(c)
+        elif block[0] == "wait":
+            waiting.append(Waiting(c.id, block[1]))
+        else:
+            deferred.append(Waiting(c.id, block[1]))
+
+    to_refresh = [c for c in ready if needs_refresh(c, mirror, refreshed)]
+    if to_refresh:
+        plan = ExportPlan(REFRESH, waiting=waiting, deferred=deferred)
+        for c in to_refresh[:batch_size]:
+            plan.requests.append(PlannedRequest(request_id_for(REFRESH, c.id), c.id, refresh_request(c, mirror)))
+        return plan
+
+    plan = ExportPlan(WRITE, waiting=waiting, deferred=deferred)
+    taken: set[tuple[str, str]] = set()
+    taken_local: set[str] = set()
+    for c in ready:
+        if len(plan.requests) >= batch_size:
+            break
+        # Recheck against what this message already holds: a dependent waits for the next one.
+        if c.entity in taken or any(ref.local_id in taken_local and not mirror.find(ref.local_id, ref.types)
+                                    for ref in c.refs):
+            plan.deferred.append(Waiting(c.id, "waiting for a record sent in the same batch"))
+            continue
+        try:
+            req = change_request(c, mirror, refreshed)
+            if validate:
+                build_request([req], version=version, on_error=CONTINUE_ON_ERROR)
+        except QbxmlValidationError as exc:
+            plan.invalid.append(Failed(c.id, None, invalid_message(exc.problems)))
+            continue
+        except UnresolvedReference as exc:
+            plan.waiting.append(Waiting(c.id, str(exc)))
+            continue
+        note = None
+        if c.id in refreshed:
+            note = f"sending the app's values with the EditSequence re-read from QuickBooks ({refreshed[c.id]})"
+        plan.requests.append(PlannedRequest(request_id_for(WRITE, c.id), c.id, req, note))
+        taken.add(c.entity)
+        taken_local.add(c.local_id)
+    return plan
+
+
+def invalid_message(problems: Sequence[Any], limit: int = 3) -> str:
+    """The validation problems of a change in one line: 'not sent: the request breaks the
+    qbXML schema: <path>: <rule>; …'."""
+    parts = []
+    for p in problems[:limit]:
+        path = _short_path(getattr(p, "path", "") or "")
+        message = getattr(p, "message", str(p))
+        parts.append(f"{path}: {message}" if path else message)
+    more = f" (and {len(problems) - limit} more)" if len(problems) > limit else ""
+    return "not sent: the request breaks the qbXML schema: " + "; ".join(parts) + more
+
+
+def _short_path(path: str) -> str:
+    # /QBXML/QBXMLMsgsRq/CustomerAddRq/CustomerAdd/Name -> CustomerAdd/Name
+    parts = [p for p in path.split("/") if p and p not in ("QBXML", "QBXMLMsgsRq")]
+    if parts and parts[0].endswith("Rq") and len(parts) > 1:
+        parts = parts[1:]
+    return "/".join(parts)
+
+
+def build_message(plan: ExportPlan, *, version: str, message_set_id: str | None) -> str:
+    """The whole message for a plan: writes carry `newMessageSetID` (kept with the changes for
+    error recovery); requests are independent, so QuickBooks goes on after a failed one."""
+    return build_request(
+        [p.request for p in plan.requests],
+        version=version,
+        on_error=CONTINUE_ON_ERROR,
+        new_message_set_id=message_set_id if plan.kind == WRITE else None,
+    )
+
+
+# -- requests ----------------------------------------------------------------------------------
+
+
+class UnresolvedReference(Exception):
+    """A local-id reference with no ListID/TxnID to send (the change waits)."""
+
+
+def _resolve_refs(value: Any, path: str, refs: Mapping[str, tuple[str, ...]], mirror: Mirror) -> Any:
+    if isinstance(value, Mapping):
+        if "local_id" in value:
+            local_id = str(value["local_id"])
+            types = refs.get(path, ())
+            rec = mirror.find(local_id, types)
+            if rec is None or not rec.qb_id:
+                kind = types[0] if len(types) == 1 else "record"
+                raise UnresolvedReference(f"waiting for {kind} {local_id}")
+            leaf = _INDEX.sub("", path.rsplit("/", 1)[-1])
+            if leaf.endswith("Ref"):
+                return {"ListID" if entity(rec.type).is_list else "TxnID": rec.qb_id}
+            return rec.qb_id  # an id field such as AppliedToTxn/TxnID or LinkToTxnID
+        return {k: _resolve_refs(v, f"{path}/{k}" if path else k, refs, mirror) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve_refs(v, f"{path}[{i}]", refs, mirror) for i, v in enumerate(value)]
+    return value
+
+
+def _mirror_line_ids(rec: MirrorRecord | None, base: str) -> dict[str, str]:
+    """The app's line id → TxnLineID, from the mirror's lines."""
+    lines = (rec.data.get(base) if rec else None) or []
+    out: dict[str, str] = {}
+    for line in lines if isinstance(lines, list) else []:
+        if isinstance(line, Mapping) and line.get("id") is not None and line.get("TxnLineID"):
+            out[str(line["id"])] = str(line["TxnLineID"])
+    return out
+
+
+def _add_lines(data: dict[str, Any], aggs: Iterable[LineAggregate]) -> dict[str, Any]:
+    for agg in aggs:
+        if agg.base in data:
+            lines = data.pop(agg.base)
+            data[agg.add] = [_strip_line_keys(line) for line in (lines if isinstance(lines, list) else [lines])]
+    return data
+
+
+def _strip_line_keys(line: Any) -> Any:
+    if not isinstance(line, Mapping):
+        return line
+    return {k: v for k, v in line.items() if k not in ("id", "TxnLineID")}
+
+
+def _mod_lines(data: dict[str, Any], aggs: Iterable[LineAggregate], rec: MirrorRecord | None) -> dict[str, Any]:
+    for agg in aggs:
+        if agg.base not in data:
+            continue
+        lines = data.pop(agg.base)
+        if agg.mod is None:
+            continue  # such lines cannot change once saved; the Mod leaves them as they are
+        known = _mirror_line_ids(rec, agg.base)
+        out = []
+        for line in lines if isinstance(lines, list) else [lines]:
+            if not isinstance(line, Mapping):
+                out.append(line)
+                continue
+            item = {k: v for k, v in line.items() if k != "id"}
+            if agg.id_field == "TxnLineID":
+                line_id = item.get("TxnLineID")
+                if not line_id and line.get("id") is not None:
+                    line_id = known.get(str(line["id"]))
+                item["TxnLineID"] = line_id or agg.new_line_id
+            out.append(item)
+        data[agg.mod] = out
+    return data
+
+
+def change_request(change: ExportChange, mirror: Mirror, refreshed: Mapping[int, str] | None = None) -> Request:
+    """The Add, Mod or Del request for one change, references resolved."""
+    et = entity(change.type)
+    rid = request_id_for(WRITE, change.id)
+    rec = mirror.get(change.type, change.local_id)
+    if change.action == "delete":
+        qb_id = _qb_id(change, mirror)
+        return Request(et.del_rq, {et.del_type_field: et.del_type, et.id_field: qb_id}, request_id=rid)
+    refs = {r.path: r.types for r in change.refs}
+    data = _resolve_refs(dict(change.payload), "", refs, mirror)
+    data = {k: v for k, v in data.items() if k not in ("id", "ListID", "TxnID", "EditSequence")}
+    if change.action == "add":
+        return Request(et.add_rq, _add_lines(data, et.lines), request_id=rid)
+    if et.mod_rq is None:
+        raise QbxmlValidationError([_Problem(change.type, f"QuickBooks has no {change.type}Mod: a {change.type} cannot be changed once added")])
+    edit_sequence = (refreshed or {}).get(change.id) or (rec.edit_sequence if rec else None)
+    data = _mod_lines(data, et.lines, rec)
+    data[et.id_field] = _qb_id(change, mirror)
+    data["EditSequence"] = edit_sequence
+    return Request(et.mod_rq, data, request_id=rid)
+
+
+@dataclass
+class _Problem:
+    path: str
+    message: str
+
+
+def refresh_request(change: ExportChange, mirror: Mirror) -> Request:
+    """A query by ListID/TxnID re-reading the record a Mod will change."""
+    et = entity(change.type)
+    data: dict[str, Any] = {et.id_field: _qb_id(change, mirror)}
+    if not et.is_list and et.lines:
+        data["IncludeLineItems"] = True
+    return Request(et.query_rq, data, request_id=request_id_for(REFRESH, change.id))
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+
+@dataclass
+class SentMessage:
+    """A message out with QuickBooks, as kept in the session between two callbacks."""
+
+    kind: str
+    seq: int
+    requests: dict[str, int]  # requestID -> change id
+    types: dict[str, str]  # requestID -> entity type
+    message_set_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "seq": self.seq, "requests": self.requests, "types": self.types,
+                "message_set_id": self.message_set_id}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SentMessage:
+        return cls(d["kind"], int(d["seq"]), {k: int(v) for k, v in d["requests"].items()}, dict(d["types"]),
+                   d.get("message_set_id"))
+
+    @classmethod
+    def from_plan(cls, plan: ExportPlan, seq: int, message_set_id: str | None,
+                  types: Mapping[int, str]) -> SentMessage:
+        return cls(plan.kind, seq, {p.request_id: p.change_id for p in plan.requests},
+                   {p.request_id: types[p.change_id] for p in plan.requests}, message_set_id)
+
+
+@dataclass
+class Interpretation:
+    outcomes: list[Outcome]
+    fatal: str | None = None  # the session cannot go on (shown by getLastError)
+    summary: str = ""  # one line for the log
+
+
+def lost(sent: SentMessage, reason: str) -> list[Outcome]:
+    """The answer to `sent` will never come. Writes may have been applied: outcome unknown.
+    Queries applied nothing: their changes simply stay queued."""
+    if sent.kind == REFRESH:
+        return [Requeued(cid, f"re-read not answered ({reason})") for cid in sent.requests.values()]
+    return [Unknown(cid, reason) for cid in sent.requests.values()]
+
+
+def interpret(sent: SentMessage, response: str | None, hresult: str | None, message: str | None) -> Interpretation:
+    """What QuickBooks' answer (or its HRESULT) means for every change of `sent`."""
+    hresult = (hresult or "").strip()
+    message = (message or "").strip()
+    if hresult:
+        if hresult.lower() == PARSE_ERROR_HRESULT:
+            reason = (f"QuickBooks could not parse the message ({PARSE_ERROR_HRESULT}: {message or 'no message'}); "
+                      "nothing was applied, it is sent again in the next run")
+            outcomes: list[Outcome] = [Requeued(cid, reason, PARSE_ERROR_HRESULT) for cid in sent.requests.values()]
+            return Interpretation(outcomes, None, f"message {sent.seq}: {PARSE_ERROR_HRESULT}, "
+                                                   f"{len(outcomes)} changes back to the queue")
+        reason = f"QuickBooks returned {hresult} ({message or 'no message'}) for the whole message"
+        return Interpretation(lost(sent, reason), f"QuickBooks failed the request: {hresult} {message}".strip(),
+                              f"message {sent.seq}: {hresult}")
+    if not response or not response.strip():
+        return Interpretation(lost(sent, "QuickBooks returned an empty response"), None,
+                              f"message {sent.seq}: empty response")
+    try:
+        parsed = parse_response(response, validate=False)
+    except Exception as exc:  # a malformed response: we cannot tell what was applied
+        return Interpretation(lost(sent, f"the response could not be read ({type(exc).__name__}: {exc})"), None,
+                              f"message {sent.seq}: unreadable response")
+    by_id = {r.request_id: r for r in parsed.responses if r.request_id is not None}
+    outcomes = []
+    for rid, cid in sent.requests.items():
+        rs = by_id.get(rid)
+        if rs is None:
+            if sent.kind == REFRESH:
+                outcomes.append(Requeued(cid, f"QuickBooks' response has no answer for request {rid}"))
+            else:
+                outcomes.append(Unknown(cid, f"QuickBooks' response has no answer for request {rid}"))
+            continue
+        outcomes.append(_one(sent, cid, sent.types.get(rid, ""), rs))
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        counts[type(o).__name__.lower()] = counts.get(type(o).__name__.lower(), 0) + 1
+    summary = f"message {sent.seq}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    return Interpretation(outcomes, None, summary)
+
+
+def _one(sent: SentMessage, cid: int, type_name: str, rs: Any) -> Outcome:
+    code, msg = rs.status_code, rs.status_message or ""
+    if code == NOT_PROCESSED:
+        return Requeued(cid, f"not processed by QuickBooks ({msg or 'an earlier request failed'})", code,
+                        retry_now=True)
+    if code >= 1000 or code < 0:
+        return Failed(cid, code, msg or f"status {code}", rs.status_severity or "Error")
+    ret = rs.rets[0][1] if rs.rets else None
+    id_field = entity(type_name).id_field if type_name else "ListID"
+    if sent.kind == REFRESH:
+        if code in NOT_FOUND_CODES or ret is None or not ret.get("EditSequence"):
+            return Failed(cid, code if code else 3120,
+                          f"the record is no longer in QuickBooks (deleted or merged?): {msg}".rstrip(": "))
+        return Refreshed(cid, str(ret["EditSequence"]), dict(ret))
+    if rs.name in ("ListDel", "TxnDel"):  # no Ret: the id sent is the id deleted
+        return Synced(cid, None, None, None, code, msg if code >= 500 else None)
+    if ret is None or not ret.get(id_field):
+        return Unknown(cid, f"QuickBooks answered {code} without returning the record")
+    return Synced(cid, str(ret[id_field]), ret.get("EditSequence"), dict(ret), code, msg if code >= 500 else None)

@@ -1,0 +1,187 @@
+"""Plain data the engine works on: export changes, the mirror, and what each response meant.
+
+Nothing here knows SQLite or HTTP: the service turns store rows into these (``from_row``) and
+turns the outcomes back into store calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A reference of a change to another record by the app's id, e.g. path
+    ``InvoiceLine[0]/ItemRef``, local id ``I-7``, types ``("ItemService", …)`` (empty: any type)."""
+
+    path: str
+    local_id: str
+    types: tuple[str, ...] = ()
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> Ref:
+        types = tuple(t for t in (row.get("ref_type") or "").split(",") if t)
+        return cls(str(row["path"]), str(row["local_id"]), types)
+
+    def label(self) -> str:
+        """How a person names the record referred to: ``Customer C-1``."""
+        kind = self.types[0] if len(self.types) == 1 else "record"
+        return f"{kind} {self.local_id}"
+
+
+@dataclass
+class ExportChange:
+    """An approved export (status ``queued``) as the engine sees it."""
+
+    id: int
+    type: str
+    action: str  # add / mod / delete
+    local_id: str
+    qb_id: str | None = None
+    name: str | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+    refs: tuple[Ref, ...] = ()
+    refresh_edit_sequence: bool = False
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], refs: Iterable[Mapping[str, Any]] = ()) -> ExportChange:
+        return cls(
+            id=int(row["id"]),
+            type=row["type"],
+            action=row["action"],
+            local_id=str(row["local_id"]),
+            qb_id=row.get("qb_id"),
+            name=row.get("name"),
+            payload=dict(row.get("payload") or {}),
+            refs=tuple(Ref.from_row(r) for r in refs),
+            refresh_edit_sequence=bool(row.get("refresh_edit_sequence")),
+        )
+
+    @property
+    def entity(self) -> tuple[str, str]:
+        return (self.type, self.local_id)
+
+    def label(self) -> str:
+        return f"{self.type} {self.name or self.local_id}"
+
+
+@dataclass
+class MirrorRecord:
+    """One record of the mirror: what qbsync knows QuickBooks holds for an entity."""
+
+    type: str
+    local_id: str
+    qb_id: str | None
+    edit_sequence: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    qb_data: dict[str, Any] | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> MirrorRecord:
+        return cls(
+            type=row["type"],
+            local_id=str(row["local_id"]),
+            qb_id=row.get("qb_id"),
+            edit_sequence=row.get("edit_sequence"),
+            data=dict(row.get("data") or {}),
+            qb_data=row.get("qb_data"),
+        )
+
+
+class Mirror:
+    """The mirror records a plan needs, looked up by (type, local id) or by local id alone."""
+
+    def __init__(self, records: Iterable[MirrorRecord] = ()):
+        self._by_key: dict[tuple[str, str], MirrorRecord] = {}
+        self._by_local: dict[str, list[MirrorRecord]] = {}
+        for rec in records:
+            self.add(rec)
+
+    def add(self, rec: MirrorRecord) -> None:
+        self._by_key[(rec.type, rec.local_id)] = rec
+        self._by_local.setdefault(rec.local_id, []).append(rec)
+
+    def get(self, type_name: str, local_id: str) -> MirrorRecord | None:
+        return self._by_key.get((type_name, local_id))
+
+    def find(self, local_id: str, types: Iterable[str] = ()) -> MirrorRecord | None:
+        """A record with this local id (of one of `types`, when given) that QuickBooks knows."""
+        wanted = set(types)
+        for rec in self._by_local.get(local_id, ()):
+            if rec.qb_id and (not wanted or rec.type in wanted):
+                return rec
+        return None
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+
+# -- what a response (or its absence) meant for one change -------------------------------------
+
+
+@dataclass(frozen=True)
+class Synced:
+    """QuickBooks applied the change (status 0–999; a warning is kept when 500–999)."""
+
+    change_id: int
+    qb_id: str | None
+    edit_sequence: str | None
+    snapshot: dict[str, Any] | None
+    status_code: int = 0
+    status_message: str | None = None
+
+    @property
+    def warning(self) -> bool:
+        return self.status_code >= 500
+
+
+@dataclass(frozen=True)
+class Failed:
+    """QuickBooks refused the change (status ≥ 1000), or qbsync refused to send it (invalid):
+    Error Log and Failed Syncs."""
+
+    change_id: int
+    status_code: int | None
+    message: str
+    severity: str = "Error"
+
+
+@dataclass(frozen=True)
+class Requeued:
+    """Not processed, nothing applied (3231, or the whole message could not be parsed): back to
+    the queue, not a failure. `retry_now` tells whether this session may send it again."""
+
+    change_id: int
+    reason: str
+    status_code: int | str | None = None
+    retry_now: bool = False
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Sent, but no usable answer came back: QuickBooks may have applied it. Never re-sent blindly."""
+
+    change_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """The current record was re-read from QuickBooks before a Mod (fix-edit-sequence)."""
+
+    change_id: int
+    edit_sequence: str
+    snapshot: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """Not sent in this session: a record it refers to has not reached QuickBooks yet."""
+
+    change_id: int
+    reason: str
+
+
+Outcome = Synced | Failed | Requeued | Unknown | Refreshed | Waiting

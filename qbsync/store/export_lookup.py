@@ -1,0 +1,62 @@
+"""SQL the export step reads in bulk: the queued exports of a session, their references, and
+the mirror records they name (one query per chunk instead of one per change)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from qbsync.store import changes as store_changes
+from qbsync.store import records as store_records
+from qbsync.store.db import Store
+
+_CHUNK = 500
+
+
+def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(values), _CHUNK):
+        yield values[i : i + _CHUNK]
+
+
+def queued_exports(store: Store, connection_id: int, max_change_id: int | None = None) -> list[dict[str, Any]]:
+    """Queued export changes of a connection (up to `max_change_id`), oldest first."""
+    rows = store_changes.list_changes(store, connection_id, ["queued"], direction="export")
+    if max_change_id is not None:
+        rows = [r for r in rows if r["id"] <= max_change_id]
+    return rows
+
+
+def count_queued(store: Store, connection_id: int) -> tuple[int, int]:
+    """(how many exports are queued, the highest change id of the connection)."""
+    row = store.query_one(
+        "SELECT count(*) AS n, (SELECT coalesce(max(id), 0) FROM changes WHERE connection_id = ?) AS top"
+        " FROM changes WHERE connection_id = ? AND status = 'queued' AND direction = 'export'",
+        (connection_id, connection_id),
+    )
+    return (int(row["n"]), int(row["top"])) if row else (0, 0)
+
+
+def refs_for_changes(store: Store, change_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
+    out: dict[int, list[dict[str, Any]]] = {i: [] for i in change_ids}
+    for chunk in _chunks(list(change_ids)):
+        marks = ", ".join("?" * len(chunk))
+        for r in store.query(
+            f"SELECT change_id, path, local_id, ref_type FROM change_refs WHERE change_id IN ({marks}) ORDER BY path",
+            list(chunk),
+        ):
+            out.setdefault(r["change_id"], []).append(r)
+    return out
+
+
+def records_for_local_ids(store: Store, connection_id: int, local_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """Mirror records of any type whose local id is one of `local_ids`."""
+    wanted = sorted(set(local_ids))
+    found: list[dict[str, Any]] = []
+    for chunk in _chunks(wanted):
+        marks = ", ".join("?" * len(chunk))
+        rows = store.query(
+            f"SELECT * FROM records WHERE connection_id = ? AND local_id IN ({marks}) ORDER BY id",
+            [connection_id, *chunk],
+        )
+        found.extend(store_records._row(r) for r in rows)  # type: ignore[misc]
+    return found

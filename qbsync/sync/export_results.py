@@ -1,0 +1,94 @@
+"""What a Web Connector session records for its exports, beyond `qbsync.sync.session`:
+marking a message's changes as sent, a synced change that came with a warning, a change that
+never left (invalid, waiting), and the EditSequence re-read before a fix-edit-sequence Mod.
+Each function joins the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from qbsync.store import changes as store_changes
+from qbsync.store import records as store_records
+from qbsync.store.db import Store, utc_now
+from qbsync.sync import session as sync_session
+
+
+def mark_sending(store: Store, change_ids: Iterable[int], *, message_id: str | None, at: str | None = None) -> None:
+    """The changes of a message that goes out now: `sending`, one more attempt, the message-set
+    id kept (error recovery asks QuickBooks about it by that id)."""
+    with store.transaction():
+        for cid in change_ids:
+            change = store_changes.get_change(store, cid)
+            store_changes.update_change(
+                store, cid, status="sending", attempts=change["attempts"] + 1, last_tried=at or utc_now(),
+                message_id=message_id,
+            )
+
+
+def record_synced(
+    store: Store, change: Mapping[str, Any], *, qb_id: str | None, edit_sequence: str | None,
+    snapshot: Mapping[str, Any] | None, status_code: int = 0, warning: str | None = None,
+) -> None:
+    """QuickBooks applied the change; with a warning (500–999) the code and QuickBooks' words
+    stay on the change so `qbsync show` tells what QuickBooks left out."""
+    with store.transaction():
+        sync_session.record_synced(
+            store, change["id"], qb_id=qb_id or change.get("qb_id") or "", edit_sequence=edit_sequence,
+            snapshot=snapshot,
+        )
+        if warning is not None or status_code:
+            store_changes.update_change(
+                store, change["id"], status_code=status_code, status_severity="Warn", status_message=warning,
+                note=f"synced with warning {status_code}: {warning}" if warning else None,
+            )
+
+
+def record_not_sent(store: Store, change_id: int, *, message: str, at: str | None = None) -> None:
+    """A change qbsync refused to send (its request breaks the schema): Error Log (`app → QB`)
+    and a Failed Syncs row, exactly like a refusal by QuickBooks but with no status code."""
+    with store.transaction():
+        mark_sending(store, [change_id], message_id=None, at=at)
+        sync_session.record_error(store, change_id, status_code=None, message=message)
+
+
+def record_failed_lookup(store: Store, change_id: int, *, status_code: int | None, message: str) -> None:
+    """The re-read before a Mod failed (the record is gone): the change goes to the Error Log."""
+    with store.transaction():
+        mark_sending(store, [change_id], message_id=None)
+        sync_session.record_error(store, change_id, status_code=status_code, message=message)
+
+
+def note_waiting(store: Store, change_id: int, reason: str) -> None:
+    """The change stays queued with the reason it was not sent ("waiting for Customer C-1")."""
+    store_changes.update_change(store, change_id, note=reason)
+
+
+def record_refreshed(
+    store: Store, change: Mapping[str, Any], *, edit_sequence: str, snapshot: Mapping[str, Any]
+) -> None:
+    """QuickBooks' current EditSequence (and record) re-read before a Mod: the mirror takes them,
+    the app's values still win when the Mod is sent."""
+    with store.transaction():
+        cid, type_name, local_id = change["connection_id"], change["type"], change["local_id"]
+        record = store_records.get_record(store, cid, type_name, local_id)
+        if record is not None:
+            store_records.save_record(
+                store, cid, type_name, local_id, qb_id=record["qb_id"], edit_sequence=edit_sequence,
+                name=record["name"], data=record["data"], qb_data=dict(snapshot),
+            )
+        store_changes.update_change(
+            store, change["id"], refresh_edit_sequence=0,
+            note=f"re-read from QuickBooks (EditSequence {edit_sequence}); the app's values win",
+        )
+
+
+def requeue(store: Store, change: Mapping[str, Any], *, reason: str, status_code: int | str | None = None) -> None:
+    """Back to the queue with the reason noted once (a sent change loses the attempt it was
+    counted; one that never left just keeps its place)."""
+    with store.transaction():
+        if change["status"] == "sending":
+            code = status_code if isinstance(status_code, int) else None  # an HRESULT is in the reason
+            sync_session.record_requeue(store, change["id"], reason=reason, status_code=code)
+        else:
+            store_changes.update_change(store, change["id"], note=reason)
