@@ -125,6 +125,22 @@ def test_replaying_leaves_the_recording_untouched(tmp_path):
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
 
 
+def test_the_recorded_session_itself_in_the_store_copy_does_not_make_the_replay_busy(tmp_path):
+    """Should the copy be taken after authenticate opened the session, the replay closes that
+    session first: the current code must not answer busy to itself."""
+    from qbsync.store import connections as store_connections
+    from qbsync.store import sessions as store_sessions
+    from qbsync.store.db import open_store
+
+    folder = copy_of("export-batch", tmp_path)
+    started = json.loads((folder / "session.json").read_text(encoding="utf-8"))["started_at"]
+    with open_store(folder / "store-at-start.db") as store:
+        cid = store_connections.get_connection(store, "acme")["id"]
+        store_sessions.create_session(store, ticket_hash="redacted-99", connection_id=cid, at=started, state={})
+    result = replay(folder)
+    assert result.identical, format_text(result)
+
+
 # -- altered recordings: reported, exit 1 -------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ class ReplayFormat(str, Enum):
 def replay(
     folder: Annotated[
         str,
-        typer.Argument(metavar="FOLDER", help="A session recording folder (serve-connector --record-dir makes them).",
+        typer.Argument(metavar="FOLDER", help="A session recording folder (`qbsync serve-connector --record DIR` makes them).",
                        show_default=False),
     ],
     fmt: Annotated[
