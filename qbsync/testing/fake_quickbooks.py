@@ -144,6 +144,10 @@ class FakeQuickBooks:
         with self._state():
             pass
 
+    def __repr__(self) -> str:
+        where = str(self.path) if self.path else "in memory"
+        return f"<FakeQuickBooks qbXML {self.qbxml_version}, {where}>"
+
     # ---- the request processor ---------------------------------------------------------------
 
     def process(self, request_xml: str | bytes) -> Reply:

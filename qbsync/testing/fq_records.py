@@ -117,10 +117,6 @@ def sublevel(company: Company, type_name: str, rec: Mapping) -> int:
     return full_name(company, type_name, rec).count(":") if fq_catalog.get(type_name).hierarchical else 0
 
 
-def display_name(company: Company, type_name: str, rec: Mapping) -> str:
-    return full_name(company, type_name, rec) if fq_catalog.get(type_name).is_list else str(rec.get("RefNumber", ""))
-
-
 def find_by_name(company: Company, types: tuple[str, ...], name: str) -> tuple[str, dict] | None:
     """The record whose FullName is `name` (QuickBooks compares names case-insensitively)."""
     wanted = name.strip().casefold()
