@@ -44,7 +44,16 @@ Acting "in QuickBooks" (what users do between syncs): ``create``, ``edit``, ``ma
 ``delete``, ``get``, ``find``, ``all``. They use qbXML field names and return Ret-shaped dicts.
 
 Time comes from ``clock`` (a callable returning a datetime; naive means UTC), so tests decide
-TimeCreated/TimeModified and the EditSequences derived from them.
+TimeCreated/TimeModified and the EditSequences derived from them; with a fixed clock the same
+messages get byte-identical answers (iteratorIDs included), which keeps recordings stable.
+
+A new company holds what QuickBooks creates with a company file (sales tax codes Tax/Non, the
+usual accounts, terms Net 15/Net 30/Due on receipt); ``seed=False`` starts empty. With ``path``
+the company lives in a SQLite file and survives the process; iterators and injected faults
+belong to the running instance (a session), as in QuickBooks.
+
+Not modelled: sales tax (SalesTaxTotal is 0.00), currencies, custom fields (DataExt), other
+lists than the ones above (their Refs are accepted by name and given a stable ListID).
 """
 
 from __future__ import annotations
