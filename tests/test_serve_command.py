@@ -125,3 +125,31 @@ def test_refuses_a_port_in_use(db):
         proc = run(db, "--port", str(port))
     assert proc.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_record_and_log_qbxml_reach_the_service(db, tmp_path):
+    import json
+
+    from qbsync.store.connections import get_connection
+    from qbsync.sync import staging, wizard
+
+    with open_store(db) as store:
+        conn = get_connection(store, "acme")
+        staging.stage_lines(store, conn, "Customer", [json.dumps({"id": "c1", "Name": "Recorded & Co"})])
+        wizard.approve(store, conn)
+    record = tmp_path / "recordings"
+    proc, url = start(db, "--record", str(record), "--log-qbxml", "--batch-size", "5")
+    try:
+        report = WebConnector(url, "acme-sync", "pw-acme-123", company=FakeQuickBooks(), noop_delay=0).run()
+        assert report.ok and report.round_trips == 1
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = proc.stderr.read()
+    assert "<CustomerAddRq" in err and "pw-acme-123" not in err
+    sessions = [p for p in record.iterdir() if p.is_dir()]
+    assert len(sessions) == 1 and (sessions[0] / "session.json").is_file()
+    assert "pw-acme-123" not in "".join(p.read_text(errors="replace") for p in sessions[0].glob("*.json"))
