@@ -13,6 +13,7 @@ import sqlite3
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cached_property
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -49,13 +50,18 @@ class Store:
     """An open qbsync store. Use `open_store()` to get one."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, *, readonly: bool):
-        import sqlite_utils
-
         self.path = path
         self.conn = conn
-        self.db = sqlite_utils.Database(conn, execute_plugins=False, recursive_triggers=False)
         self.readonly = readonly
         self._depth = 0
+
+    @cached_property
+    def db(self) -> Any:
+        """The same connection as a `sqlite_utils.Database` (introspection, ad-hoc queries).
+        Made on first use: importing sqlite-utils costs more than most commands take."""
+        import sqlite_utils
+
+        return sqlite_utils.Database(self.conn, execute_plugins=False, recursive_triggers=False)
 
     # -- statements -------------------------------------------------------------------
     def _busy(self) -> StoreBusy:
