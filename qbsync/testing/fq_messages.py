@@ -198,7 +198,12 @@ def _saved_specs(responses: list[dict], schema: Schema) -> list[RsSpec]:
         decl = schema.element(r["name"] + "Rs")
         if decl is None:
             continue
-        rets = [(n, d) for n, d in r["rets"] if decl.child(n) is not None]
+        rets = []
+        for n, d in r["rets"]:  # saved under another message's version: fit them to this one
+            info = decl.child(n)
+            shaped = (shape(info.decl, d) if isinstance(d, Mapping) else d) if info is not None else None
+            if shaped is not None:
+                rets.append((n, shaped))
         recovery = decl.child("ErrorRecovery")
         if r["recovery"] and recovery is not None:
             rets.append(("ErrorRecovery", shape(recovery.decl, r["recovery"])))
