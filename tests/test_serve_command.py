@@ -64,7 +64,7 @@ def test_serves_and_stops_cleanly(db, sig):
     try:
         assert url.startswith("http://127.0.0.1:") and url.endswith("/qbwc")
         base = url.rsplit("/", 1)[0]
-        assert request(f"{base}/healthz").body == b"ok\n"
+        assert request(f"{base}/healthz").body == b"ok"
         assert request(f"{base}/support").status == 200
         assert request(f"{url}?wsdl").status == 200
         report = WebConnector(url, "acme-sync", "pw-acme-123", company=FakeQuickBooks(), noop_delay=0).run()

@@ -291,7 +291,7 @@ def test_a_post_without_content_type_is_still_served(server, svc):
 
 
 def test_routes(server):
-    assert request(server.url("/healthz")).body == b"ok\n"
+    assert request(server.url("/healthz")).body == b"ok"
     assert request(server.url("/healthz")).status == 200
     assert request(server.url("/nope")).status == 404
     assert request(server.url("/qbwc/extra")).status == 404

@@ -127,7 +127,7 @@ class ConnectorApp:
             action = (getattr(ctx.transport, "req_env", None) or {}).get("HTTP_SOAPACTION", "")
             operation = action.strip('"').rpartition("/")[2][:60] or "request"
         code = getattr(error, "faultcode", "") or "Fault"
-        self.log(f"SOAP fault for {operation} ({code}): {text[:300]}")
+        self.log(f"SOAP fault for {operation} ({code}): {' '.join(text.split())[:300]}")
 
     # -- pages ----------------------------------------------------------------------------
 
@@ -136,7 +136,7 @@ class ConnectorApp:
 
         ok, reason = store_is_healthy(self.db_path)
         if ok:
-            return _respond(start_response, "200 OK", "text/plain; charset=utf-8", b"ok\n", head=head)
+            return _respond(start_response, "200 OK", "text/plain; charset=utf-8", b"ok", head=head)
         return _respond(start_response, "503 Service Unavailable", "text/plain; charset=utf-8",
                         f"store unavailable: {reason}\n".encode(), head=head)
 
