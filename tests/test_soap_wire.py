@@ -351,3 +351,10 @@ def test_a_non_integer_version_number_is_a_client_fault(server, svc):
     assert reply.status == 500 and b"Client" in reply.body
     assert svc.calls == []
     assert "sendRequestXML" in server.log_lines[-1]
+
+
+def test_characters_xml_cannot_carry_are_dropped_from_results(server, svc, monkeypatch):
+    monkeypatch.setattr(svc, "get_last_error", lambda ticket: "bad\x00 \x1b[0mtext\ud800")
+    reply = post_soap(server.soap_url, envelope(f'<getLastError xmlns="{INTUIT}"><ticket>T-1</ticket></getLastError>'),
+                      "getLastError")
+    assert reply.status == 200 and reply.text("getLastError") == "bad [0mtext"

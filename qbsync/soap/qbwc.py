@@ -20,10 +20,11 @@ from spyne.protocol.soap import Soap11
 
 from qbsync.soap.operations import ARRAY_OF_STRING, INT, INTUIT_NS, OPERATIONS
 
-# Characters XML 1.0 cannot carry; a result holding one would fail to serialize.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+# Characters XML 1.0 (or UTF-8) cannot carry; a result holding one would fail to serialize.
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
-# Every operation returns a string, except these.
+# authenticate's result: <string> children in the Intuit namespace (spyne names the children
+# after the item type, Unicode's "string"; the type name must be .NET's ArrayOfString).
 ArrayOfString = Array(Unicode, type_name=ARRAY_OF_STRING)
 
 _log = logging.getLogger("qbsync.soap")
@@ -47,7 +48,7 @@ def _call(ctx: Any, operation: str, *args: Any) -> Any:
         return method(*args)
     except Exception as exc:
         # The message names the failure, never the call's arguments (tickets, passwords).
-        ctx.app.qbsync_log(f"{operation} failed: {type(exc).__name__}: {exc}")
+        ctx.app.qbsync_log(f"{operation} failed: {type(exc).__name__}: {' '.join(str(exc).split())[:300]}")
         raise Fault("Server", f"qbsync could not answer {operation}: {type(exc).__name__}") from None
 
 
