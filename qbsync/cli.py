@@ -9,7 +9,9 @@ import sys
 import typer
 
 from qbsync import __version__
-from qbsync.errors import EXIT_ERROR, QbsyncError
+from typer.exceptions import TyperException
+
+from qbsync.errors import EXIT_ERROR, EXIT_USAGE, QbsyncError
 
 app = typer.Typer(
     name="qbsync",
@@ -55,7 +57,17 @@ for _name in COMMAND_MODULES:
 
 def main(argv: list[str] | None = None) -> None:
     try:
-        app(args=argv, prog_name="qbsync")
+        code = app(args=argv, prog_name="qbsync", standalone_mode=False)
+    except TyperException as exc:  # usage errors of the command line itself: one line, exit 2
+        ctx = getattr(exc, "ctx", None)
+        where = ctx.command_path if ctx is not None else "qbsync"
+        message = exc.format_message().strip()
+        if message:  # empty when the help was shown for a bare group: nothing more to say
+            print(f"qbsync: error: {message} (see '{where} --help')", file=sys.stderr)
+        sys.exit(getattr(exc, "exit_code", EXIT_USAGE) or EXIT_USAGE)
+    except typer.Abort:
+        print("qbsync: aborted", file=sys.stderr)
+        sys.exit(EXIT_ERROR)
     except QbsyncError as exc:
         print(f"qbsync: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
@@ -67,3 +79,4 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print(f"qbsync: error: {type(exc).__name__}: {exc} (set QBSYNC_DEBUG=1 for details)", file=sys.stderr)
         sys.exit(EXIT_ERROR)
+    sys.exit(code if isinstance(code, int) else 0)

@@ -175,3 +175,24 @@ def test_streaming_a_50mb_response_holds_bounded_memory(tmp_path):
     # A parsed tree of this file would take several hundred MB; streaming keeps the process
     # near its start-up size (interpreter + lxml + schema ~ 40 MB).
     assert int(peak_mb) < 90, f"peak RSS {peak_mb} MB while streaming a 50 MB response"
+
+
+def test_plain_fields_of_delete_responses_are_kept():
+    xml = build_response(
+        [RsSpec("ListDel", request_id="d", rets=[]), RsSpec("CustomerQuery", request_id="q", status_code=1, message="none")],
+        validate=False,
+    ).replace(
+        '<ListDelRs requestID="d" statusCode="0" statusSeverity="Info" statusMessage="Status OK"/>',
+        '<ListDelRs requestID="d" statusCode="0" statusSeverity="Info" statusMessage="Status OK"><ListDelType>Customer</ListDelType>'
+        "<ListID>80000001-1</ListID><TimeDeleted>2026-11-26T08:00:00-08:00</TimeDeleted><FullName>Acme</FullName></ListDelRs>",
+    )
+    msg = parse_response(xml)
+    assert not msg.warnings
+    deleted = msg.responses[0]
+    assert deleted.fields == {"ListDelType": "Customer", "ListID": "80000001-1", "TimeDeleted": "2026-11-26T08:00:00-08:00", "FullName": "Acme"}
+    assert deleted.rets == [] and msg.responses[1].fields == {}
+
+
+def test_request_response_data_attribute():
+    xml = build_request([Request("CustomerQuery", {})]).replace('onError="stopOnError"', 'onError="stopOnError" responseData="includeNone"')
+    assert parse_request(xml).response_data == "includeNone"

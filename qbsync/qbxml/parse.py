@@ -41,6 +41,8 @@ class RsHeader:
     iterator_id: str | None = None
     iterator_remaining_count: int | None = None
     attrs: dict[str, str] = field(default_factory=dict)
+    # Plain values directly inside the Rs (ListDelRs/TxnDelRs carry ListID, TimeDeleted, …).
+    fields: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -84,6 +86,7 @@ class RequestMessage:
     new_message_set_id: str | None
     old_message_set_id: str | None
     requests: list[ParsedRequest]
+    response_data: str | None = None  # "includeAll" (the default) or "includeNone"
 
 
 # ---- responses ------------------------------------------------------------------------------
@@ -159,7 +162,10 @@ class ResponseStream:
                     info = rs_decl.child(el.tag) if rs_decl is not None else None
                     record = element_to_data(el, info.decl if info else None)
                     _release(el)
-                    yield header, el.tag, record if isinstance(record, dict) else {}
+                    if isinstance(record, dict):
+                        yield header, el.tag, record
+                    else:
+                        header.fields[el.tag] = record
                 elif depth == 2 and header is not None:
                     yield header, None, None
                     _release(el)
@@ -192,6 +198,7 @@ def parse_response(data: str | bytes | Path | IO[bytes], schema: Schema | None =
         if header is not seen:
             seen = header
             current = RsResult(**{k: getattr(header, k) for k in RsHeader.__dataclass_fields__})
+            current.fields = header.fields  # filled while the Rs streams
             responses.append(current)
         if ret_name is not None and current is not None and record is not None:
             current.rets.append((ret_name, record))
@@ -284,4 +291,5 @@ def parse_request(text: str | bytes, schema: Schema | None = None) -> RequestMes
         new_message_set_id=msgs.get("newMessageSetID"),
         old_message_set_id=msgs.get("oldMessageSetID"),
         requests=requests,
+        response_data=msgs.get("responseData"),
     )

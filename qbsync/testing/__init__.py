@@ -1,8 +1,9 @@
-"""Shipped test doubles for integrations: :class:`WebConnector` (a QuickBooks Web Connector that
-drives your SOAP service over HTTP) and its :class:`RunReport`. See
-:mod:`qbsync.testing.web_connector` for a pytest example."""
+"""Shipped test doubles for integrations: :class:`FakeQuickBooks` (a QuickBooks company that
+answers qbXML as QuickBooks does) and :class:`WebConnector` (a QuickBooks Web Connector that
+drives your SOAP service over real HTTP), with its :class:`RunReport`. See the README's
+"Testing your integration" and the modules' docstrings."""
 
+from qbsync.testing.fake_quickbooks import ConnectionLost, FakeQuickBooks, Reply
 from qbsync.testing.web_connector import RunReport, WebConnector
-from qbsync.testing.fake_quickbooks import ConnectionLost, FakeQuickBooks, Reply  # noqa: F401  (re-exported)
 
-__all__ = ["RunReport", "WebConnector"]
+__all__ = ["ConnectionLost", "FakeQuickBooks", "Reply", "RunReport", "WebConnector"]
