@@ -35,6 +35,7 @@ from qbsync.engine.model import (
     Synced,
     Unknown,
     Waiting,
+    kind_label,
 )
 from qbsync.qbxml import QbxmlValidationError, Request, build_request, parse_response
 from qbsync.qbxml.entities import LineAggregate, dependency_order, entity
@@ -250,8 +251,7 @@ def _resolve_refs(value: Any, path: str, refs: Mapping[str, tuple[str, ...]], mi
             types = refs.get(path, ())
             rec = mirror.find(local_id, types)
             if rec is None or not rec.qb_id:
-                kind = types[0] if len(types) == 1 else "record"
-                raise UnresolvedReference(f"waiting for {kind} {local_id}")
+                raise UnresolvedReference(f"waiting for {kind_label(types)} {local_id}")
             leaf = _INDEX.sub("", path.rsplit("/", 1)[-1])
             if leaf.endswith("Ref"):
                 return {"ListID" if entity(rec.type).is_list else "TxnID": rec.qb_id}

@@ -27,8 +27,16 @@ class Ref:
 
     def label(self) -> str:
         """How a person names the record referred to: ``Customer C-1``."""
-        kind = self.types[0] if len(self.types) == 1 else "record"
-        return f"{kind} {self.local_id}"
+        return f"{kind_label(self.types)} {self.local_id}"
+
+
+def kind_label(types: tuple[str, ...] | list[str]) -> str:
+    """A type, or a word for several: ("ItemService", "ItemInventory", …) -> "item"."""
+    if len(types) == 1:
+        return types[0]
+    if types and all(t.startswith("Item") for t in types):
+        return "item"
+    return "record"
 
 
 @dataclass
