@@ -7,7 +7,8 @@ One folder per session, ``<record_dir>/<UTC timestamp>-<connection>/``:
 - ``hcp-response.xml``: the Host/Company/Preferences response QBWC sent on the first call;
 - ``NNN-request.xml`` / ``NNN-response.xml``: each qbXML message qbsync sent and QuickBooks'
   answer (no response file when QuickBooks answered with an HRESULT instead);
-- ``session.json``: format, connection, qbXML version, batch size, and the call sequence:
+- ``session.json``: format, connection, started_at, qbxml_version, qbxml_ceiling, batch_size,
+  hcp_file, and the call sequence:
   ``{"call": "sendRequestXML", "at": …, "request_file": "001-request.xml", …}``,
   ``{"call": "receiveResponseXML", "response_file": …, "hresult": …, "message": …, "result": 50}``.
   Tickets and passwords never appear (authenticate is recorded with its status only).
@@ -68,18 +69,20 @@ class Recorder:
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
         tmp.replace(self.folder / SESSION_FILE)
 
-    def call(self, entry: Mapping[str, Any], files: Mapping[str, str] | None = None, **meta: Any) -> None:
-        """Append one callback to the call sequence, writing its qbXML files first."""
+    def call(self, entry: Mapping[str, Any] | None, files: Mapping[str, str] | None = None, **meta: Any) -> None:
+        """Append one callback to the call sequence (None: only files and session facts),
+        writing its qbXML files first."""
         try:
             for name, text in (files or {}).items():
                 (self.folder / name).write_text(text, encoding="utf-8")
             path = self.folder / SESSION_FILE
             data = json.loads(path.read_text(encoding="utf-8"))
             data.update(meta)
-            data["calls"].append(dict(entry))
+            if entry is not None:
+                data["calls"].append(dict(entry))
             self._write_json(data)
         except Exception as exc:  # noqa: BLE001
-            self.log.warning("could not record %s in %s: %s", entry.get("call"), self.folder, exc)
+            self.log.warning("could not record %s in %s: %s", (entry or {}).get("call", "files"), self.folder, exc)
 
 
 def request_file(seq: int) -> str:

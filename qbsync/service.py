@@ -15,6 +15,7 @@ one store, and a restarted server carries on with the sessions it had.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -92,6 +93,33 @@ def _version_key(text: str) -> tuple[int, ...]:
     return tuple(out)
 
 
+INTERNAL_ERROR = "qbsync: internal error (details in the server log); the next update tries again"
+
+
+def _guarded(busy: Any, error: Any = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A callback never raises: a SOAP fault would end QBWC's session with a bare QBWC10xx code.
+    A busy store is answered with `busy`, an unexpected error (logged with its traceback) with
+    `error` (default: `busy`); every store write of the call was rolled back with its
+    transaction. A callable default is called for a fresh value."""
+    error = busy if error is None else error
+
+    def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(method)
+        def guarded(self: ConnectorService, *args: Any) -> Any:
+            try:
+                return method(self, *args)
+            except StoreBusy:
+                self.log.warning("%s: the store is busy", method.__name__)
+                return busy() if callable(busy) else busy
+            except Exception:  # noqa: BLE001 - see the docstring
+                self.log.exception("%s failed", method.__name__)
+                return error() if callable(error) else error
+
+        return guarded
+
+    return wrap
+
+
 @dataclass
 class _Ctx:
     store: Store
@@ -156,7 +184,7 @@ class ConnectorService:
         return iso(now - timedelta(seconds=self.session_timeout))
 
     @contextmanager
-    def _session(self, ticket: str | None, call: str) -> Iterator[_Ctx | None]:
+    def _session(self, ticket: str | None) -> Iterator[_Ctx | None]:
         """The live session of `ticket` inside one transaction (None when unknown, closed or
         expired); its state is saved when the block ends normally."""
         now = self._now()
@@ -190,7 +218,7 @@ class ConnectorService:
     def _recorder(self, st: SessionState) -> Recorder | None:
         return Recorder(st.record_dir, self.log) if st.record_dir else None
 
-    def _record(self, st: SessionState, entry: dict[str, Any], files: dict[str, str] | None = None, **meta: Any) -> None:
+    def _record(self, st: SessionState, entry: dict[str, Any] | None, files: dict[str, str] | None = None, **meta: Any) -> None:
         rec = self._recorder(st)
         if rec is not None:
             rec.call(entry, files, **meta)
@@ -208,20 +236,17 @@ class ConnectorService:
                     f"this is {str_version}. Please update the Web Connector.")
         return ""
 
+    @_guarded(busy=lambda: [secrets.token_urlsafe(24), AUTH_BUSY])
     def authenticate(self, username: str, password: str) -> list[str]:
         """[ticket, "" | company file | "none" | "nvu" | "busy"]."""
         username = username or ""
-        try:
-            with self._store() as store:
-                found = store_connections.connection_by_username(store, username) if username else None
-                ok = verify_password(password or "", found["password_hash"] if found else _DUMMY_HASH)
-                if not found or not ok:
-                    self.log.info("authenticate: invalid user name or password for %r", username)
-                    return ["", AUTH_INVALID_USER]
-                return self._authenticate(store, found)
-        except StoreBusy:
-            self.log.warning("authenticate: the store is busy; answering busy")
-            return [secrets.token_urlsafe(24), AUTH_BUSY]
+        with self._store() as store:
+            found = store_connections.connection_by_username(store, username) if username else None
+            ok = verify_password(password or "", found["password_hash"] if found else _DUMMY_HASH)
+            if not found or not ok:
+                self.log.info("authenticate: invalid user name or password for %r", username)
+                return ["", AUTH_INVALID_USER]
+            return self._authenticate(store, found)
 
     def _authenticate(self, store: Store, connection: dict[str, Any]) -> list[str]:
         now = self._now()
@@ -269,19 +294,17 @@ class ConnectorService:
         """Whether an import type of the connection is due (the two-way sync fills this in)."""
         return False
 
+    @_guarded(busy="")
     def send_request_xml(
         self, ticket: str, hcp_response: str, company_file_name: str, country: str, major: int | str,
         minor: int | str,
     ) -> str:
-        """The next qbXML message, or "" (QBWC then calls getLastError)."""
-        try:
-            with self._session(ticket, "sendRequestXML") as ctx:
-                if ctx is None:
-                    return ""
-                return self._send(ctx, hcp_response, company_file_name, country, major, minor)
-        except StoreBusy:
-            self.log.warning("sendRequestXML: the store is busy; pausing (NoOp)")
-            return ""
+        """The next qbXML message, or "" (QBWC then calls getLastError, which pauses with NoOp
+        when the store was busy)."""
+        with self._session(ticket) as ctx:
+            if ctx is None:
+                return ""
+            return self._send(ctx, hcp_response, company_file_name, country, major, minor)
 
     def _send(self, ctx: _Ctx, hcp: str, company_file: str, country: str, major: Any, minor: Any) -> str:
         st = ctx.state
@@ -302,7 +325,7 @@ class ConnectorService:
             if hcp:  # recorded once: QBWC sends it on the first call only
                 rec = self._recorder(st)
                 if rec is not None:
-                    rec.call({"call": "(hcp)", "at": ctx.now, "hcp_file": HCP_FILE}, {HCP_FILE: hcp})
+                    rec.call(None, {HCP_FILE: hcp}, hcp_file=HCP_FILE)
             if version is None:
                 st.fatal = True
                 return self._nothing(ctx, f"QuickBooks reports qbXML {reported}, older than any version qbsync "
@@ -359,17 +382,15 @@ class ConnectorService:
         self._record(st, {"call": "sendRequestXML", "at": ctx.now, "result": "", "last_error": error})
         return ""
 
+    @_guarded(busy=FATAL)
     def receive_response_xml(self, ticket: str, response: str, hresult: str, message: str) -> int:
-        """Percent complete (0–100, never decreasing, 100 when done); negative on a fatal error."""
-        try:
-            with self._session(ticket, "receiveResponseXML") as ctx:
-                if ctx is None:
-                    return FATAL
-                return self._receive(ctx, response, hresult, message)
-        except StoreBusy:
-            # Nothing was saved: the answer is still "out". QBWC's next sendRequestXML settles it.
-            self.log.error("receiveResponseXML: the store is busy; the response could not be recorded")
-            return FATAL
+        """Percent complete (0–100, never decreasing, 100 when done); negative on a fatal error.
+        When nothing could be saved (busy store) the message is still "out": the session's next
+        call settles it as outcome unknown."""
+        with self._session(ticket) as ctx:
+            if ctx is None:
+                return FATAL
+            return self._receive(ctx, response, hresult, message)
 
     def _receive(self, ctx: _Ctx, response: str, hresult: str, message: str) -> int:
         st = ctx.state
@@ -405,51 +426,48 @@ class ConnectorService:
                           "hresult": hresult or "", "message": message or "", "result": percent}, files)
         return percent
 
+    @_guarded(busy=CONNECTION_ERROR_DONE)
     def connection_error(self, ticket: str, hresult: str, message: str) -> str:
         """QuickBooks or the company file could not be opened: the reason goes on the
         connection's status and the session ends ("done")."""
-        try:
-            with self._session(ticket, "connectionError") as ctx:
-                if ctx is None:
-                    return CONNECTION_ERROR_DONE
-                reason = f"QuickBooks could not be opened ({hresult or 'no HRESULT'}): {message or 'no message'}"
-                ctx.state.last_error = reason
-                ctx.state.error_pending = True
-                self._record(ctx.state, {"call": "connectionError", "at": ctx.now, "hresult": hresult or "",
-                                         "message": message or "", "result": CONNECTION_ERROR_DONE})
-                self._finish(ctx, outcome=f"connection error: {reason}")
-        except StoreBusy:
-            self.log.error("connectionError: the store is busy")
+        with self._session(ticket) as ctx:
+            if ctx is None:
+                return CONNECTION_ERROR_DONE
+            reason = f"QuickBooks could not be opened ({hresult or 'no HRESULT'}): {message or 'no message'}"
+            ctx.state.last_error = reason
+            ctx.state.error_pending = True
+            self._record(ctx.state, {"call": "connectionError", "at": ctx.now, "hresult": hresult or "",
+                                     "message": message or "", "result": CONNECTION_ERROR_DONE})
+            self._finish(ctx, outcome=f"connection error: {reason}")
         return CONNECTION_ERROR_DONE
 
+    @_guarded(busy=NOOP, error=INTERNAL_ERROR)  # busy: QBWC waits a few seconds and asks again
     def get_last_error(self, ticket: str) -> str:
-        try:
-            with self._session(ticket, "getLastError") as ctx:
-                if ctx is None:
-                    return UNKNOWN_TICKET
-                text = ctx.state.last_error if ctx.state.error_pending and ctx.state.last_error else NOOP
-                self._record(ctx.state, {"call": "getLastError", "at": ctx.now, "result": text})
-                return text
-        except StoreBusy:
-            return NOOP  # try again in a few seconds
+        """What went wrong (shown by QBWC), or NoOp (pause, then sendRequestXML again) when the
+        last call had nothing to report, e.g. because the store was busy."""
+        with self._session(ticket) as ctx:
+            if ctx is None:
+                return UNKNOWN_TICKET
+            text = ctx.state.last_error if ctx.state.error_pending and ctx.state.last_error else NOOP
+            self._record(ctx.state, {"call": "getLastError", "at": ctx.now, "result": text})
+            return text
 
+    @_guarded(busy="qbsync: the store was busy; this run is closed when it expires", error=INTERNAL_ERROR)
     def close_connection(self, ticket: str) -> str:
         """The end of the run: a one-line summary such as "Synced 37, 2 errors"."""
         now = self._now()
-        try:
-            with self._store() as store, store.transaction():
-                row = store_sessions.get_session(store, ticket_hash(ticket)) if ticket else None
-                if row is None:
-                    return "OK"
-                if row["closed_at"] is not None:
-                    return row["summary"] or "OK"
-                if row["last_call_at"] < self._cutoff(now):
-                    return self._expire(store, row, now)
-                ctx = _Ctx(store, row, SessionState.from_dict(row["state"]), self._connection(store, row["connection_id"]), iso(now))
-                self._record(ctx.state, {"call": "closeConnection", "at": ctx.now})
-                return self._finish(ctx)
-        except StoreBusy:
-            return "qbsync: the store was busy; the session closes when it expires"
+        with self._store() as store, store.transaction():
+            row = store_sessions.get_session(store, ticket_hash(ticket)) if ticket else None
+            if row is None:
+                return "OK"
+            if row["closed_at"] is not None:
+                return row["summary"] or "OK"
+            if row["last_call_at"] < self._cutoff(now):
+                return self._expire(store, row, now)
+            ctx = _Ctx(store, row, SessionState.from_dict(row["state"]), self._connection(store, row["connection_id"]),
+                       iso(now))
+            self._record(ctx.state, {"call": "closeConnection", "at": ctx.now})
+            return self._finish(ctx)
 
     def get_interactive_url(self, ticket: str, session_id: str) -> str:
         return ""  # qbsync has no interactive mode
@@ -550,6 +568,6 @@ class ConnectorService:
             ctx.state.sent = None
             self._apply(ctx, exports.lost(sent, f"the Web Connector session timed out while message {sent.seq} "
                                                 "was with QuickBooks; it may have been applied"))
-        self._record(ctx.state, {"call": "(expired)", "at": ctx.now})
+        self._record(ctx.state, None, expired_at=ctx.now)
         ctx.now = row["last_call_at"]  # closed when it was last heard from
         return self._finish(ctx, outcome="expired: " + ctx.state.summary())
