@@ -331,7 +331,7 @@ class ConnectorService:
                 return self._nothing(ctx, f"QuickBooks reports qbXML {reported}, older than any version qbsync "
                                           f"supports ({', '.join(available_versions())}); update QuickBooks")
             st.qbxml_version = version
-            self.log.info("session %d: qbXML %s (QuickBooks reports %s, connection ceiling %s), %s, %s",
+            self.log.debug("session %d: qbXML %s (QuickBooks reports %s, connection ceiling %s), %s, %s",
                           ctx.session_id, version, reported, ceiling, country or "?", company_file or "open file")
         plan = self._plan(ctx)
         self._apply(ctx, [*plan.invalid, *plan.waiting])
@@ -354,13 +354,8 @@ class ConnectorService:
         for p in plan.requests:
             if p.note:
                 self.log.info("session %d: change %d: %s", ctx.session_id, p.change_id, p.note)
-        kinds: dict[str, int] = {}
-        for p in plan.requests:
-            kinds[p.request.name] = kinds.get(p.request.name, 0) + 1
-        what = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-        self.log.info("session %d: message %d: %s (%s)%s", ctx.session_id, seq, what,
-                      "re-reading records before Mods" if plan.kind == exports.REFRESH else "continueOnError",
-                      f", {len(plan.deferred)} waiting for a later message" if plan.deferred else "")
+        self.log.debug("session %d: sending message %d (%s)%s", ctx.session_id, seq, st.sent["label"],
+                       f", {len(plan.deferred)} waiting for a later message" if plan.deferred else "")
         if self.log_qbxml:
             self.log.info("session %d: request %d:\n%s", ctx.session_id, seq, xml)
         self._record(st, {"call": "sendRequestXML", "at": ctx.now, "seq": seq, "request_file": request_file(seq),
@@ -523,18 +518,18 @@ class ConnectorService:
                                               severity=o.severity)
                 else:
                     export_results.record_not_sent(store, o.change_id, message=o.message, at=ctx.now)
-                self.log.info("session %d: change %d (%s %s) failed: %s%s", ctx.session_id, o.change_id,
+                self.log.debug("session %d: change %d (%s %s) failed: %s%s", ctx.session_id, o.change_id,
                               change["type"], change["name"] or change["local_id"],
                               f"{o.status_code} " if o.status_code is not None else "", o.message)
             elif isinstance(o, Unknown):
                 if change["status"] == "sending":
                     sync_session.record_outcome_unknown(store, o.change_id, reason=o.reason)
-                self.log.warning("session %d: change %d outcome unknown: %s", ctx.session_id, o.change_id, o.reason)
+                self.log.debug("session %d: change %d outcome unknown: %s", ctx.session_id, o.change_id, o.reason)
             elif isinstance(o, Requeued):
                 export_results.requeue(store, change, reason=o.reason, status_code=o.status_code)
             elif isinstance(o, Waiting):
                 export_results.note_waiting(store, o.change_id, o.reason)
-                self.log.info("session %d: change %d (%s %s) not sent: %s", ctx.session_id, o.change_id,
+                self.log.debug("session %d: change %d (%s %s) not sent: %s", ctx.session_id, o.change_id,
                               change["type"], change["name"] or change["local_id"], o.reason)
             elif isinstance(o, Refreshed):
                 export_results.record_refreshed(store, change, edit_sequence=o.edit_sequence, snapshot=o.snapshot)
@@ -555,7 +550,8 @@ class ConnectorService:
         summary = st.summary()
         back = sync_session.end_session(ctx.store, ctx.connection_id, outcome=f"{ctx.now} {outcome or summary}")
         self._save(ctx, closed_at=ctx.now, summary=summary)
-        self.log.info("session %d ended (connection %s): %s%s", ctx.session_id, ctx.connection["name"], summary,
+        self.log.info("session %d ended (connection %s, qbXML %s, %d message%s): %s%s", ctx.session_id,
+                      ctx.connection["name"], st.qbxml_version or "-", st.seq, "" if st.seq == 1 else "s", summary,
                       f"; {len(back)} kept change(s) back in the wizard" if back else "")
         return summary
 

@@ -574,3 +574,32 @@ def test_a_recorded_session_holds_the_exchange_and_no_secrets(env, tmp_path):
     assert copy.execute("SELECT password_hash FROM connections").fetchall() == [("",)]
     assert copy.execute("SELECT count(*) FROM changes WHERE status = 'queued'").fetchone() == (2,)
     copy.close()
+
+
+# -- logging --------------------------------------------------------------------------------------
+
+
+def test_one_line_per_session_and_batch_and_no_secrets(env, caplog):
+    env.stage("Customer", [customer("C1"), customer("J1", ParentRef={"local_id": "C1"})])
+    env.approve()
+    caplog.set_level("DEBUG", logger="qbsync.connector")
+    trace = env.run()
+    info = [r.getMessage() for r in caplog.records if r.levelname == "INFO"]
+    assert info == [
+        "session 1 started for connection acme: 2 change(s) queued",
+        "session 1: message 1 (1 CustomerAdd): 1 synced",
+        "session 1: message 2 (1 CustomerAdd): 1 synced",
+        "session 1 ended (connection acme, qbXML 13.0, 2 messages): Synced 2",
+    ]
+    assert trace.auth[0] not in caplog.text and PASSWORD not in caplog.text
+    assert "<QBXML>" not in caplog.text  # full qbXML only with log_qbxml
+
+
+def test_log_qbxml_logs_every_message(env, caplog):
+    env.stage("Customer", [customer("C1")])
+    env.approve()
+    caplog.set_level("INFO", logger="qbsync.connector")
+    trace = env.run(service=ConnectorService(env.path, clock=env.clock, log_qbxml=True))
+    assert trace.requests[0] in caplog.text
+    assert "CustomerAddRs" in caplog.text
+    assert trace.auth[0] not in caplog.text and PASSWORD not in caplog.text

@@ -37,7 +37,7 @@ from qbsync.engine.model import (
     Waiting,
     kind_label,
 )
-from qbsync.qbxml import QbxmlValidationError, Request, build_request, parse_response
+from qbsync.qbxml import QbxmlValidationError, Request, build_request, load_schema, parse_response
 from qbsync.qbxml.entities import LineAggregate, dependency_order, entity
 
 CONTINUE_ON_ERROR = "continueOnError"
@@ -146,6 +146,7 @@ def plan_exports(
     it. Re-reads come first (one REFRESH message), then writes in dependency order."""
     refreshed = dict(refreshed or {})
     skip = set(skip)
+    schema = load_schema(version) if validate else None
     rank = _rank()
     every = sorted(changes, key=lambda c: (rank.get(c.type, len(rank)), c.id))
     queued_entities: dict[tuple[str, str], list[int]] = {}
@@ -190,7 +191,7 @@ def plan_exports(
         try:
             req = change_request(c, mirror, refreshed)
             if validate:
-                build_request([req], version=version, on_error=CONTINUE_ON_ERROR)
+                build_request([req], version=version, on_error=CONTINUE_ON_ERROR, schema=schema)
         except QbxmlValidationError as exc:
             plan.invalid.append(Failed(c.id, None, invalid_message(exc.problems)))
             continue
@@ -359,21 +360,26 @@ class SentMessage:
     requests: dict[str, int]  # requestID -> change id
     types: dict[str, str]  # requestID -> entity type
     message_set_id: str | None = None
+    label: str = ""  # what it holds, for the log: "48 CustomerAdd, 2 CustomerMod"
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "seq": self.seq, "requests": self.requests, "types": self.types,
-                "message_set_id": self.message_set_id}
+                "message_set_id": self.message_set_id, "label": self.label}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SentMessage:
         return cls(d["kind"], int(d["seq"]), {k: int(v) for k, v in d["requests"].items()}, dict(d["types"]),
-                   d.get("message_set_id"))
+                   d.get("message_set_id"), d.get("label", ""))
 
     @classmethod
     def from_plan(cls, plan: ExportPlan, seq: int, message_set_id: str | None,
                   types: Mapping[int, str]) -> SentMessage:
+        kinds: dict[str, int] = {}
+        for p in plan.requests:
+            kinds[p.request.name] = kinds.get(p.request.name, 0) + 1
+        label = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         return cls(plan.kind, seq, {p.request_id: p.change_id for p in plan.requests},
-                   {p.request_id: types[p.change_id] for p in plan.requests}, message_set_id)
+                   {p.request_id: types[p.change_id] for p in plan.requests}, message_set_id, label)
 
 
 @dataclass
@@ -427,7 +433,7 @@ def interpret(sent: SentMessage, response: str | None, hresult: str | None, mess
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[type(o).__name__.lower()] = counts.get(type(o).__name__.lower(), 0) + 1
-    summary = f"message {sent.seq}: " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    summary = f"message {sent.seq} ({sent.label}): " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     return Interpretation(outcomes, None, summary)
 
 
