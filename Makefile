@@ -17,8 +17,9 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The venv's bin/ first on PATH: tests (and the README's example) run the `qbsync` console script.
 test: $(STAMP)
-	$(BIN)/python -m pytest
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
 
 demo: $(STAMP)
 	$(BIN)/python -m qbsync.demo
