@@ -349,3 +349,12 @@ def test_a_delete_response_is_synced_without_a_ret():
     response = build_response([RsSpec("ListDel", "c1")])
     (outcome,) = exports.interpret(sent, response, "", "").outcomes
     assert isinstance(outcome, Synced)
+
+
+def test_a_line_deleted_in_quickbooks_goes_back_as_a_new_line():
+    lines = [{"id": "L1", "Quantity": "2", "TxnLineID": "1B-1"}, {"id": "L2", "Quantity": "1", "TxnLineID": "1C-1"}]
+    snapshot = {"TxnID": "1A-1", "EditSequence": "fresh", "InvoiceLineRet": [{"TxnLineID": "1C-1"}]}
+    mirror = Mirror([MirrorRecord("Invoice", "INV1", "1A-1", "fresh", {"InvoiceLine": lines}, snapshot)])
+    payload = {"InvoiceLine": [{"id": "L1", "Quantity": "3", "TxnLineID": "1B-1"}, {"id": "L2", "Quantity": "1"}]}
+    plan = exports.plan_exports([change(1, "Invoice", "INV1", payload, action="mod")], mirror)
+    assert [line["TxnLineID"] for line in plan.requests[0].request.data["InvoiceLineMod"]] == ["-1", "1C-1"]

@@ -263,14 +263,21 @@ def _resolve_refs(value: Any, path: str, refs: Mapping[str, tuple[str, ...]], mi
     return value
 
 
-def _mirror_line_ids(rec: MirrorRecord | None, base: str) -> dict[str, str]:
-    """The app's line id → TxnLineID, from the mirror's lines."""
-    lines = (rec.data.get(base) if rec else None) or []
+def _mirror_line_ids(rec: MirrorRecord | None, agg: LineAggregate) -> tuple[dict[str, str], set[str] | None]:
+    """(the app's line id → TxnLineID from the mirror's lines, the TxnLineIDs the last QuickBooks
+    snapshot lists or None when it has none). A TxnLineID missing from the snapshot (e.g. one
+    re-read for fix-edit-sequence) was deleted in QuickBooks: the app's line goes back as new."""
+    lines = (rec.data.get(agg.base) if rec else None) or []
+    present: set[str] | None = None
+    if rec is not None and isinstance(rec.qb_data, Mapping) and agg.ret in rec.qb_data:
+        rets = rec.qb_data[agg.ret]
+        present = {str(r.get("TxnLineID")) for r in (rets if isinstance(rets, list) else [rets])
+                   if isinstance(r, Mapping)}
     out: dict[str, str] = {}
     for line in lines if isinstance(lines, list) else []:
         if isinstance(line, Mapping) and line.get("id") is not None and line.get("TxnLineID"):
             out[str(line["id"])] = str(line["TxnLineID"])
-    return out
+    return out, present
 
 
 def _add_lines(data: dict[str, Any], aggs: Iterable[LineAggregate]) -> dict[str, Any]:
@@ -294,7 +301,7 @@ def _mod_lines(data: dict[str, Any], aggs: Iterable[LineAggregate], rec: MirrorR
         lines = data.pop(agg.base)
         if agg.mod is None:
             continue  # such lines cannot change once saved; the Mod leaves them as they are
-        known = _mirror_line_ids(rec, agg.base)
+        known, present = _mirror_line_ids(rec, agg)
         out = []
         for line in lines if isinstance(lines, list) else [lines]:
             if not isinstance(line, Mapping):
@@ -305,6 +312,8 @@ def _mod_lines(data: dict[str, Any], aggs: Iterable[LineAggregate], rec: MirrorR
                 line_id = item.get("TxnLineID")
                 if not line_id and line.get("id") is not None:
                     line_id = known.get(str(line["id"]))
+                if line_id and present is not None and str(line_id) not in present:
+                    line_id = None
                 item["TxnLineID"] = line_id or agg.new_line_id
             out.append(item)
         data[agg.mod] = out
