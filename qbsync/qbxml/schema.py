@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 from functools import cached_property
 from pathlib import Path
@@ -28,12 +29,14 @@ _EMBEDDED_ENTRY = re.compile(r"^qbsync-qbxml-(\d+\.\d+)\.xsd$")
 
 
 def embedded_dir() -> Path:
-    """Where the embedded schemas live: `schemas/qbxml/` beside the package."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent.parent / "schemas" / "qbxml", here.parent / "_schemas" / "qbxml"):
+    """Where the embedded schemas live: `schemas/qbxml/` of a source checkout, or
+    `<prefix>/share/qbsync/schemas/qbxml/` of an installed qbsync."""
+    checkout = Path(__file__).resolve().parent.parent.parent / "schemas" / "qbxml"
+    candidates = [checkout, Path(sys.prefix) / "share" / "qbsync" / "schemas" / "qbxml"]
+    for candidate in candidates:
         if candidate.is_dir():
             return candidate
-    return here.parent.parent / "schemas" / "qbxml"
+    return checkout
 
 
 def _sdk_version(match: re.Match[str]) -> str:
