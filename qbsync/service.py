@@ -279,7 +279,7 @@ class ConnectorService:
         # After the session's transaction: SQLite cannot back up a connection in mid-write.
         rec = Recorder.start(
             self.record_dir, stamp=now.strftime("%Y%m%dT%H%M%SZ"), connection=connection["name"],
-            meta={"started_at": iso(now), "batch_size": self.batch_size,
+            meta={"started_at": iso(now), "batch_size": self.batch_size, "session_timeout": self.session_timeout,
                   "qbxml_ceiling": connection.get("qbxml_version"), "queued": queued},
             copy_store=lambda dest: store_sessions.copy_without_secrets(store, dest), log=self.log,
         )
