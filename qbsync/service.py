@@ -47,10 +47,12 @@ from qbsync.engine.session import (
     AUTH_NO_WORK,
     CONNECTION_ERROR_DONE,
     DONE,
+    EXPORT,
     INTERACTIVE_DONE,
     NOOP,
     SessionState,
     choose_version,
+    next_step,
 )
 from qbsync.errors import QbsyncError, StoreBusy
 from qbsync.recording import HCP_FILE, Recorder, request_file, response_file
@@ -333,10 +335,8 @@ class ConnectorService:
             st.qbxml_version = version
             self.log.debug("session %d: qbXML %s (QuickBooks reports %s, connection ceiling %s), %s, %s",
                           ctx.session_id, version, reported, ceiling, country or "?", company_file or "open file")
-        plan = self._plan(ctx)
-        self._apply(ctx, [*plan.invalid, *plan.waiting])
-        if plan.empty:
-            self._apply(ctx, plan.deferred)
+        plan = self._next_plan(ctx)
+        if plan is None:
             return self._nothing(ctx, None)
         seq = st.seq + 1
         message_set_id = f"qbsync-{ctx.session_id}-{seq}-{secrets.token_hex(4)}" if plan.kind == exports.WRITE else None
@@ -350,7 +350,9 @@ class ConnectorService:
         if plan.kind == exports.WRITE:
             export_results.mark_sending(ctx.store, plan.change_ids(), message_id=message_set_id, at=ctx.now)
         st.seq = seq
-        st.sent = exports.SentMessage.from_plan(plan, seq, message_set_id, types).to_dict()
+        sent = exports.SentMessage.from_plan(plan, seq, message_set_id, types)
+        sent.step = st.step
+        st.sent = sent.to_dict()
         for p in plan.requests:
             if p.note:
                 self.log.info("session %d: change %d: %s", ctx.session_id, p.change_id, p.note)
@@ -398,7 +400,7 @@ class ConnectorService:
         st.sent = None
         if self.log_qbxml and response:
             self.log.info("session %d: response %d:\n%s", ctx.session_id, sent.seq, response)
-        found = exports.interpret(sent, response, hresult, message)
+        found = self._interpret(sent, response, hresult, message)
         self._apply(ctx, found.outcomes)
         self.log.info("session %d: %s", ctx.session_id, found.summary)
         files = {response_file(sent.seq): response} if response else {}
@@ -410,12 +412,7 @@ class ConnectorService:
                               "response_file": response_file(sent.seq) if response else None,
                               "hresult": hresult or "", "message": message or "", "result": FATAL}, files)
             return FATAL
-        plan = self._plan(ctx)
-        self._apply(ctx, [*plan.invalid, *plan.waiting])
-        if plan.empty:
-            self._apply(ctx, plan.deferred)
-            st.step = DONE
-        percent = st.progress(not plan.empty)
+        percent = st.progress(self._next_plan(ctx) is not None)
         self._record(st, {"call": "receiveResponseXML", "at": ctx.now, "seq": sent.seq,
                           "response_file": response_file(sent.seq) if response else None,
                           "hresult": hresult or "", "message": message or "", "result": percent}, files)
@@ -489,7 +486,33 @@ class ConnectorService:
         ctx.changes = changes
         return changes
 
-    def _plan(self, ctx: _Ctx) -> exports.ExportPlan:
+    def _next_plan(self, ctx: _Ctx) -> exports.ExportPlan | None:
+        """The session's next message: the current step's, or else the first later step's that
+        has one (None: nothing more to send). What a step decides on the way (invalid changes,
+        changes that wait) is recorded as it is decided."""
+        st = ctx.state
+        while st.step != DONE:
+            plan = self._plan_step(ctx, st.step)
+            self._apply(ctx, [*plan.invalid, *plan.waiting])
+            if not plan.empty:
+                return plan
+            self._apply(ctx, plan.deferred)  # what still waits is not sent in this session
+            st.step = next_step(st.step)
+        return None
+
+    def _plan_step(self, ctx: _Ctx, step: str) -> exports.ExportPlan:
+        # One entry per step of engine.session.STEPS; the two-way sync adds its import steps.
+        if step == EXPORT:
+            return self._plan_exports(ctx)
+        raise QbsyncError(f"unknown session step {step!r}")
+
+    @staticmethod
+    def _interpret(sent: exports.SentMessage, response: str, hresult: str, message: str) -> exports.Interpretation:
+        if sent.step == EXPORT:
+            return exports.interpret(sent, response, hresult, message)
+        raise QbsyncError(f"unknown session step {sent.step!r}")
+
+    def _plan_exports(self, ctx: _Ctx) -> exports.ExportPlan:
         ctx.changes = None  # the store moved on since the last plan
         changes = self._load_changes(ctx)
         local_ids = {c.local_id for c in changes} | {r.local_id for c in changes for r in c.refs}

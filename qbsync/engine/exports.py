@@ -370,15 +370,16 @@ class SentMessage:
     types: dict[str, str]  # requestID -> entity type
     message_set_id: str | None = None
     label: str = ""  # what it holds, for the log: "48 CustomerAdd, 2 CustomerMod"
+    step: str = "export"  # the session step whose response this is (engine.session.STEPS)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "seq": self.seq, "requests": self.requests, "types": self.types,
-                "message_set_id": self.message_set_id, "label": self.label}
+                "message_set_id": self.message_set_id, "label": self.label, "step": self.step}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SentMessage:
         return cls(d["kind"], int(d["seq"]), {k: int(v) for k, v in d["requests"].items()}, dict(d["types"]),
-                   d.get("message_set_id"), d.get("label", ""))
+                   d.get("message_set_id"), d.get("label", ""), d.get("step", "export"))
 
     @classmethod
     def from_plan(cls, plan: ExportPlan, seq: int, message_set_id: str | None,

@@ -21,6 +21,16 @@ from qbsync.engine.model import Failed, Outcome, Refreshed, Requeued, Synced, Un
 EXPORT, DONE = "export", "done"
 STEPS = (EXPORT,)  # the two-way sync puts its import steps here
 
+
+
+def next_step(step: str) -> str:
+    """The step after `step` (DONE after the last)."""
+    if step in STEPS:
+        i = STEPS.index(step)
+        return STEPS[i + 1] if i + 1 < len(STEPS) else DONE
+    return DONE
+
+
 # authenticate()[1] values (QBWC's words) and getLastError's pause.
 AUTH_INVALID_USER = "nvu"
 AUTH_NO_WORK = "none"
