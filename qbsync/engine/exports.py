@@ -107,12 +107,9 @@ def _blocker(
     mirror: Mirror,
     queued_entities: Mapping[tuple[str, str], list[int]],
     queued_local: Mapping[str, list[tuple[str, int]]],
-    taken: set[tuple[str, str]],
 ) -> tuple[str, str] | None:
     """Why `change` cannot go in this message: ("defer", reason) when what it needs is still
     queued (a later message), ("wait", reason) when what it needs is not coming; None: ready."""
-    if change.entity in taken:
-        return "defer", f"waiting for the change to {change.type} {change.local_id} sent just before it"
     earlier = [i for i in queued_entities.get(change.entity, ()) if i < change.id]
     if earlier:
         return "defer", f"waiting for change {earlier[0]} to the same {change.type} to be sent first"
@@ -127,7 +124,7 @@ def _blocker(
         label = f"{pending[0]} {ref.local_id}" if pending else ref.label()
         if pending:
             return "defer", f"waiting for {label}"
-        return "wait", f"waiting for {label} (neither synced nor approved)"
+        return "wait", f"waiting for {label} (not in QuickBooks yet, and not approved to go)"
     return None
 
 
@@ -162,7 +159,7 @@ def plan_exports(
     deferred: list[Waiting] = []
     ready: list[ExportChange] = []
     for c in candidates:
-        block = _blocker(c, mirror, queued_entities, queued_local, set())
+        block = _blocker(c, mirror, queued_entities, queued_local)
         if block is None:
             ready.append(c)
         elif block[0] == "wait":
@@ -183,7 +180,7 @@ def plan_exports(
     for c in ready:
         if len(plan.requests) >= batch_size:
             break
-        # Recheck against what this message already holds: a dependent waits for the next one.
+        # Never a record and its dependent in one message (defensive: _blocker has deferred them).
         if c.entity in taken or any(ref.local_id in taken_local and not mirror.find(ref.local_id, ref.types)
                                     for ref in c.refs):
             plan.deferred.append(Waiting(c.id, "waiting for a record sent in the same batch"))
