@@ -358,3 +358,61 @@ def test_a_line_deleted_in_quickbooks_goes_back_as_a_new_line():
     payload = {"InvoiceLine": [{"id": "L1", "Quantity": "3", "TxnLineID": "1B-1"}, {"id": "L2", "Quantity": "1"}]}
     plan = exports.plan_exports([change(1, "Invoice", "INV1", payload, action="mod")], mirror)
     assert [line["TxnLineID"] for line in plan.requests[0].request.data["InvoiceLineMod"]] == ["-1", "1C-1"]
+
+
+# -- a property over random dependency graphs ------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def graphs(draw):
+    """Random customers (some jobs of earlier ones), items, invoices of those customers and
+    payments of those invoices, approved in a random order."""
+    n_cust = draw(st.integers(1, 6))
+    specs = []
+    for i in range(n_cust):
+        parent = draw(st.one_of(st.none(), st.integers(0, i - 1))) if i else None
+        specs.append(("cust", f"C{i}", None if parent is None else f"C{parent}"))
+    n_item = draw(st.integers(1, 3))
+    specs += [("item", f"I{i}", None) for i in range(n_item)]
+    n_inv = draw(st.integers(0, 5))
+    invs = []
+    for i in range(n_inv):
+        invs.append((f"INV{i}", f"C{draw(st.integers(0, n_cust - 1))}", f"I{draw(st.integers(0, n_item - 1))}"))
+        specs.append(("inv",) + invs[-1])
+    for i in range(draw(st.integers(0, 3)) if invs else 0):
+        inv = draw(st.sampled_from(invs))
+        specs.append(("pay", f"P{i}", inv[1], inv[0]))
+    ids = draw(st.permutations(list(range(1, len(specs) + 1))))
+    return specs, ids, draw(st.integers(1, 5))
+
+
+@settings(max_examples=60, deadline=None)
+@given(graphs())
+def test_every_change_goes_after_what_it_refers_to_and_never_with_it(graph):
+    specs, ids, batch = graph
+    changes = []
+    parents: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for cid, spec in zip(ids, specs):
+        if spec[0] == "cust":
+            c = customer(cid, spec[1], parent=spec[2])
+            parents[("Customer", spec[1])] = {("Customer", spec[2])} if spec[2] else set()
+        elif spec[0] == "item":
+            c = item(cid, spec[1])
+            parents[("ItemService", spec[1])] = set()
+        elif spec[0] == "inv":
+            c = invoice(cid, spec[1], spec[2], spec[3])
+            parents[("Invoice", spec[1])] = {("Customer", spec[2]), ("ItemService", spec[3])}
+        else:
+            c = payment(cid, spec[1], spec[2], spec[3])
+            parents[("ReceivePayment", spec[1])] = {("Customer", spec[2]), ("Invoice", spec[3])}
+        changes.append(c)
+    messages, final = sync_all(changes, Mirror(), batch_size=batch)
+    when = {key: n for n, msg in enumerate(messages) for key in msg}
+    assert len(when) == len(changes)  # everything went
+    for key, deps in parents.items():
+        for dep in deps:
+            assert when[dep] < when[key], (dep, key)  # strictly earlier message
+    assert all(len(m) <= batch for m in messages)
