@@ -261,7 +261,8 @@ class ConnectorService:
                 return [secrets.token_urlsafe(24), AUTH_BUSY]
             queued, top = export_lookup.count_queued(store, cid)
             if queued == 0 and not self.imports_due(store, connection, now):
-                back = sync_session.end_session(store, cid, outcome=f"{iso(now)} nothing to do")
+                back = sync_session.end_session(store, cid, outcome="nothing to do")
+                store_connections.record_contact(store, cid, "nothing to do", at=iso(now))
                 self.log.info("connection %s: nothing to do (%d kept changes back in the wizard)",
                               connection["name"], len(back))
                 return [secrets.token_urlsafe(24), AUTH_NO_WORK]
@@ -571,7 +572,8 @@ class ConnectorService:
             st.sent = None
             self._apply(ctx, exports.lost(sent, f"the session ended before QuickBooks answered message {sent.seq}"))
         summary = st.summary()
-        back = sync_session.end_session(ctx.store, ctx.connection_id, outcome=f"{ctx.now} {outcome or summary}")
+        back = sync_session.end_session(ctx.store, ctx.connection_id, outcome=outcome or summary)
+        store_connections.record_contact(ctx.store, ctx.connection_id, outcome or summary, at=ctx.now)
         self._save(ctx, closed_at=ctx.now, summary=summary)
         self.log.info("session %d ended (connection %s, qbXML %s, %d message%s): %s%s", ctx.session_id,
                       ctx.connection["name"], st.qbxml_version or "-", st.seq, "" if st.seq == 1 else "s", summary,

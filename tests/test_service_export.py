@@ -179,7 +179,8 @@ def test_a_whole_export_cycle_syncs_in_dependency_order_and_fills_the_mirror(env
         feed = overview.feed(store, env.conn)
         conn = store_connections.get_connection(store, "acme")
     assert len(feed) == 5 and all(f["result"] == "synced" for f in feed)
-    assert "Synced 5" in conn["last_contact_outcome"]
+    assert conn["last_contact_outcome"] == "Synced 5"
+    assert conn["last_contact_at"] == "2026-11-26T08:00:00Z"  # the service's clock
     (session,) = env.sessions()
     assert session["closed_at"] and session["summary"] == "Synced 5" and session["percent"] == 100
     assert len(session["ticket_hash"]) == 64 and trace.auth[0] not in json.dumps(session)
