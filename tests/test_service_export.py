@@ -14,7 +14,6 @@ import pytest
 
 from qbsync.qbxml import RsSpec, build_response, parse_request, parse_response
 from qbsync.service import ConnectorService
-from qbsync.store import changes as store_changes
 from qbsync.store import connections as store_connections
 from qbsync.store import open_store
 from qbsync.sync import errorlog, overview, staging, wizard
