@@ -69,3 +69,10 @@ def test_choose_version_never_exceeds_quickbooks_nor_the_connection_ceiling():
     assert choose_version("15.1", None, available) == "15.0"
     assert choose_version(None, "16.0", available) == "16.0"
     assert choose_version("12.0", "16.0", available) is None
+
+
+def test_steps_run_in_order_then_done():
+    from qbsync.engine.session import DONE, EXPORT, STEPS, next_step
+
+    assert STEPS[0] == EXPORT
+    assert next_step(STEPS[-1]) == DONE and next_step(DONE) == DONE

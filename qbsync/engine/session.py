@@ -22,7 +22,6 @@ EXPORT, DONE = "export", "done"
 STEPS = (EXPORT,)  # the two-way sync puts its import steps here
 
 
-
 def next_step(step: str) -> str:
     """The step after `step` (DONE after the last)."""
     if step in STEPS:
