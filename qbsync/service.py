@@ -459,8 +459,9 @@ class ConnectorService:
                 return self._expire(store, row, now)
             ctx = _Ctx(store, row, SessionState.from_dict(row["state"]), self._connection(store, row["connection_id"]),
                        iso(now))
-            self._record(ctx.state, {"call": "closeConnection", "at": ctx.now})
-            return self._finish(ctx)
+            summary = self._finish(ctx)
+            self._record(ctx.state, {"call": "closeConnection", "at": ctx.now, "result": summary})
+            return summary
 
     def get_interactive_url(self, ticket: str, session_id: str) -> str:
         return ""  # qbsync has no interactive mode

@@ -267,7 +267,7 @@ def _bad(tmp_path: Path, how: str) -> Path:
     elif how == "no response file":
         (folder / "001-response.xml").unlink()
     elif how == "path in a file name":
-        edit_session(folder, lambda d: d["calls"][2].update(request_file="../../etc/passwd"))
+        edit_session(folder, lambda d: next(c for c in d["calls"] if "request_file" in c).update(request_file="../../etc/passwd"))
     elif how == "not a store":
         (folder / "store-at-start.db").write_bytes(b"not sqlite at all")
     elif how == "unknown connection":

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from qbsync.errors import QbsyncError
+from qbsync.store import sessions
 from qbsync.store.db import APPLICATION_ID, Store, utc_now
 
 CHANGE_STATUSES = ("awaiting", "held", "queued", "sending", "synced", "error", "cleared")
@@ -156,11 +157,16 @@ def _m003_feed_and_contact(store: Store) -> None:
     )
 
 
+def _m004_web_connector_sessions(store: Store) -> None:
+    # Web Connector sessions (by ticket hash), settings (the .qwc OwnerID), per-connection FileIDs.
+    sessions.create_tables(store)
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Store], None]]] = [
     (1, "base", _m001_base),
     (2, "references_and_seen", _m002_references_and_seen),
     (3, "feed_and_contact", _m003_feed_and_contact),
-    (4, "web_connector_sessions", lambda store: __import__("qbsync.store.sessions").store.sessions.create_tables(store)),
+    (4, "web_connector_sessions", _m004_web_connector_sessions),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -161,6 +161,8 @@ def copy_without_secrets(store: Store, dest: str | Path) -> Path:
     target = sqlite3.connect(str(dest))
     try:
         store.conn.backup(target)
+        # Overwrite the freed bytes too: without it the old hashes stay readable in free pages.
+        target.execute("PRAGMA secure_delete = ON")
         target.execute("UPDATE connections SET password_hash = ''")
         target.execute("UPDATE sessions SET ticket_hash = 'redacted-' || id")
         target.commit()
