@@ -329,6 +329,15 @@ def test_a_missing_rs_for_a_request_id_is_outcome_unknown():
     assert isinstance(outcomes[1], Unknown) and "c2" in outcomes[1].reason
 
 
+def test_an_rs_without_a_readable_status_code_is_outcome_unknown_not_failed():
+    # A failure would invite a retry; without a status nobody knows whether the Add was applied.
+    for status in ('statusCode=""', 'statusCode="oops"', ""):
+        response = (f'<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><CustomerAddRs requestID="c1" {status} '
+                    'statusSeverity="Error"/></QBXMLMsgsRs></QBXML>')
+        outcomes = exports.interpret(sent_customers(1), response, "", "").outcomes
+        assert [type(o) for o in outcomes] == [Unknown], status
+
+
 def test_an_unreadable_or_empty_response_is_outcome_unknown_for_writes():
     for response in ("<QBXML><QBXMLMsgsRs><CustomerAddRs", ""):
         outcomes = exports.interpret(sent_customers(1), response, "", "").outcomes

@@ -446,6 +446,11 @@ def interpret(sent: SentMessage, response: str | None, hresult: str | None, mess
 
 def _one(sent: SentMessage, cid: int, type_name: str, rs: Any) -> Outcome:
     code, msg = rs.status_code, rs.status_message or ""
+    if not str(rs.attrs.get("statusCode", "")).lstrip("-").isdigit():
+        # No readable status: a write may or may not have been applied, so never call it failed.
+        if sent.kind == REFRESH:
+            return Requeued(cid, f"QuickBooks' answer to request {rs.request_id} has no status code")
+        return Unknown(cid, f"QuickBooks' answer to request {rs.request_id} has no status code")
     if code == NOT_PROCESSED:
         return Requeued(cid, f"not processed by QuickBooks ({msg or 'an earlier request failed'})", code,
                         retry_now=True)
