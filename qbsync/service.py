@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import math
 import os
 import secrets
 from collections.abc import Callable, Iterable, Iterator
@@ -52,6 +53,7 @@ from qbsync.engine.session import (
     NOOP,
     SessionState,
     choose_version,
+    may_revive,
     next_step,
 )
 from qbsync.errors import QbsyncError, StoreBusy
@@ -83,6 +85,10 @@ def iso(dt: datetime) -> str:
     return _utc(dt).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _parse_iso(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+
+
 def ticket_hash(ticket: str) -> str:
     return hashlib.sha256(ticket.encode("utf-8")).hexdigest()
 
@@ -102,7 +108,7 @@ def _guarded(busy: Any, error: Any = None) -> Callable[[Callable[..., Any]], Cal
     """A callback never raises: a SOAP fault would end QBWC's session with a bare QBWC10xx code.
     A busy store is answered with `busy`, an unexpected error (logged with its traceback) with
     `error` (default: `busy`); every store write of the call was rolled back with its
-    transaction. A callable default is called for a fresh value."""
+    transaction. A callable default is called with the service for a fresh value."""
     error = busy if error is None else error
 
     def wrap(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -112,10 +118,10 @@ def _guarded(busy: Any, error: Any = None) -> Callable[[Callable[..., Any]], Cal
                 return method(self, *args)
             except StoreBusy:
                 self.log.warning("%s: the store is busy", method.__name__)
-                return busy() if callable(busy) else busy
+                return busy(self) if callable(busy) else busy
             except Exception:  # noqa: BLE001 - see the docstring
                 self.log.exception("%s failed", method.__name__)
-                return error() if callable(error) else error
+                return error(self) if callable(error) else error
 
         return guarded
 
@@ -155,9 +161,16 @@ class ConnectorService:
         log_qbxml: bool = False,
         record_dir: str | os.PathLike[str] | None = None,
         clock: Callable[[], datetime] | None = None,
+        min_run_interval: int | None = None,
+        busy_postpone: bool = True,
     ):
+        """`min_run_interval`: seconds sent as authenticate()[3], a lower bound on the Web
+        Connector's auto-run interval. `busy_postpone`: a `busy` answer tells an auto-run Web
+        Connector (authenticate()[2]) to try again when the running session would expire."""
         if batch_size < 1:
             raise QbsyncError("batch size must be at least 1", 2)
+        if min_run_interval is not None and int(min_run_interval) < 1:
+            raise QbsyncError("the minimum run interval must be at least 1 second", 2)
         self.db_path = Path(db_path)
         self.batch_size = int(batch_size)
         self.session_timeout = float(session_timeout)
@@ -167,6 +180,8 @@ class ConnectorService:
         self.log_qbxml = log_qbxml
         self.record_dir = Path(record_dir) if record_dir else None
         self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.min_run_interval = None if min_run_interval is None else int(min_run_interval)
+        self.busy_postpone = busy_postpone
 
     # ------------------------------------------------------------------------------------------
     # plumbing
@@ -183,7 +198,15 @@ class ConnectorService:
             store.close()
 
     def _cutoff(self, now: datetime) -> str:
-        return iso(now - timedelta(seconds=self.session_timeout))
+        """Sessions whose last call is before this are expired: silent for the whole timeout.
+        Call times are kept in whole seconds (truncated), hence the second added here:
+        last < floor(now - timeout) + 1  <=>  last <= now - timeout."""
+        return iso(now - timedelta(seconds=self.session_timeout) + timedelta(seconds=1))
+
+    def _expires_in(self, row: dict[str, Any], now: datetime) -> int:
+        """Whole seconds until the open session `row` expires (at least 1, at most the timeout)."""
+        left = (_parse_iso(row["last_call_at"]) + timedelta(seconds=self.session_timeout) - now).total_seconds()
+        return max(1, min(math.ceil(self.session_timeout), math.ceil(left)))
 
     @contextmanager
     def _session(self, ticket: str | None) -> Iterator[_Ctx | None]:
@@ -192,16 +215,40 @@ class ConnectorService:
         now = self._now()
         with self._store() as store, store.transaction():
             row = store_sessions.get_session(store, ticket_hash(ticket)) if ticket else None
-            if row is not None and row["closed_at"] is None and row["last_call_at"] < self._cutoff(now):
-                self._expire(store, row, now)
-                row = None
-            if row is None or row["closed_at"] is not None:
+            row = self._take_call(store, row, now) if row is not None else None
+            if row is None:
                 yield None
                 return
             connection = self._connection(store, row["connection_id"])
             ctx = _Ctx(store, row, SessionState.from_dict(row["state"]), connection, iso(now))
             yield ctx
             self._save(ctx)
+
+    def _take_call(self, store: Store, row: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+        """The session row if it can take a call now: alive, or past its timeout but revived
+        (see `engine.session.may_revive`); None when it is closed or has just expired."""
+        closed = row["closed_at"] is not None
+        stale = not closed and row["last_call_at"] < self._cutoff(now)
+        if not closed and not stale:
+            return row
+        state = SessionState.from_dict(row["state"])
+        later = store_sessions.started_since(store, int(row["connection_id"]), int(row["id"]))
+        if may_revive(state, closed=closed, later_session=later):
+            return self._revive(store, row, state, now)
+        if stale:
+            self._expire(store, row, now)
+        return None
+
+    def _revive(self, store: Store, row: dict[str, Any], state: SessionState, now: datetime) -> dict[str, Any]:
+        silent = int((now - _parse_iso(row["last_call_at"])).total_seconds())
+        state.expired_at, state.expired_idle = None, False
+        store_sessions.update_session(store, int(row["id"]), closed_at=None, summary=None, last_call_at=iso(now),
+                                      state=state.to_dict())
+        store_connections.record_contact(store, int(row["connection_id"]), "in progress", at=iso(now))
+        self.log.info("session %d: carried on after %d s without a call (QuickBooks slow to start?); "
+                      "nothing was waiting for an answer", row["id"], silent)
+        self._record(state, None, expired_at=None, revived_at=iso(now))
+        return store_sessions.get_session(store, row["ticket_hash"])  # type: ignore[return-value]
 
     @staticmethod
     def _connection(store: Store, connection_id: int) -> dict[str, Any]:
@@ -238,9 +285,11 @@ class ConnectorService:
                     f"this is {str_version}. Please update the Web Connector.")
         return ""
 
-    @_guarded(busy=lambda: [secrets.token_urlsafe(24), AUTH_BUSY])
+    @_guarded(busy=lambda self: self._auth_answer(secrets.token_urlsafe(24), AUTH_BUSY))
     def authenticate(self, username: str, password: str) -> list[str]:
-        """[ticket, "" | company file | "none" | "nvu" | "busy"]."""
+        """[ticket, "" | company file | "none" | "nvu" | "busy"], then, when they apply, the
+        seconds to postpone (index 2, "" for none) and the minimum run interval (index 3); QBWC
+        reads both only for an app it runs automatically. `nvu` is always ["", "nvu"]."""
         username = username or ""
         with self._store() as store:
             found = store_connections.connection_by_username(store, username) if username else None
@@ -250,22 +299,34 @@ class ConnectorService:
                 return ["", AUTH_INVALID_USER]
             return self._authenticate(store, found)
 
+    def _auth_answer(self, ticket: str, status: str, postpone: int | None = None) -> list[str]:
+        """authenticate's array: two strings (as Intuit's sample) unless something optional applies."""
+        answer = [ticket, status]
+        if postpone is not None or self.min_run_interval is not None:
+            answer.append("" if postpone is None else str(postpone))
+        if self.min_run_interval is not None:
+            answer.append(str(self.min_run_interval))
+        return answer
+
     def _authenticate(self, store: Store, connection: dict[str, Any]) -> list[str]:
         now = self._now()
         cid = int(connection["id"])
         with store.transaction():
             for stale in store_sessions.stale_sessions(store, self._cutoff(now)):
                 self._expire(store, stale, now)
-            if store_sessions.open_sessions(store, cid):
-                self.log.info("connection %s: a session is still running; answering busy", connection["name"])
-                return [secrets.token_urlsafe(24), AUTH_BUSY]
+            running = store_sessions.open_sessions(store, cid)
+            if running:
+                postpone = max(self._expires_in(r, now) for r in running) if self.busy_postpone else None
+                self.log.info("connection %s: a session is still running; answering busy%s", connection["name"],
+                              f" (try again in {postpone} s)" if postpone else "")
+                return self._auth_answer(secrets.token_urlsafe(24), AUTH_BUSY, postpone)
             queued, top = export_lookup.count_queued(store, cid)
             if queued == 0 and not self.imports_due(store, connection, now):
                 back = sync_session.end_session(store, cid, outcome="nothing to do")
                 store_connections.record_contact(store, cid, "nothing to do", at=iso(now))
                 self.log.info("connection %s: nothing to do (%d kept changes back in the wizard)",
                               connection["name"], len(back))
-                return [secrets.token_urlsafe(24), AUTH_NO_WORK]
+                return self._auth_answer(secrets.token_urlsafe(24), AUTH_NO_WORK)
             ticket = secrets.token_urlsafe(24)  # 192 random bits
             state = SessionState(total=queued, max_change_id=top)
             session_id = store_sessions.create_session(
@@ -275,7 +336,7 @@ class ConnectorService:
         if self.record_dir is not None:
             self._start_recording(store, session_id, state, connection, queued, now)
         self.log.info("session %d started for connection %s: %d change(s) queued", session_id, connection["name"], queued)
-        return [ticket, connection.get("company_file") or ""]
+        return self._auth_answer(ticket, connection.get("company_file") or "")
 
     def _start_recording(self, store: Store, session_id: int, state: SessionState, connection: dict[str, Any],
                          queued: int, now: datetime) -> None:
@@ -450,13 +511,13 @@ class ConnectorService:
         """The end of the run: a one-line summary such as "Synced 37, 2 errors"."""
         now = self._now()
         with self._store() as store, store.transaction():
-            row = store_sessions.get_session(store, ticket_hash(ticket)) if ticket else None
-            if row is None:
+            found = store_sessions.get_session(store, ticket_hash(ticket)) if ticket else None
+            if found is None:
                 return "OK"
-            if row["closed_at"] is not None:
-                return row["summary"] or "OK"
-            if row["last_call_at"] < self._cutoff(now):
-                return self._expire(store, row, now)
+            row = self._take_call(store, found, now)
+            if row is None:  # closed before, or expired just now
+                found = store_sessions.get_session(store, ticket_hash(ticket))
+                return (found or {}).get("summary") or "OK"
             ctx = _Ctx(store, row, SessionState.from_dict(row["state"]), self._connection(store, row["connection_id"]),
                        iso(now))
             summary = self._finish(ctx)
@@ -585,6 +646,7 @@ class ConnectorService:
         """An abandoned session (no call within the timeout): what it had out is outcome unknown,
         held changes return to the wizard, and its ticket stops working."""
         ctx = _Ctx(store, row, SessionState.from_dict(row["state"]), self._connection(store, row["connection_id"]), iso(now))
+        ctx.state.expired_at, ctx.state.expired_idle = iso(now), ctx.state.sent is None
         if ctx.state.sent is not None:
             sent = exports.SentMessage.from_dict(ctx.state.sent)
             ctx.state.sent = None

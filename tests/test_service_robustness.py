@@ -1,18 +1,23 @@
 """ConnectorService under stress: a busy store, a missing store, two connections at once from
-several threads, and random Web Connector call sequences (hypothesis)."""
+several threads, random Web Connector call sequences (hypothesis); authenticate's optional
+postpone / minimum-run-interval values; sessions that time out while QuickBooks starts."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qbsync.service import ConnectorService
+from qbsync.errors import QbsyncError
+from qbsync.service import ConnectorService, ticket_hash
+from qbsync.store import connections as store_connections
 from qbsync.store import open_store
+from qbsync.store import sessions as store_sessions
 from qbsync.testing.fake_quickbooks import FakeQuickBooks
-from test_service_export import PASSWORD, Env, customer
+from test_service_export import PASSWORD, Env, customer, env  # noqa: F401 - env is a fixture
 
 
 def test_a_busy_store_pauses_instead_of_failing(tmp_path, monkeypatch):
@@ -128,3 +133,212 @@ def test_random_call_sequences_keep_the_store_consistent(tmp_path_factory, calls
     # every record QuickBooks holds was added once (never re-sent blindly)
     names = [c["Name"] for c in env.fq.all("Customer")]
     assert len(names) == len(set(names))
+
+
+# -- authenticate's optional values: postpone (index 2) and minimum run interval (index 3) --------
+
+
+def test_authenticate_answers_two_strings_when_nothing_optional_applies(env):
+    assert env.service.authenticate("acme-sync", "wrong") == ["", "nvu"]
+    ticket, status = env.service.authenticate("acme-sync", PASSWORD)
+    assert status == "none" and ticket
+    env.stage("Customer", [customer("C1")])
+    env.approve()
+    ticket, status = env.service.authenticate("acme-sync", PASSWORD)
+    assert status == "" and ticket
+
+
+def test_a_minimum_run_interval_rides_on_every_answer_with_a_ticket(env):
+    svc = ConnectorService(env.path, clock=env.clock, min_run_interval=300)
+    assert svc.authenticate("acme-sync", "wrong") == ["", "nvu"]  # no ticket: nothing to run
+    none = svc.authenticate("acme-sync", PASSWORD)
+    assert none[1:] == ["none", "", "300"] and none[0]
+    env.stage("Customer", [customer("C1")])
+    env.approve()
+    work = svc.authenticate("acme-sync", PASSWORD)
+    assert work[1:] == ["", "", "300"] and work[0]
+    env.clock.advance(50)
+    busy = svc.authenticate("acme-sync", PASSWORD)
+    assert busy[1:] == ["busy", "70", "300"] and busy[0] != work[0]
+
+
+def test_busy_postpones_until_the_running_session_would_expire(env):
+    env.stage("Customer", [customer("C1")])
+    env.approve()
+    svc = env.service  # session timeout 120 s
+    ticket = svc.authenticate("acme-sync", PASSWORD)[0]
+    assert svc.authenticate("acme-sync", PASSWORD)[1:] == ["busy", "120"]  # capped at the timeout
+    env.clock.advance(30)
+    assert svc.send_request_xml(ticket, env.fq.hcp_response(), "", "US", 13, 0)  # a call: alive again
+    env.clock.advance(0.4)
+    assert svc.authenticate("acme-sync", PASSWORD)[1:] == ["busy", "120"]
+    env.clock.advance(119)
+    assert svc.authenticate("acme-sync", PASSWORD)[1:] == ["busy", "1"]  # at least 1
+    env.clock.advance(1)  # 120 s without a call: the first session has expired
+    assert svc.authenticate("acme-sync", PASSWORD)[1] in ("", "none")
+
+
+def test_an_auto_run_retry_after_the_postpone_is_no_longer_busy(env):
+    env.stage("Customer", [customer("C1"), customer("C2")])
+    env.approve()
+    svc = ConnectorService(env.path, clock=env.clock, session_timeout=45)
+    svc.authenticate("acme-sync", PASSWORD)
+    env.clock.advance(17.6)
+    answer = svc.authenticate("acme-sync", PASSWORD)
+    assert answer[1] == "busy" and answer[2] == "28"  # ceil(45 - 17.6)
+    env.clock.advance(int(answer[2]) - 1)
+    assert svc.authenticate("acme-sync", PASSWORD)[1:] == ["busy", "1"]
+    env.clock.advance(1)
+    assert svc.authenticate("acme-sync", PASSWORD)[1] == ""  # the abandoned one expired: a new session
+
+
+def test_busy_postpone_can_be_turned_off(env):
+    env.stage("Customer", [customer("C1")])
+    env.approve()
+    svc = ConnectorService(env.path, clock=env.clock, busy_postpone=False)
+    svc.authenticate("acme-sync", PASSWORD)
+    assert svc.authenticate("acme-sync", PASSWORD)[1:] == ["busy"]
+    svc = ConnectorService(env.path, clock=env.clock, busy_postpone=False, min_run_interval=60)
+    assert svc.authenticate("acme-sync", PASSWORD)[1:] == ["busy", "", "60"]
+
+
+def test_a_busy_store_answer_carries_the_minimum_run_interval_too(env, monkeypatch):
+    svc = ConnectorService(env.path, clock=env.clock, min_run_interval=120)
+    monkeypatch.setenv("QBSYNC_BUSY_TIMEOUT", "0.05")
+    blocker = sqlite3.connect(env.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        answer = svc.authenticate("acme-sync", PASSWORD)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert answer[1:] == ["busy", "", "120"] and answer[0]
+
+
+def test_a_minimum_run_interval_below_one_second_is_refused(tmp_path):
+    with pytest.raises(QbsyncError, match="at least 1 second"):
+        ConnectorService(tmp_path / "x.db", min_run_interval=0)
+
+
+# -- QuickBooks slow to start: a session that timed out with nothing out carries on -------------
+
+
+def _session_row(env, ticket):
+    with env.store() as store:
+        return store_sessions.get_session(store, ticket_hash(ticket))
+
+
+def _contact(env):
+    with env.store() as store:
+        return store_connections.get_connection(store, "acme")["last_contact_outcome"]
+
+
+def test_a_session_silent_for_200_s_before_its_first_message_carries_on(env, caplog):
+    env.stage("Customer", [customer("C1"), customer("C2")])
+    env.approve()
+    caplog.set_level("INFO", logger="qbsync.connector")
+    trace = env.run(service=_SlowStart(env, seconds=200))
+    assert trace.summary == "Synced 2" and trace.percents[-1] == 100
+    assert len(env.fq.all("Customer")) == 2
+    assert {c["status"] for c in env.changes().values()} == {"synced"}
+    (session,) = env.sessions()
+    assert session["summary"] == "Synced 2" and session["closed_at"] == "2026-11-26T08:03:20Z"
+    assert _contact(env) == "Synced 2"
+    revived = [r.getMessage() for r in caplog.records if "carried on" in r.getMessage()]
+    assert len(revived) == 1 and "200 s" in revived[0]
+
+
+class _SlowStart:
+    """The service, with the clock moved on between authenticate and the first sendRequestXML
+    (QBWC starting QuickBooks and opening the company file)."""
+
+    def __init__(self, env, seconds):
+        self.svc, self.env, self.seconds, self.waited = env.service, env, seconds, False
+
+    def __getattr__(self, name):
+        return getattr(self.svc, name)
+
+    def send_request_xml(self, *args):
+        if not self.waited:
+            self.waited = True
+            self.env.clock.advance(self.seconds)
+        return self.svc.send_request_xml(*args)
+
+
+def test_a_session_closed_by_expiry_meanwhile_is_revived_too(env):
+    beta = env.add_connection("beta", "beta-sync")
+    env.stage("Customer", [customer("C1")])
+    env.approve()
+    svc = env.service
+    ticket = svc.authenticate("acme-sync", PASSWORD)[0]
+    env.clock.advance(200)
+    svc.authenticate("beta-sync", PASSWORD)  # sweeps every stale session: acme's is closed as expired
+    row = _session_row(env, ticket)
+    assert row["closed_at"] and row["state"]["expired_idle"] is True
+    assert _contact(env).startswith("expired")
+    xml = svc.send_request_xml(ticket, env.fq.hcp_response(), "", "US", 13, 0)
+    assert "<CustomerAddRq" in xml
+    row = _session_row(env, ticket)
+    assert row["closed_at"] is None and row["summary"] is None and row["state"]["expired_at"] is None
+    assert _contact(env) == "in progress"
+    assert svc.receive_response_xml(ticket, env.fq.process(xml).xml, "", "") == 100
+    assert svc.close_connection(ticket) == "Synced 1"
+    assert beta  # untouched by acme's session
+    # while revived, the session is alive again: a second one is busy
+    env.stage("Customer", [customer("C2")])
+    env.approve()
+    t2 = svc.authenticate("acme-sync", PASSWORD)[0]
+    env.clock.advance(150)
+    svc.connection_error(t2, "0x80040408", "Could not start QuickBooks.")  # revived, then ended with the reason
+    assert _contact(env).startswith("connection error: QuickBooks could not be opened (0x80040408)")
+
+
+def test_no_revival_once_another_session_of_the_connection_has_started(env):
+    env.stage("Customer", [customer("C1")])
+    env.approve()
+    svc = env.service
+    first = svc.authenticate("acme-sync", PASSWORD)[0]
+    env.clock.advance(119)
+    assert svc.authenticate("acme-sync", PASSWORD)[1] == "busy"  # the busy rule holds
+    env.clock.advance(81)
+    second, status = svc.authenticate("acme-sync", PASSWORD)[:2]
+    assert status == ""  # the first expired; this one owns the connection now
+    assert svc.send_request_xml(first, env.fq.hcp_response(), "", "US", 13, 0) == ""
+    assert "unknown or has expired" in svc.get_last_error(first)
+    assert svc.close_connection(first) == "Nothing to sync"  # what it did before it expired
+    assert _session_row(env, first)["closed_at"]
+    xml = svc.send_request_xml(second, env.fq.hcp_response(), "", "US", 13, 0)
+    assert svc.receive_response_xml(second, env.fq.process(xml).xml, "", "") == 100
+    assert svc.close_connection(second) == "Synced 1"
+    assert len(env.fq.all("Customer")) == 1
+
+
+def test_no_revival_when_a_message_was_out_its_outcome_stays_unknown(env):
+    env.stage("Customer", [customer("C1"), customer("C2")])
+    env.approve()
+    svc = env.service
+    ticket = svc.authenticate("acme-sync", PASSWORD)[0]
+    xml = svc.send_request_xml(ticket, env.fq.hcp_response(), "", "US", 13, 0)
+    reply = env.fq.process(xml)  # applied in QuickBooks ...
+    env.clock.advance(200)  # ... but the answer comes after the session expired
+    assert svc.receive_response_xml(ticket, reply.xml, "", "") < 0
+    assert "unknown or has expired" in svc.get_last_error(ticket)
+    assert svc.send_request_xml(ticket, "", "", "US", 13, 0) == ""
+    changes = env.changes()
+    assert [changes[i]["outcome_unknown"] for i in (1, 2)] == [1, 1]
+    assert {changes[i]["status"] for i in (1, 2)} == {"error"}
+    row = _session_row(env, ticket)
+    assert row["closed_at"] and row["state"]["expired_idle"] is False
+    assert svc.close_connection(ticket) == "Synced 0, 2 outcomes unknown"
+    assert len(env.fq.all("Customer")) == 2  # never re-sent
+
+
+def test_a_session_closed_normally_is_never_revived(env):
+    env.stage("Customer", [customer("C1")])
+    env.approve()
+    svc = env.service
+    ticket = svc.authenticate("acme-sync", PASSWORD)[0]
+    assert svc.close_connection(ticket) == "Nothing to sync"
+    env.clock.advance(200)
+    assert svc.send_request_xml(ticket, env.fq.hcp_response(), "", "US", 13, 0) == ""
+    assert _session_row(env, ticket)["closed_at"]

@@ -57,6 +57,8 @@ class SessionState:
     error_pending: bool = False  # getLastError has something to say (else it answers NoOp)
     fatal: bool = False
     record_dir: str | None = None
+    expired_at: str | None = None  # closed for silence (ISO UTC); None when open or closed normally
+    expired_idle: bool = False  # nothing was out when it expired: it may be revived
 
     # -- persistence ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -141,6 +143,22 @@ class SessionState:
 
 def _plural(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
+
+
+def may_revive(state: SessionState, *, closed: bool, later_session: bool) -> bool:
+    """Whether a call on a session past its timeout may carry it on instead of failing.
+
+    QBWC authenticates first, then starts QuickBooks and opens the company file (minutes,
+    unattended) before its first sendRequestXML, so a session can time out without anything
+    having gone wrong. It is revived when nothing was out (no message whose answer is missing:
+    an outcome already recorded as unknown stays unknown) and no later session of its
+    connection has started (that one owns the connection now). `closed`: the session was
+    already closed, which only an expiry with nothing out allows to undo."""
+    if later_session:
+        return False
+    if closed:
+        return state.expired_at is not None and state.expired_idle
+    return state.sent is None
 
 
 def choose_version(reported: str | None, ceiling: str | None, available: Iterable[str]) -> str | None:

@@ -89,6 +89,13 @@ def stale_sessions(store: Store, before: str) -> list[dict[str, Any]]:
     ]
 
 
+def started_since(store: Store, connection_id: int, session_id: int) -> bool:
+    """Whether another session of the connection started after session `session_id`."""
+    return bool(store.scalar(
+        "SELECT EXISTS (SELECT 1 FROM sessions WHERE connection_id = ? AND id > ?)", (connection_id, session_id)
+    ))
+
+
 _UPDATABLE = {"last_call_at", "closed_at", "state", "last_error", "percent", "counts", "summary"}
 
 
