@@ -97,6 +97,18 @@ def serve_connector(
         Path | None,
         typer.Option("--record", metavar="DIR", help="Record each session's qbXML exchange here (for `qbsync replay`)."),
     ] = None,
+    min_run_interval: Annotated[
+        int | None,
+        typer.Option("--min-run-interval", metavar="SECONDS", min=1,
+                     help="Ask an auto-run Web Connector to run no more often than this (authenticate's "
+                          "minimum run interval)."),
+    ] = None,
+    behind_proxy: Annotated[
+        bool,
+        typer.Option("--behind-proxy", help="Trust X-Forwarded-Proto / X-Forwarded-Host from a reverse proxy "
+                                            "for the URLs the service writes (the WSDL's address). Only when "
+                                            "every request comes through the proxy."),
+    ] = False,
 ) -> None:
     """Run the SOAP service QuickBooks Web Connector polls, until Ctrl+C or SIGTERM.
 
@@ -109,6 +121,8 @@ def serve_connector(
         qbsync serve-connector --db qbsync.db --port 8080
 
         qbsync serve-connector --host 0.0.0.0 --port 8443 --log-file qbsync.log --record recordings/
+
+        qbsync serve-connector --port 8080 --behind-proxy --min-run-interval 300
     """
     from qbsync.errors import QbsyncError
     from qbsync.soap.app import make_wsgi_app
@@ -130,8 +144,9 @@ def serve_connector(
     service = ConnectorService(
         str(db_path), batch_size=batch_size, session_timeout=session_timeout, min_client_version=min_client_version,
         log=log, log_qbxml=log_qbxml, record_dir=None if record is None else str(record),
+        min_run_interval=min_run_interval,
     )
-    app = make_wsgi_app(service, path, db_path=str(db_path), log=log)
+    app = make_wsgi_app(service, path, db_path=str(db_path), log=log, behind_proxy=behind_proxy)
     server = _listen(app, host, port, threads)
     url = server.url(path)
 
@@ -149,7 +164,9 @@ def serve_connector(
         print(url, flush=True)
         log.info(f"qbsync: serving the Web Connector on {url} (WSDL {url}?wsdl, status page "
                  f"{server.url('/support')}); store {db_path}; {threads} threads, batch size {batch_size}, "
-                 f"session timeout {session_timeout}s")
+                 f"session timeout {session_timeout}s"
+                 + (f", minimum run interval {min_run_interval}s" if min_run_interval else "")
+                 + (", behind a proxy (X-Forwarded-Proto/Host trusted)" if behind_proxy else ""))
         server.run()
     except SystemExit:
         pass

@@ -8,6 +8,10 @@ Routes:
 - ``GET /healthz``: ``ok`` (200), or 503 when the store cannot be opened;
 - anything else: 404 (405 for a wrong method on a known path).
 
+Behind a reverse proxy that ends TLS, ``behind_proxy=True`` takes the scheme and host of the
+absolute URLs the app writes (the WSDL's ``soap:address``) from ``X-Forwarded-Proto`` and
+``X-Forwarded-Host``. It is off by default: on a direct connection any client can send them.
+
 In tests::
 
     app = make_wsgi_app(service, path="/qbwc")
@@ -18,6 +22,7 @@ In tests::
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -53,13 +58,14 @@ class ConnectorApp:
     /support and /healthz pages read (default: ``service.db_path``)."""
 
     def __init__(self, service: Any, path: str = "/qbwc", *, db_path: Any = None,
-                 log: Log | logging.Logger | None = None):
+                 log: Log | logging.Logger | None = None, behind_proxy: bool = False):
         from spyne.server.wsgi import WsgiApplication
 
         if not path.startswith("/"):
             path = "/" + path
         self.path = path.rstrip("/") or "/"
         self.db_path = db_path if db_path is not None else getattr(service, "db_path", None)
+        self.behind_proxy = behind_proxy
         if log is None:
             log = logging.getLogger("qbsync.soap")
         self.log: Log = log.warning if isinstance(log, logging.Logger) else log
@@ -92,7 +98,7 @@ class ConnectorApp:
             if method == "POST":
                 return self._soap(environ, start_response)
             if method in ("GET", "HEAD") and _wants_wsdl(environ.get("QUERY_STRING", "")):
-                body = build_wsdl(_request_url(environ, self.path))
+                body = build_wsdl(_request_url(environ, self.path, behind_proxy=self.behind_proxy))
                 return _respond(start_response, "200 OK", SOAP_CONTENT_TYPE, body, head=head)
             return _respond(
                 start_response, "405 Method Not Allowed", "text/plain; charset=utf-8",
@@ -149,11 +155,13 @@ class ConnectorApp:
 
 
 def make_wsgi_app(
-    service: Any, path: str = "/qbwc", *, db_path: Any = None, log: Log | logging.Logger | None = None
+    service: Any, path: str = "/qbwc", *, db_path: Any = None, log: Log | logging.Logger | None = None,
+    behind_proxy: bool = False,
 ) -> ConnectorApp:
     """The WSGI app serving `service` at `path`, plus the WSDL, /support and /healthz.
-    `log`: a logger (faults go to its warning level) or a callable taking one line."""
-    return ConnectorApp(service, path, db_path=db_path, log=log)
+    `log`: a logger (faults go to its warning level) or a callable taking one line.
+    `behind_proxy`: trust X-Forwarded-Proto / X-Forwarded-Host for the URLs the app writes."""
+    return ConnectorApp(service, path, db_path=db_path, log=log, behind_proxy=behind_proxy)
 
 
 def _respond(start_response: StartResponse, status: str, content_type: str, body: bytes, *,
@@ -167,9 +175,29 @@ def _wants_wsdl(query: str) -> bool:
     return any(key.lower() == "wsdl" for key, _ in parse_qsl(query, keep_blank_values=True))
 
 
-def _request_url(environ: dict[str, Any], path: str) -> str:
+# A host name, IPv4 address or bracketed IPv6 address, with an optional port: nothing that could
+# change the meaning of the URL it goes into.
+_HOST_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?")
+
+
+def _forwarded(environ: dict[str, Any], header: str) -> str:
+    """The first (client-side) value of a forwarded header; proxies in a chain append theirs."""
+    return str(environ.get(header) or "").split(",")[0].strip()
+
+
+def _request_url(environ: dict[str, Any], path: str, *, behind_proxy: bool = False) -> str:
+    """The absolute URL of `path` as the client sees it. Behind a proxy, X-Forwarded-Proto
+    (http or https) and X-Forwarded-Host replace the connection's scheme and Host header;
+    a malformed value is ignored."""
     scheme = environ.get("wsgi.url_scheme", "http")
     host = environ.get("HTTP_HOST") or f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '80')}"
+    if behind_proxy:
+        proto = _forwarded(environ, "HTTP_X_FORWARDED_PROTO").lower()
+        if proto in ("http", "https"):
+            scheme = proto
+        forwarded_host = _forwarded(environ, "HTTP_X_FORWARDED_HOST")
+        if forwarded_host and _HOST_RE.fullmatch(forwarded_host):
+            host = forwarded_host
     return f"{scheme}://{host}{environ.get('SCRIPT_NAME', '')}{path}"
 
 
@@ -177,17 +205,24 @@ def _request_url(environ: dict[str, Any], path: str) -> str:
 
 
 class RunningServer:
-    """A waitress server listening on a socket; `run()` blocks, `stop()` ends it from any thread."""
+    """A waitress server listening on a socket; `run()` blocks, `stop()` ends it from any thread.
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080, threads: int = 4):
+    waitress drops X-Forwarded-* headers before the app sees them; they are passed on when
+    `keep_proxy_headers` (default: the app's own ``behind_proxy``) is true."""
+
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080, threads: int = 4, *,
+                 keep_proxy_headers: bool | None = None):
         from waitress.server import create_server
 
+        if keep_proxy_headers is None:
+            keep_proxy_headers = bool(getattr(app, "behind_proxy", False))
         self.host = host
         self._server = create_server(
             app, host=host, port=port, threads=threads, ident="qbsync",
             max_request_body_size=MAX_BODY_BYTES,
             # A qbXML response can take a while to upload from a slow QuickBooks PC.
             channel_timeout=300,
+            clear_untrusted_proxy_headers=not keep_proxy_headers,
         )
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
