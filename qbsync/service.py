@@ -644,7 +644,8 @@ class ConnectorService:
 
     def _expire(self, store: Store, row: dict[str, Any], now: datetime) -> str:
         """An abandoned session (no call within the timeout): what it had out is outcome unknown,
-        held changes return to the wizard, and its ticket stops working."""
+        held changes return to the wizard, and its ticket stops working (unless nothing was out
+        and it is the connection's latest session: then a late call revives it, see `_take_call`)."""
         ctx = _Ctx(store, row, SessionState.from_dict(row["state"]), self._connection(store, row["connection_id"]), iso(now))
         ctx.state.expired_at, ctx.state.expired_idle = iso(now), ctx.state.sent is None
         if ctx.state.sent is not None:
