@@ -12,6 +12,9 @@ import typer
 
 from qbsync.commands.common import DbOption
 
+# The .qwc always carries a Scheduler: it only presets the interval, the user still ticks Auto-Run.
+DEFAULT_EVERY_MINUTES = 15
+
 
 def write_atomically(path: Path, text: str) -> None:
     """Write `text` to `path` through a temporary file in the same folder and a rename, so a
@@ -50,9 +53,12 @@ def qwc(
                      "(http only for localhost).", show_default=False),
     ],
     every_minutes: Annotated[
-        int | None,
-        typer.Option("--every-minutes", min=1, help="Run automatically every N minutes (Scheduler)."),
-    ] = None,
+        int,
+        typer.Option(
+            "--every-minutes", min=1,
+            help="Run automatically every N minutes (the Scheduler; runs only while Auto-Run is ticked in the Web Connector).",
+        ),
+    ] = DEFAULT_EVERY_MINUTES,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write the .qwc to this file (atomically) instead of stdout."),

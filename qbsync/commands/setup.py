@@ -214,7 +214,12 @@ def passwd(
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
     group = typer.Typer(
-        help="Connections: one per QuickBooks company file (Web Connector user, password, what to import).",
+        help=(
+            "Connections: one per QuickBooks company file (Web Connector user, password, what to import).\n\n"
+            "Examples:\n\n"
+            "    QBWC_PASSWORD=… qbsync connection add main --username qbwc --password-env QBWC_PASSWORD\n\n"
+            "    qbsync connection list --format json"
+        ),
         no_args_is_help=True,
         context_settings={"help_option_names": ["-h", "--help"]},
     )

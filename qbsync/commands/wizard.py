@@ -52,7 +52,7 @@ def pending(
     columns = list(wizard.PENDING_COLUMNS)
     first = True
     for key, title in wizard.SECTIONS:
-        if direction and key != direction:
+        if direction and key != direction.strip().lower():
             continue
         section = [r for r in rows if r["direction"] == key]
         sys.stdout.write(("" if first else "\n") + f"{title} ({len(section)})\n")
@@ -171,6 +171,7 @@ def approve(
     ] = None,
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
+    more_unchecked: Annotated[list[str] | None, typer.Argument(hidden=True, show_default=False, metavar="--uncheck ID")] = None,
 ) -> None:
     """Approve every checked change in both sections (keep or clear the unchecked).
 
@@ -183,6 +184,8 @@ def approve(
         qbsync approve --yes
 
         qbsync approve --uncheck 4 --clear-unchecked --yes
+
+        qbsync approve --uncheck 4 7 --yes
     """
     from qbsync.errors import UsageError
     from qbsync.sync import wizard
@@ -190,7 +193,10 @@ def approve(
     if keep_unchecked and clear_unchecked:
         raise UsageError("give --keep-unchecked or --clear-unchecked, not both")
     rule = "clear" if clear_unchecked else "keep"
-    unchecked_now = parse_ids(uncheck_ids)
+    # `--uncheck 4 7` (the form `--uncheck ID ...`): the ids after the first land here.
+    if more_unchecked and not uncheck_ids:
+        raise UsageError("approve takes no change ids; to leave some out, give them with --uncheck ID ...")
+    unchecked_now = parse_ids([*(uncheck_ids or []), *(more_unchecked or [])])
     if not yes and not sys.stdin.isatty():
         raise UsageError("approve needs --yes when not run on a terminal")
     with open_db(db) as store:

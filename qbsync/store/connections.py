@@ -17,6 +17,8 @@ _PUBLIC = (
 def _row(row: dict[str, Any] | None) -> dict[str, Any] | None:
     if row is not None and isinstance(row.get("import_types"), str):
         row["import_types"] = json.loads(row["import_types"])
+    if row is not None and row.get("import_since") == "":  # `set --import-since ""` cleared it
+        row["import_since"] = None
     return row
 
 

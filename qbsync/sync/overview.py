@@ -33,6 +33,7 @@ def status(store: Store, connection_name: str | None = None) -> list[dict[str, A
                 "connection": c["name"],
                 "awaiting_import": n.get(("awaiting", "import"), 0),
                 "awaiting_export": n.get(("awaiting", "export"), 0),
+                "awaiting": both("awaiting"),  # the total, as `pending --count` prints it
                 "held": both("held"),
                 "queued": both("queued") + both("sending"),
                 "errors": both("error"),

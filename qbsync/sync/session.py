@@ -171,7 +171,11 @@ def record_error(
         )
         change = store_changes.get_change(store, change_id)
         store_logs.append_failure(store, change, status_code=status_code, status_severity=severity, status_message=message)
-        store_logs.append_feed(store, change, result="error", status_code=status_code, status_message=message)
+        record = store_records.get_record(store, change["connection_id"], change["type"], change["local_id"])
+        store_logs.append_feed(
+            store, change, result="error", qb_id=change["qb_id"] or (record or {}).get("qb_id"),
+            status_code=status_code, status_message=message,
+        )
 
 
 def record_requeue(store: Store, change_id: int, *, reason: str, status_code: int | None = None) -> None:

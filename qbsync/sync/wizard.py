@@ -19,9 +19,13 @@ def direction_label(direction: str) -> str:
     return "QB → app" if direction == "import" else "app → QB"
 
 
-def _check_direction(direction: str | None) -> None:
-    if direction is not None and direction not in DIRECTIONS:
+def _check_direction(direction: str | None) -> str | None:
+    """The direction in lower case (like type names, any case is accepted); UsageError otherwise."""
+    if direction is None:
+        return None
+    if direction.strip().lower() not in DIRECTIONS:
         raise UsageError(f"unknown direction {direction!r}; use import or export")
+    return direction.strip().lower()
 
 
 def _type_name(type_name: str | None) -> str | None:
@@ -54,7 +58,7 @@ def pending(
     store: Store, connection: Mapping[str, Any], *, direction: str | None = None, type_name: str | None = None
 ) -> list[dict[str, Any]]:
     """Changes awaiting approval: imports first, then exports, oldest first in each."""
-    _check_direction(direction)
+    direction = _check_direction(direction)
     rows = store_changes.list_changes(
         store, connection["id"], ["awaiting"], direction=direction, type_=_type_name(type_name),
         order="CASE direction WHEN 'import' THEN 0 ELSE 1 END, id",
@@ -106,7 +110,7 @@ def show(store: Store, connection: Mapping[str, Any], change_id: int) -> dict[st
 def _select(
     store: Store, connection: Mapping[str, Any], ids: Sequence[int], type_name: str | None, direction: str | None
 ) -> list[int]:
-    _check_direction(direction)
+    direction = _check_direction(direction)
     if not ids and not type_name and not direction:
         raise UsageError("name the changes: give ids, --type or --direction")
     if ids:
