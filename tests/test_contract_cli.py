@@ -187,3 +187,33 @@ def test_listing_commands_parse_back_in_every_format(busy_db, fmt):
     for key in ("id", "name", "type", "direction", "status_code", "reason", "attempts", "last_tried", "actions"):
         assert key in err
     assert err["direction"] == "app → QB"
+
+
+# -- blank names, ids given twice --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ["connection", "add", "", "--username", "other", "--password-stdin"],
+    ["connection", "add", "  ", "--username", "other", "--password-stdin"],
+    ["connection", "add", "other", "--username", "", "--password-stdin"],
+    ["connection", "set", "main", "--username", " "],
+    ["connection", "set", "main", "--rename", ""],
+])
+def test_blank_connection_name_or_username_is_invalid_input(db, args):
+    proc = run_cli(*args, db=db, input="pw\n")
+    assert proc.returncode == 3 and proc.stdout == ""
+    assert proc.stderr.startswith("qbsync: error: ") and "cannot be empty" in proc.stderr
+    (row,) = as_json(run_cli("connection", "list", "--format", "json", db=db))
+    assert (row["name"], row["username"]) == ("main", "qbwc")  # nothing changed
+
+
+def test_an_id_given_twice_counts_once(db):
+    run_cli("stage", "Customer", db=db, input=jsonl(*CUSTOMERS), check=True)
+    ids = [r["id"] for r in pending(db)]
+    proc = run_cli("uncheck", str(ids[0]), f"{ids[0]},{ids[0]}", db=db)
+    assert proc.returncode == 0 and "unchecked 1 change:" in proc.stderr
+    proc = run_cli("stage", "Customer", "--delete", "C2", "--delete", "C2", "--format", "json", db=db)
+    assert proc.returncode == 0, proc.stderr
+    (result,) = json.loads(proc.stdout)
+    assert result["cleared"] == 1 and result["read"] == 1
+    assert sorted(r["name"] for r in pending(db)) == ["Acme Ltd", "Cobalt Co"]

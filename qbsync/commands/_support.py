@@ -25,7 +25,8 @@ def connection(store: Any, name: str | None) -> dict[str, Any]:
 
 
 def parse_ids(values: Sequence[str] | None) -> list[int]:
-    """Change ids from the command line (strings, so a bad one is a one-line usage error)."""
+    """Change ids from the command line (strings, so a bad one is a one-line usage error);
+    an id given twice counts once."""
     out: list[int] = []
     for value in values or ():
         for part in str(value).replace(",", " ").split():
@@ -35,7 +36,8 @@ def parse_ids(values: Sequence[str] | None) -> list[int]:
                 raise UsageError(f"change ids are whole numbers, not {part!r}") from None
             if number <= 0:
                 raise UsageError(f"change ids are positive, not {part!r}")
-            out.append(number)
+            if number not in out:
+                out.append(number)
     return out
 
 

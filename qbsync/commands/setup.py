@@ -73,6 +73,15 @@ def _since(value: str | None) -> str | None:
         raise InvalidInput(f"--import-since takes a date like 2026-01-31, not {value!r}") from None
 
 
+def _not_blank(value: str | None, what: str) -> str | None:
+    """A name or Web Connector user name: never empty or only spaces (a script's unset variable)."""
+    if value is not None and not value.strip():
+        from qbsync.errors import InvalidInput
+
+        raise InvalidInput(f"{what} cannot be empty")
+    return value
+
+
 def _version(value: str | None) -> str | None:
     if value is None:
         return None
@@ -109,8 +118,10 @@ def add(
     from qbsync.store import connections as sc
     from qbsync.sync.passwords import hash_password
 
-    if not username:
+    if username is None:
         raise UsageError("--username is required (the Web Connector user name)")
+    _not_blank(name, "the connection name")
+    _not_blank(username, "--username")
     types = _types(import_types) or []
     since = _since(import_since)
     version = _version(qbxml_version) or "13.0"
@@ -158,7 +169,7 @@ def set_(
     from qbsync.store import connections as sc
 
     fields = {
-        "name": rename, "username": username, "company_file": company_file, "import_types": _types(import_types),
+        "name": _not_blank(rename, "--rename"), "username": _not_blank(username, "--username"), "company_file": company_file, "import_types": _types(import_types),
         "import_since": _since(import_since), "qbxml_version": _version(qbxml_version),
     }
     if all(v is None for v in fields.values()):

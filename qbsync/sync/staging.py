@@ -364,8 +364,9 @@ def stage_lines(
 
 def stage_deletes(store: Store, connection: Mapping[str, Any], type_name: str, ids: list[str]) -> StageResult:
     """Export deletes for the app's ids; an id unknown to both the mirror and the wizard fails
-    the whole call (nothing written)."""
+    the whole call (nothing written). An id given twice is one delete."""
     et = catalogue.entity_type(type_name)
+    ids = list(dict.fromkeys(str(i) for i in ids))
     result = StageResult(type=et.name, read=len(ids))
     cid = connection["id"]
     with store.transaction():
