@@ -217,3 +217,12 @@ def test_an_id_given_twice_counts_once(db):
     (result,) = json.loads(proc.stdout)
     assert result["cleared"] == 1 and result["read"] == 1
     assert sorted(r["name"] for r in pending(db)) == ["Acme Ltd", "Cobalt Co"]
+
+
+def test_import_types_are_canonical_and_listed_once(db):
+    proc = run_cli("connection", "set", "main", "--import", "customer, Customer,,invoice", db=db)
+    assert proc.returncode == 0, proc.stderr
+    (row,) = as_json(run_cli("connection", "list", "--format", "json", db=db))
+    assert row["import_types"] == ["Customer", "Invoice"]
+    bad = run_cli("connection", "set", "main", "--import", "Customer,Gadget", db=db)
+    assert bad.returncode == 3 and "Gadget" in bad.stderr

@@ -53,7 +53,7 @@ def _types(value: str | None) -> list[str] | None:
         return None
     from qbsync.sync.catalogue import entity_type
 
-    return [entity_type(t.strip()).name for t in value.split(",") if t.strip()]
+    return list(dict.fromkeys(entity_type(t.strip()).name for t in value.split(",") if t.strip()))
 
 
 def _since(value: str | None) -> str | None:
