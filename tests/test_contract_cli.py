@@ -226,3 +226,12 @@ def test_import_types_are_canonical_and_listed_once(db):
     assert row["import_types"] == ["Customer", "Invoice"]
     bad = run_cli("connection", "set", "main", "--import", "Customer,Gadget", db=db)
     assert bad.returncode == 3 and "Gadget" in bad.stderr
+
+
+def test_a_bad_date_names_the_field_without_the_add_element(db):
+    bad = jsonl({"id": "I4", "CustomerRef": {"FullName": "Acme Ltd"}, "TxnDate": "2026-02-30"})
+    proc = run_cli("stage", "Invoice", db=db, input=bad)
+    assert proc.returncode == 3 and proc.stderr.startswith("qbsync: error: line 1: TxnDate: ")
+    proc = run_cli("stage", "Invoice", "--skip-invalid", "--format", "json", db=db, input=bad)
+    (result,) = as_json(proc)
+    assert [(p["line"], p["field"]) for p in result["skipped"]] == [(1, "TxnDate")]

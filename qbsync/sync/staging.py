@@ -116,7 +116,7 @@ def _ref_problems(value: Any, path: str) -> list[tuple[str, str]]:
 
 
 def _field_of(problem_path: str, et: Any) -> str:
-    parts = problem_path.split("/")
+    parts = problem_path.strip("/").split("/")  # schema-level problems come as /InvoiceAdd/TxnDate
     if parts and parts[0] == et.add_rq:
         parts = parts[1:]
     for i, part in enumerate(parts):
