@@ -44,11 +44,19 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
+@app.callback(epilog="Examples:  qbsync pending   ·   qbsync approve --yes   ·   qbsync errors --explain   ·   qbsync --db /srv/qbsync.db status --check")
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    db: str | None = typer.Option(None, "--db", help="SQLite store file for the command that follows (same as QBSYNC_DB).", show_default=False),
 ) -> None:
-    """qbsync: review, approve and move changes between your app and QuickBooks Desktop."""
+    """qbsync: review, approve and move changes between your app and QuickBooks Desktop.
+
+    Start with `make demo`, or: qbsync init; qbsync connection add NAME --username U --password-env VAR;
+    qbsync stage TYPE records.jsonl; qbsync pending; qbsync approve --yes; qbsync serve-connector.
+    """
+    if db:
+        # Every command reads its store from --db or QBSYNC_DB: a global --db sets the latter.
+        os.environ["QBSYNC_DB"] = db
 
 
 for _name in COMMAND_MODULES:

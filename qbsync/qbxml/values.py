@@ -80,9 +80,16 @@ def rule_problem(simple: SimpleType, text: str) -> str | None:
     """Why `text` is not a valid value of `simple`, in words, or None if the base type's rule
     holds (the empty string is valid for every qbXML value type)."""
     rule = _RULES.get(simple.base)
-    if rule is None or text == "" or rule[0].fullmatch(text):
+    if rule is None or text == "":
         return None
-    return f"{text!r} is not valid: {rule[1]}"
+    if not rule[0].fullmatch(text):
+        return f"{text!r} is not valid: {rule[1]}"
+    if simple.base in ("DATETYPE", "DATETIMETYPE"):
+        try:  # the shape is right; is it a real calendar date?
+            date.fromisoformat("-".join(part.zfill(2) for part in text[:10].split("T")[0].split("-")))
+        except ValueError:
+            return f"{text!r} is not a real date (YYYY-MM-DD)"
+    return None
 
 
 def _kind(base: str) -> str:
