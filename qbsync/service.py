@@ -602,7 +602,10 @@ class ConnectorService:
                 if change["status"] == "sending":
                     sync_session.record_error(store, o.change_id, status_code=o.status_code, message=o.message,
                                               severity=o.severity)
-                else:
+                elif o.status_code is not None:  # the re-read before a Mod: QuickBooks' answer counts
+                    export_results.record_failed_lookup(store, o.change_id, status_code=o.status_code,
+                                                        message=o.message)
+                else:  # refused by qbsync itself (the request breaks the schema): no status code
                     export_results.record_not_sent(store, o.change_id, message=o.message, at=ctx.now)
                 self.log.debug("session %d: change %d (%s %s) failed: %s%s", ctx.session_id, o.change_id,
                               change["type"], change["name"] or change["local_id"],
