@@ -16,8 +16,8 @@ from qbsync.sync.wizard import direction_label
 ERROR_COLUMNS = ("id", "name", "type", "direction", "status_code", "reason", "attempts", "last_tried", "actions")
 FAILED_COLUMNS = ("id", "change_id", "name", "type", "direction", "status_code", "reason", "failed_at", "resolved")
 OUTCOME_UNKNOWN_REASON = (
-    "outcome unknown: QuickBooks may or may not have applied it; the next Web Connector run checks "
-    "before anything is re-sent"
+    "outcome unknown: QuickBooks may or may not have applied it, so it is not re-sent; check QuickBooks, "
+    "then `qbsync retry --force ID` if the record is not there"
 )
 
 
@@ -141,7 +141,7 @@ def retry(
         if unknown and not all_:
             raise QbsyncError(
                 f"change {', '.join(map(str, unknown))}: outcome unknown (QuickBooks may already have applied it); "
-                "the next Web Connector run checks it. After checking QuickBooks yourself, `qbsync retry --force ID` "
+                "it is never re-sent blindly. After checking QuickBooks yourself, `qbsync retry --force ID` "
                 "sends it again; nothing was changed"
             )
         chosen = [r["id"] for r in rows if r["id"] not in unknown]

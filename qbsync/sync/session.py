@@ -6,8 +6,8 @@ session: held changes come back, the contact is remembered.
 
 Outcome unknown: a change was sent but no usable answer came back (connection lost,
 whole-message HRESULT after sending). It goes to the Error Log as `error` with
-`outcome_unknown` set and no actions: it is never re-sent blindly. The next session takes it
-with `take_unsettled()`, checks QuickBooks (error recovery with the old message set id, or a
+`outcome_unknown` set and no actions: it is never re-sent blindly. The settling step (the
+reliability work, not wired into the service yet) takes it with `take_unsettled()`, checks QuickBooks (error recovery with the old message set id, or a
 query by ExternalGUID/name), and settles it with `record_synced` (it was applied),
 `record_requeue` (it was not) or `record_error`. An admin who checked QuickBooks by hand can
 `qbsync retry --force ID`.
