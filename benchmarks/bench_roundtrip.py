@@ -1,0 +1,195 @@
+"""The server round trip: 2,000 approved customer exports through the real ConnectorService,
+at batch size 50 and 200.
+
+    python -m benchmarks.bench_roundtrip
+
+Over HTTP: the service behind `make_wsgi_app` on `serve(...)` (waitress, 127.0.0.1, a free
+port), driven by the shipped `WebConnector` with a `FakeQuickBooks` company: total time, round
+trips, time per round trip and per request, and the share the fake company spent answering.
+
+Direct: the same `ConnectorService` methods called in QBWC's order with the FakeQuickBooks
+answering, no HTTP and no SOAP: the time the service itself (engine + store) spends per
+callback. The difference between the two runs, less the company's share, is what HTTP and SOAP
+cost on both ends (server and the WebConnector client). authenticate includes one scrypt
+password check, on purpose. Each figure is the best of RUNS runs, each on a fresh store (a run
+syncs the changes); schemas are loaded before the first run.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+
+from qbsync.service import ConnectorService
+from qbsync.testing import FakeQuickBooks
+
+CHANGES = 2_000
+BATCH_SIZES = (50, 200)
+RUNS = 2
+USER, PASSWORD = "bench-sync", "bench-pass-1"
+CLIENT_VERSION = "2.3.0.215"
+COMPANY_FILE = r"C:\Users\Public\Documents\Intuit\QuickBooks\Company Files\bench.QBW"
+
+
+class TimedCompany(FakeQuickBooks):
+    """A FakeQuickBooks that adds up the time it spends answering qbXML."""
+
+    seconds = 0.0
+
+    def process(self, request_xml):  # type: ignore[override]
+        t = time.perf_counter()
+        try:
+            return super().process(request_xml)
+        finally:
+            self.seconds += time.perf_counter() - t
+
+
+CALLBACKS = {  # ConnectorService method: the QBWC callback it answers
+    "server_version": "serverVersion", "client_version": "clientVersion", "authenticate": "authenticate",
+    "send_request_xml": "sendRequestXML", "receive_response_xml": "receiveResponseXML",
+    "connection_error": "connectionError", "get_last_error": "getLastError", "close_connection": "closeConnection",
+}
+
+
+class TimedService(ConnectorService):
+    """The real ConnectorService, with the time spent in each callback noted (by QBWC name)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.calls: dict[str, list[float]] = defaultdict(list)
+
+    def total(self) -> float:
+        return sum(sum(v) for v in self.calls.values())
+
+
+def _timed(method_name: str, callback: str):
+    original = getattr(ConnectorService, method_name)
+
+    def timed(self, *args):
+        t = time.perf_counter()
+        try:
+            return original(self, *args)
+        finally:
+            self.calls[callback].append(time.perf_counter() - t)
+
+    timed.__name__ = method_name
+    return timed
+
+
+for _name, _callback in CALLBACKS.items():
+    setattr(TimedService, _name, _timed(_name, _callback))
+
+
+def make_store(folder: Path, name: str) -> Path:
+    """A store with CHANGES approved customer adds (not timed)."""
+    from qbsync.store import open_store
+    from qbsync.store.connections import add_connection, get_connection
+    from qbsync.sync import staging, wizard
+    from qbsync.sync.passwords import hash_password
+
+    db = folder / f"{name}.db"
+    lines = [json.dumps({"id": f"C{i}", "Name": f"Customer {i:05d}", "Phone": f"555-{i % 10000:04d}",
+                         "Email": f"c{i}@example.com",
+                         "BillAddress": {"Addr1": f"{i} Main St", "City": "Springfield", "State": "IL"}})
+             for i in range(CHANGES)]
+    with open_store(db, create=True) as store:
+        add_connection(store, name="acme", username=USER, password_hash=hash_password(PASSWORD))
+        conn = get_connection(store, "acme")
+        staging.stage_lines(store, conn, "Customer", lines)
+        wizard.approve(store, conn)
+    return db
+
+
+def over_http(db: Path, batch_size: int) -> tuple[float, int, float, float]:
+    """(wall time of the WebConnector run, round trips, seconds the company spent, seconds the
+    service spent inside its callbacks)."""
+    from qbsync.soap.app import make_wsgi_app, serve
+    from qbsync.testing import WebConnector
+
+    company = TimedCompany()
+    service = TimedService(str(db), batch_size=batch_size)
+    with serve(make_wsgi_app(service, "/qbwc"), "127.0.0.1", 0) as server:
+        connector = WebConnector(server.url("/qbwc"), USER, PASSWORD, company=company, noop_delay=0)
+        t = time.perf_counter()
+        report = connector.run()
+        elapsed = time.perf_counter() - t
+    if not report.ok or len(report.status_codes) != CHANGES or set(report.status_codes) != {0}:
+        raise RuntimeError(f"the run did not sync {CHANGES} changes: {report.outcome} {report.errors[:3]} "
+                           f"{report.violations[:3]}")
+    return elapsed, report.round_trips, company.seconds, service.total()
+
+
+def synced(db: Path) -> int:
+    from qbsync.store import open_store
+
+    with open_store(db) as store:
+        return store.scalar("SELECT count(*) FROM changes WHERE status = 'synced'")
+
+
+def direct(db: Path, batch_size: int) -> tuple[TimedService, float]:
+    """ConnectorService callbacks in QBWC's order, no HTTP: (the service with its per-callback
+    times, seconds the company spent)."""
+    service = TimedService(str(db), batch_size=batch_size)
+    company = TimedCompany()
+    service.server_version()
+    service.client_version(CLIENT_VERSION)
+    ticket, status = service.authenticate(USER, PASSWORD)[:2]
+    if status not in ("", COMPANY_FILE):
+        raise RuntimeError(f"authenticate answered {status!r}")
+    company.begin_session(COMPANY_FILE)
+    hcp = company.hcp_response()
+    first = True
+    while True:
+        xml = service.send_request_xml(ticket, hcp if first else "", COMPANY_FILE, "US", 13, 0)
+        first = False
+        if not xml:
+            service.get_last_error(ticket)
+            break
+        reply = company.process(xml)
+        percent = service.receive_response_xml(ticket, reply.xml, "", "")
+        if percent >= 100:
+            break
+        if percent < 0:
+            raise RuntimeError(f"receiveResponseXML answered {percent}: {service.get_last_error(ticket)}")
+    service.close_connection(ticket)
+    company.end_session()
+    return service, company.seconds
+
+
+def main() -> None:
+    from qbsync.qbxml import load_schema
+
+    load_schema().lxml  # compiled once per server process; not part of a round trip
+    FakeQuickBooks().hcp_response()  # and the fake company's
+    print(f"{CHANGES:,} approved customer adds, FakeQuickBooks answering; best of {RUNS} runs, each on a fresh store")
+    with tempfile.TemporaryDirectory(prefix="qbsync-bench-roundtrip-") as tmp:
+        folder = Path(tmp)
+        for batch in BATCH_SIZES:
+            total, trips, company_s, served_s = min(
+                over_http(make_store(folder, f"http-{batch}-{run}"), batch) for run in range(RUNS))
+            best: tuple[TimedService, float] | None = None
+            for run in range(RUNS):
+                db = make_store(folder, f"direct-{batch}-{run}")
+                service, direct_company_s = direct(db, batch)
+                if synced(db) != CHANGES:
+                    raise RuntimeError(f"the direct run synced {synced(db)} changes, not {CHANGES}")
+                if best is None or service.total() < best[0].total():
+                    best = (service, direct_company_s)
+            service, direct_company_s = best
+            wire = total - company_s - served_s
+            print(f"\nbatch size {batch}:")
+            print(f"  over HTTP: {total:.2f} s, {trips} round trips, {total / trips * 1000:.0f} ms per round trip, "
+                  f"{total / CHANGES * 1000:.2f} ms per request")
+            print(f"    FakeQuickBooks answering {company_s:.2f} s | service callbacks {served_s:.2f} s | "
+                  f"HTTP + SOAP, both ends {wire:.2f} s ({wire / trips * 1000:.1f} ms per round trip)")
+            print(f"  direct, no HTTP: service {service.total():.2f} s ({service.total() / CHANGES * 1000:.2f} ms per "
+                  f"request), FakeQuickBooks {direct_company_s:.2f} s")
+            for name, times in service.calls.items():
+                print(f"    {name:20s} {len(times):4d} call(s), {sum(times) / len(times) * 1000:8.2f} ms each, "
+                      f"{sum(times):6.2f} s in all")
+
+if __name__ == "__main__":
+    main()
