@@ -5,14 +5,16 @@ at batch size 50 and 200.
 
 Over HTTP: the service behind `make_wsgi_app` on `serve(...)` (waitress, 127.0.0.1, a free
 port), driven by the shipped `WebConnector` with a `FakeQuickBooks` company: total time, round
-trips, time per round trip and per request, and the share the fake company spent answering.
+trips, time per round trip and per request. The run's time is split three ways: the fake
+company answering qbXML, the service inside its callbacks (timed around each ConnectorService
+method), and the rest, which is HTTP and SOAP on both ends (the spyne server and the
+WebConnector client building and reading envelopes).
 
 Direct: the same `ConnectorService` methods called in QBWC's order with the FakeQuickBooks
 answering, no HTTP and no SOAP: the time the service itself (engine + store) spends per
-callback. The difference between the two runs, less the company's share, is what HTTP and SOAP
-cost on both ends (server and the WebConnector client). authenticate includes one scrypt
-password check, on purpose. Each figure is the best of RUNS runs, each on a fresh store (a run
-syncs the changes); schemas are loaded before the first run.
+callback. authenticate includes one scrypt password check, on purpose. Each figure is the best
+of RUNS runs, each on a fresh store (a run syncs the changes); schemas are loaded before the
+first run.
 """
 
 from __future__ import annotations
