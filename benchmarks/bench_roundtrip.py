@@ -12,7 +12,8 @@ WebConnector client building and reading envelopes).
 
 Direct: the same `ConnectorService` methods called in QBWC's order with the FakeQuickBooks
 answering, no HTTP and no SOAP: the time the service itself (engine + store) spends per
-callback. authenticate includes one scrypt password check, on purpose. Each figure is the best
+callback, with its first and last call (a callback's cost that grows with the queue shows as
+a first call dearer than the last). authenticate includes one scrypt password check, on purpose. Each figure is the best
 of RUNS runs, each on a fresh store (a run syncs the changes); schemas are loaded before the
 first run.
 """
@@ -190,8 +191,8 @@ def main() -> None:
             print(f"  direct, no HTTP: service {service.total():.2f} s ({service.total() / CHANGES * 1000:.2f} ms per "
                   f"request), FakeQuickBooks {direct_company_s:.2f} s")
             for name, times in service.calls.items():
-                print(f"    {name:20s} {len(times):4d} call(s), {sum(times) / len(times) * 1000:8.2f} ms each, "
-                      f"{sum(times):6.2f} s in all")
+                print(f"    {name:20s} {len(times):4d} call(s), {sum(times) / len(times) * 1000:8.2f} ms each "
+                      f"(first {times[0] * 1000:.1f}, last {times[-1] * 1000:.1f}), {sum(times):6.2f} s in all")
 
 if __name__ == "__main__":
     main()
