@@ -228,11 +228,16 @@ def _display_name(et: Any, data: Mapping[str, Any], fallback: str) -> str:
 
 
 def _pick_fold(found: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The change an update folds into: one still in the wizard, or one in error that never
-    reached an unknown outcome (the app fixing its data is the usual resolution)."""
-    for c in reversed(found):
-        if c["status"] in _FOLDABLE or (c["status"] == "error" and not c["outcome_unknown"]):
-            return c
+    """The change an update folds into: the entity's latest unsettled change, when it is still
+    in the wizard or in error with a known outcome (the app fixing its data is the usual
+    resolution). Never an older one behind a newer change still on its way: that newer change
+    would be sent after it and put older values back in QuickBooks, and a failed Add folded
+    behind a queued Mod would become a Mod that can never go."""
+    latest = found[-1] if found else None
+    if latest is not None and (
+        latest["status"] in _FOLDABLE or (latest["status"] == "error" and not latest["outcome_unknown"])
+    ):
+        return latest
     return None
 
 
