@@ -266,6 +266,23 @@ CUSTOMER_RET = {"ListID": "80000001-1", "TimeCreated": "2026-01-01T00:00:00", "T
                 "EditSequence": "1700000000", "Name": "C1", "FullName": "C1", "Sublevel": "0"}
 
 
+def test_a_mod_uses_the_mod_forms_names_and_leaves_out_add_only_fields():
+    mirror = Mirror([MirrorRecord("ItemService", "I1", "80000001-1", "7"), MirrorRecord("Customer", "C1", "80000002-1", "3")])
+    plan = exports.plan_exports(
+        [
+            change(1, "ItemService", "I1", {"SalesOrPurchase": {"Price": "12.00"}}, action="mod"),
+            change(2, "Customer", "C1", {"Phone": "555", "OpenBalance": "10.00"}, action="mod"),
+        ],
+        mirror,
+    )
+    by_change = {r.change_id: r for r in plan.requests}
+    item, cust = by_change[1], by_change[2]
+    assert item.request.data == {"SalesOrPurchaseMod": {"Price": "12.00"}, "ListID": "80000001-1", "EditSequence": "7"}
+    assert "OpenBalance" not in cust.request.data and cust.request.data["Phone"] == "555"
+    assert "OpenBalance" in cust.note and "only when a record is added" in cust.note
+    assert not plan.invalid
+
+
 def sent_customers(*ids):
     plan = exports.plan_exports([customer(i, f"C{i}") for i in ids], Mirror())
     return exports.SentMessage.from_plan(plan, 1, "ms", {i: "Customer" for i in ids})

@@ -9,9 +9,9 @@ lost answer (applied in QuickBooks, never heard of), a malformed answer, a whole
 a record locked by another user (3170/3175), a name a QuickBooks user already took (3100), a
 company that fails to open, or a run while the last abandoned session still holds the
 connection. Between runs the admin may `qbsync retry` (plain, never --force) what the Error Log
-offers retry for, and the app may re-stage (edit) records or stage new ones. (Two known bugs are
-kept out of the generated runs and pinned by the strict xfail tests at the end: items are not
-edited, and the admin does not retry a change the app has staged a newer change of since.)
+offers retry for, and the app may re-stage (edit) records or stage new ones. (One known bug is
+kept out of the generated runs and pinned by the strict xfail test at the end: the admin does not
+retry a change the app has staged a newer change of since.)
 
 After every run:
 
@@ -28,6 +28,8 @@ After every run:
 """
 
 from __future__ import annotations
+
+from decimal import Decimal
 
 import itertools
 import os
@@ -337,17 +339,13 @@ def test_retrying_a_superseded_change_does_not_put_older_values_back(world):
     assert world.fq.find("Customer", "Cust 0")["Phone"] == "555-0004"  # still the app's latest
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: an ItemService Mod is built with the Add's aggregate name `SalesOrPurchase` instead of "
-    "`SalesOrPurchaseMod` (qbsync/engine/exports.py change_request), so every item edit is refused "
-    "before sending ('not sent: the request breaks the qbXML schema') and a retry cannot help"))
 def test_an_item_price_edit_reaches_quickbooks(world):
     world.add(Entity("ItemService", "I0", "Item I0"))
     world.stage(["I0"])
     world.run()
     world.edit("I0", 2)
     assert world.run().final_message == "Synced 1"
-    assert world.fq.find("ItemService", "Item I0")["SalesOrPurchase"]["Price"] == "12.00"
+    assert Decimal(world.fq.find("ItemService", "Item I0")["SalesOrPurchase"]["Price"]) == Decimal("12")
 
 
 def test_an_invoice_whose_answer_was_lost_is_never_sent_again_even_after_edits_and_retries(world):

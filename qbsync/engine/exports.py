@@ -185,8 +185,9 @@ def plan_exports(
                                     for ref in c.refs):
             plan.deferred.append(Waiting(c.id, "waiting for a record sent in the same batch"))
             continue
+        notes: list[str] = []
         try:
-            req = change_request(c, mirror, refreshed)
+            req = change_request(c, mirror, refreshed, notes)
             if validate:
                 build_request([req], version=version, on_error=CONTINUE_ON_ERROR, schema=schema)
         except QbxmlValidationError as exc:
@@ -195,9 +196,9 @@ def plan_exports(
         except UnresolvedReference as exc:
             plan.waiting.append(Waiting(c.id, str(exc)))
             continue
-        note = None
         if c.id in refreshed:
-            note = f"sending the app's values with the EditSequence re-read from QuickBooks ({refreshed[c.id]})"
+            notes.append(f"sending the app's values with the EditSequence re-read from QuickBooks ({refreshed[c.id]})")
+        note = "; ".join(notes) or None
         plan.requests.append(PlannedRequest(request_id_for(WRITE, c.id), c.id, req, note))
         taken.add(c.entity)
         taken_local.add(c.local_id)
@@ -317,8 +318,32 @@ def _mod_lines(data: dict[str, Any], aggs: Iterable[LineAggregate], rec: MirrorR
     return data
 
 
-def change_request(change: ExportChange, mirror: Mirror, refreshed: Mapping[int, str] | None = None) -> Request:
-    """The Add, Mod or Del request for one change, references resolved."""
+def _mod_form(data: Mapping[str, Any], mod_decl: Any, path: str, dropped: list[str]) -> dict[str, Any]:
+    """Add-form data in the Mod form's names, by the schema: an aggregate the Mod form has only
+    as `<name>Mod` (ItemService's SalesOrPurchase → SalesOrPurchaseMod) is renamed, at any depth.
+    Fields QuickBooks takes only when a record is added (OpenBalance, …) cannot be changed by a
+    Mod: they are left out and named in `dropped`."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        info, target = mod_decl.child(key), key
+        if info is None:
+            info, target = mod_decl.child(key + "Mod"), key + "Mod"
+        if info is None:
+            dropped.append(path + key)
+            continue
+        if info.decl.content is not None:
+            if isinstance(value, Mapping):
+                value = _mod_form(value, info.decl, f"{path}{key}/", dropped)
+            elif isinstance(value, list):
+                value = [_mod_form(v, info.decl, f"{path}{key}/", dropped) if isinstance(v, Mapping) else v for v in value]
+        out[target] = value
+    return out
+
+
+def change_request(change: ExportChange, mirror: Mirror, refreshed: Mapping[int, str] | None = None,
+                   notes: list[str] | None = None) -> Request:
+    """The Add, Mod or Del request for one change, references resolved. What had to be left out
+    of a Mod is described in `notes`."""
     et = entity(change.type)
     rid = request_id_for(WRITE, change.id)
     rec = mirror.get(change.type, change.local_id)
@@ -334,6 +359,13 @@ def change_request(change: ExportChange, mirror: Mirror, refreshed: Mapping[int,
         raise QbxmlValidationError([_Problem(change.type, f"QuickBooks has no {change.type}Mod: a {change.type} cannot be changed once added")])
     edit_sequence = (refreshed or {}).get(change.id) or (rec.edit_sequence if rec else None)
     data = _mod_lines(data, et.lines, rec)
+    mod_decl = load_schema().element(et.mod_rq)
+    if mod_decl is not None:
+        dropped: list[str] = []
+        data = _mod_form(data, mod_decl, "", dropped)
+        if dropped and notes is not None:
+            notes.append(f"left out of the {et.mod_rq} (QuickBooks sets them only when a record is added): "
+                         + ", ".join(dropped))
     data[et.id_field] = _qb_id(change, mirror)
     data["EditSequence"] = edit_sequence
     return Request(et.mod_rq, data, request_id=rid)

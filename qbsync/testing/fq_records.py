@@ -256,6 +256,8 @@ def merge(stored: dict, changes: Mapping, decl: ElementDecl | None = None) -> No
     by field (a BillAddress with only City keeps Addr1), Refs and lists replace. With the
     Ret's `decl`, a field set drops the fields it excludes."""
     for key, value in changes.items():
+        if decl is not None and decl.child(key) is None and key.endswith("Mod") and decl.child(key[:-3]) is not None:
+            key = key[:-3]  # a Mod form's `SalesOrPurchaseMod` changes the record's `SalesOrPurchase`
         for other in alternatives(decl, key):
             stored.pop(other, None)
         if value is None or value == "":
