@@ -266,7 +266,7 @@ CUSTOMER_RET = {"ListID": "80000001-1", "TimeCreated": "2026-01-01T00:00:00", "T
                 "EditSequence": "1700000000", "Name": "C1", "FullName": "C1", "Sublevel": "0"}
 
 
-def test_a_mod_uses_the_mod_forms_names_and_leaves_out_add_only_fields():
+def test_a_mod_uses_the_mod_forms_names_and_refuses_add_only_fields():
     mirror = Mirror([MirrorRecord("ItemService", "I1", "80000001-1", "7"), MirrorRecord("Customer", "C1", "80000002-1", "3")])
     plan = exports.plan_exports(
         [
@@ -275,12 +275,11 @@ def test_a_mod_uses_the_mod_forms_names_and_leaves_out_add_only_fields():
         ],
         mirror,
     )
-    by_change = {r.change_id: r for r in plan.requests}
-    item, cust = by_change[1], by_change[2]
+    (item,) = plan.requests
     assert item.request.data == {"SalesOrPurchaseMod": {"Price": "12.00"}, "ListID": "80000001-1", "EditSequence": "7"}
-    assert "OpenBalance" not in cust.request.data and cust.request.data["Phone"] == "555"
-    assert "OpenBalance" in cust.note and "only when a record is added" in cust.note
-    assert not plan.invalid
+    # OpenBalance has no Mod form: the change is refused (never sent, never silently half-applied)
+    (refused,) = plan.invalid
+    assert refused.change_id == 2 and "OpenBalance can be set only when a Customer is added" in refused.message
 
 
 def sent_customers(*ids):

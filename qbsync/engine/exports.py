@@ -185,9 +185,8 @@ def plan_exports(
                                     for ref in c.refs):
             plan.deferred.append(Waiting(c.id, "waiting for a record sent in the same batch"))
             continue
-        notes: list[str] = []
         try:
-            req = change_request(c, mirror, refreshed, notes)
+            req = change_request(c, mirror, refreshed)
             if validate:
                 build_request([req], version=version, on_error=CONTINUE_ON_ERROR, schema=schema)
         except QbxmlValidationError as exc:
@@ -196,9 +195,9 @@ def plan_exports(
         except UnresolvedReference as exc:
             plan.waiting.append(Waiting(c.id, str(exc)))
             continue
+        note = None
         if c.id in refreshed:
-            notes.append(f"sending the app's values with the EditSequence re-read from QuickBooks ({refreshed[c.id]})")
-        note = "; ".join(notes) or None
+            note = f"sending the app's values with the EditSequence re-read from QuickBooks ({refreshed[c.id]})"
         plan.requests.append(PlannedRequest(request_id_for(WRITE, c.id), c.id, req, note))
         taken.add(c.entity)
         taken_local.add(c.local_id)
@@ -321,8 +320,8 @@ def _mod_lines(data: dict[str, Any], aggs: Iterable[LineAggregate], rec: MirrorR
 def _mod_form(data: Mapping[str, Any], mod_decl: Any, path: str, dropped: list[str]) -> dict[str, Any]:
     """Add-form data in the Mod form's names, by the schema: an aggregate the Mod form has only
     as `<name>Mod` (ItemService's SalesOrPurchase → SalesOrPurchaseMod) is renamed, at any depth.
-    Fields QuickBooks takes only when a record is added (OpenBalance, …) cannot be changed by a
-    Mod: they are left out and named in `dropped`."""
+    Fields QuickBooks takes only when a record is added (OpenBalance, …) have no Mod form: they
+    are named in `dropped` (the caller refuses the change rather than lose them silently)."""
     out: dict[str, Any] = {}
     for key, value in data.items():
         info, target = mod_decl.child(key), key
@@ -340,10 +339,8 @@ def _mod_form(data: Mapping[str, Any], mod_decl: Any, path: str, dropped: list[s
     return out
 
 
-def change_request(change: ExportChange, mirror: Mirror, refreshed: Mapping[int, str] | None = None,
-                   notes: list[str] | None = None) -> Request:
-    """The Add, Mod or Del request for one change, references resolved. What had to be left out
-    of a Mod is described in `notes`."""
+def change_request(change: ExportChange, mirror: Mirror, refreshed: Mapping[int, str] | None = None) -> Request:
+    """The Add, Mod or Del request for one change, references resolved."""
     et = entity(change.type)
     rid = request_id_for(WRITE, change.id)
     rec = mirror.get(change.type, change.local_id)
@@ -363,9 +360,10 @@ def change_request(change: ExportChange, mirror: Mirror, refreshed: Mapping[int,
     if mod_decl is not None:
         dropped: list[str] = []
         data = _mod_form(data, mod_decl, "", dropped)
-        if dropped and notes is not None:
-            notes.append(f"left out of the {et.mod_rq} (QuickBooks sets them only when a record is added): "
-                         + ", ".join(dropped))
+        if dropped:
+            raise QbxmlValidationError([_Problem(
+                change.type, f"{', '.join(dropped)} can be set only when a {change.type} is added, not changed "
+                             f"by a {et.mod_rq}; stage the record without {'them' if len(dropped) > 1 else 'it'}")])
     data[et.id_field] = _qb_id(change, mirror)
     data["EditSequence"] = edit_sequence
     return Request(et.mod_rq, data, request_id=rid)
