@@ -9,9 +9,7 @@ lost answer (applied in QuickBooks, never heard of), a malformed answer, a whole
 a record locked by another user (3170/3175), a name a QuickBooks user already took (3100), a
 company that fails to open, or a run while the last abandoned session still holds the
 connection. Between runs the admin may `qbsync retry` (plain, never --force) what the Error Log
-offers retry for, and the app may re-stage (edit) records or stage new ones. (One known bug is
-kept out of the generated runs and pinned by the strict xfail test at the end: the admin does not
-retry a change the app has staged a newer change of since.)
+offers retry for, and the app may re-stage (edit) records or stage new ones.
 
 After every run:
 
@@ -65,8 +63,7 @@ def scenarios(draw) -> dict[str, Any]:
         parent = draw(st.integers(0, n_customers - 1))
         entities.append(Entity("Customer", f"J{k}", f"Cust {parent}:Job {k}", parent=f"C{parent}"))
     items = [f"I{k}" for k in range(draw(st.integers(1, 2)))]
-    # Items are not edited here: an ItemService Mod is refused before sending (see the test below).
-    entities += [Entity("ItemService", lid, f"Item {lid}", editable=False) for lid in items]
+    entities += [Entity("ItemService", lid, f"Item {lid}") for lid in items]
     customers = [e.local_id for e in entities if e.type == "Customer"]
     invoices = []
     for j in range(draw(st.integers(0, 3))):
@@ -230,7 +227,7 @@ def play(w: World, scenario: dict[str, Any]) -> None:
             w.fq.unlock(type_name, qb_id)
         check(w)
         if step.retry:
-            w.retry_offered(superseded=False)
+            w.retry_offered()
         editable = [e for e in w.entities.values() if e.editable and any(
             c["local_id"] == e.local_id for c in w.changes().values())]
         for i in step.edits:
@@ -241,7 +238,7 @@ def play(w: World, scenario: dict[str, Any]) -> None:
             later.clear()
         check(w)
     # a last run with no fault, after a retry of what the Error Log offers: settles what can be
-    w.retry_offered(superseded=False)
+    w.retry_offered()
     w.run(None)
     check(w, final=True)
 
@@ -323,12 +320,6 @@ def test_a_failed_add_stays_an_add_when_a_mod_of_it_waits(world):
     check(world)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: `qbsync retry` offers and re-sends a change from the Error Log although the app has "
-    "staged a newer change of the same record since, and that newer change already synced: the "
-    "retried Mod puts the older values back in QuickBooks and both changes say synced "
-    "(qbsync/sync/errorlog.py retry/actions; staging computed the newer change's diff on top of "
-    "the failed one, so simply skipping it could drop fields only it carried)"))
 def test_retrying_a_superseded_change_does_not_put_older_values_back(world):
     stale = _superseded_error(world)
     world.run()

@@ -114,6 +114,8 @@ def retry(
     with open_db(db) as store:
         result = errorlog.retry(store, connection(store, conn), parse_ids(ids), all_=all_, force=force)
     say(f"queued {plural(len(result['queued']), 'change')} for retry" + (f": {', '.join(map(str, result['queued']))}" if result["queued"] else ""))
+    if result.get("superseded"):
+        say(f"cleared {', '.join(map(str, result['superseded']))}: a later change of the same record already sent newer values")
     if result["skipped"]:
         say(f"left {', '.join(map(str, result['skipped']))} in the Error Log: outcome unknown (see `qbsync errors`)")
 

@@ -144,9 +144,45 @@ def retry(
                 "it is never re-sent blindly. After checking QuickBooks yourself, `qbsync retry --force ID` "
                 "sends it again; nothing was changed"
             )
-        chosen = [r["id"] for r in rows if r["id"] not in unknown]
+        chosen, superseded = [], []
+        for r in rows:
+            if r["id"] in unknown:
+                continue
+            if _drop_superseded_fields(store, connection, r):
+                chosen.append(r["id"])
+            else:
+                superseded.append(r["id"])
         store_changes.set_status(store, chosen, "queued", outcome_unknown=0, note="retried from the Error Log")
-    return {"queued": chosen, "skipped": unknown}
+    return {"queued": chosen, "skipped": unknown, "superseded": superseded}
+
+
+def _drop_superseded_fields(store: Store, connection: Mapping[str, Any], change: Mapping[str, Any]) -> bool:
+    """A retried export Mod must not put back values a later change of the same record has
+    already sent: QuickBooks holds the newer ones. Those fields leave the retried change; when
+    none is left it is cleared as superseded. Returns whether anything is left to send."""
+    if change["direction"] != "export" or change["action"] != "mod":
+        return True
+    later = [
+        c for c in store_changes.changes_for_entity(
+            store, connection["id"], "export", change["type"], change["local_id"], ["synced"]
+        )
+        if c["id"] > change["id"]
+    ]
+    if not later:
+        return True
+    newer = {field for c in later for field in c["payload"]}
+    payload = {k: v for k, v in change["payload"].items() if k not in newer}
+    if payload == change["payload"]:
+        return True
+    if not payload:
+        store_changes.set_status(
+            store, [change["id"]], "cleared",
+            note=f"superseded: change {later[-1]['id']} already sent newer values to QuickBooks",
+        )
+        return False
+    before = {k: v for k, v in (change.get("before") or {}).items() if k in payload}
+    store_changes.update_change(store, change["id"], payload=payload, before=before)
+    return True
 
 
 def fix_edit_sequence(
