@@ -314,5 +314,10 @@ def address_block(address: Mapping | None) -> dict | None:
         lines.append(city_line)
     if address.get("Country"):
         lines.append(str(address["Country"]))
-    lines = lines[:5]
+    # A derived display block: at most 5 lines of at most 41 characters (the schema's limits
+    # for …AddressBlock), e.g. a long "City, State PostalCode" line is cut to fit.
+    lines = [line[:ADDRESS_BLOCK_LINE] for line in lines[:5]]
     return {f"Addr{i + 1}": line for i, line in enumerate(lines)} or None
+
+
+ADDRESS_BLOCK_LINE = 41
