@@ -3,7 +3,7 @@ and lxml vs xmlschema validation of CustomerQueryRs pages with 1,000 and 10,000 
 
     python -m benchmarks.bench_validate
 
-The published schemas come from QBSYNC_PUBLISHED_XSD (default /work/shared/qbxml-xsd); without
+The published schemas come from QBSYNC_PUBLISHED_XSD (default ../shared/qbxml-xsd beside the repository); without
 them only the embedded figures are printed. Times are wall-clock, best of a few runs.
 """
 
@@ -30,7 +30,7 @@ print(time.perf_counter() - t0)
 
 
 def published_dir() -> Path | None:
-    folder = Path(os.environ.get("QBSYNC_PUBLISHED_XSD") or "/work/shared/qbxml-xsd")
+    folder = Path(os.environ.get("QBSYNC_PUBLISHED_XSD") or Path(__file__).resolve().parents[2] / "shared" / "qbxml-xsd")
     return folder if (folder / VERSION).is_dir() else None
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 PUBLISHED_XSD_ENV = "QBSYNC_PUBLISHED_XSD"
-PUBLISHED_XSD_DEFAULT = Path("/work/shared/qbxml-xsd")
+PUBLISHED_XSD_DEFAULT = (Path(__file__).resolve().parents[2] / "shared" / "qbxml-xsd")
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """The entity catalogue, checked element by element against Intuit's published qbXML schemas
 (13.0 and 16.0), so a typo or a wrong claim in the catalogue fails here.
 
-The published schemas are found through QBSYNC_PUBLISHED_XSD (default /work/shared/qbxml-xsd).
+The published schemas are found through QBSYNC_PUBLISHED_XSD (default ../shared/qbxml-xsd beside the repository).
 When the variable is set and the folder is missing, the tests fail instead of skipping.
 """
 
@@ -38,7 +38,7 @@ ISSUE_TYPES = (
 
 def published_dir(version: str) -> Path:
     configured = os.environ.get("QBSYNC_PUBLISHED_XSD")
-    root = Path(configured or "/work/shared/qbxml-xsd")
+    root = Path(configured or Path(__file__).resolve().parents[2] / "shared" / "qbxml-xsd")
     folder = root / version
     if not folder.is_dir():
         if configured:

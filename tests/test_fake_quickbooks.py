@@ -669,7 +669,7 @@ def test_response_data_include_none_gives_statuses_only(fq):
 
 # ---- invalid messages -----------------------------------------------------------------------
 
-FIXTURES = Path(os.environ.get("QBSYNC_PUBLISHED_XSD") or "/work/shared/qbxml-xsd").parent / "qbxml-fixtures"
+FIXTURES = Path(os.environ.get("QBSYNC_PUBLISHED_XSD") or Path(__file__).resolve().parents[2] / "shared" / "qbxml-xsd").parent / "qbxml-fixtures"
 
 
 @pytest.mark.parametrize("text", [

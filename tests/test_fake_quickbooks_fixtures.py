@@ -19,7 +19,7 @@ from qbsync.qbxml import parse_response
 from qbsync.testing.fake_quickbooks import FakeQuickBooks
 
 # ../shared: the folder that holds the published schemas also holds the recordings
-SHARED = Path(os.environ.get("QBSYNC_PUBLISHED_XSD") or "/work/shared/qbxml-xsd").parent
+SHARED = Path(os.environ.get("QBSYNC_PUBLISHED_XSD") or Path(__file__).resolve().parents[2] / "shared" / "qbxml-xsd").parent
 FIXTURES = SHARED / "qbxml-fixtures"
 ENVELOPES = SHARED / "qbwc" / "captured-envelopes"
 # Lists the fake does not model; recorded Rets may name them, the fake's cannot.

@@ -16,7 +16,7 @@ from qbsync.qbxml.problems import Problem, QbxmlValidationError
 from qbsync.qbxml.schema import embedded_dir, load_schema
 from qbsync.qbxml.validate import ValidationReport, validate_document, validate_file
 
-FIXTURES = Path("/work/shared/qbxml-fixtures")
+FIXTURES = (Path(os.environ.get("QBSYNC_PUBLISHED_XSD") or Path(__file__).resolve().parents[2] / "shared" / "qbxml-xsd").parent / "qbxml-fixtures")
 if not FIXTURES.is_dir():  # the fixtures sit beside the schemas in ../shared
     FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "qbxml-fixtures"
 

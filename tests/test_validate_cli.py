@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-FIXTURES = Path("/work/shared/qbxml-fixtures")
+FIXTURES = (Path(os.environ.get("QBSYNC_PUBLISHED_XSD") or Path(__file__).resolve().parents[2] / "shared" / "qbxml-xsd").parent / "qbxml-fixtures")
 if not FIXTURES.is_dir():
     FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "qbxml-fixtures"
 SAMPLES = sorted(str(p) for p in (FIXTURES / "intuit-sdk-samples").glob("*.xml"))
