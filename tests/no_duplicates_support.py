@@ -13,7 +13,6 @@ import contextlib
 import io
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -27,24 +26,12 @@ from qbsync.sync import errorlog, overview, staging, wizard
 from qbsync.sync.passwords import hash_password
 from qbsync.testing import WebConnector
 from qbsync.testing.fake_quickbooks import FakeQuickBooks
+from clock import Clock
 
 USER, PASSWORD = "acme-sync", "acme-pass-1"
 SESSION_TIMEOUT = 120
 LIST_TYPES = ("Customer", "ItemService")
 WRITE_RQ = ("Add", "Mod")
-
-
-class Clock:
-    """The service's clock: moved on between runs so an abandoned session expires."""
-
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 26, 8, 0, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 # -- the app's entities ---------------------------------------------------------------------------

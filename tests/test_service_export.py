@@ -8,7 +8,6 @@ import json
 import math
 import sqlite3
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -19,19 +18,9 @@ from qbsync.store import open_store
 from qbsync.sync import errorlog, overview, staging, wizard
 from qbsync.sync.passwords import hash_password
 from qbsync.testing.fake_quickbooks import FakeQuickBooks
+from clock import Clock
 
 PASSWORD = "s3cret-Pa55"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 26, 8, 0, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @dataclass
