@@ -6,18 +6,9 @@ plain data, and streaming a 10,000-record response.
 
 from __future__ import annotations
 
-import time
 
+from benchmarks.timing import best
 from qbsync.qbxml import Request, RsSpec, build_request, build_response, iter_response, load_schema, parse_response
-
-
-def best(fn, runs: int = 5) -> float:
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def invoice(i: int) -> Request:

@@ -70,6 +70,11 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def counted(ids: list[int], word: str = "change") -> str:
+    """"2 changes: 4, 7" (or "0 changes")."""
+    return plural(len(ids), word) + (f": {', '.join(map(str, ids))}" if ids else "")
+
+
 def read_password(password_stdin: bool, password_env: str | None, *, confirm: bool = True) -> str:
     """A password from stdin (first line), an environment variable, or a prompt on a terminal.
     Never from a plain argument (it would show in `ps` and shell history)."""

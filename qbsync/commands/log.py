@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from qbsync.commands._support import connection, fmt_value, open_db, parse_ids, plural, render, say
+from qbsync.commands._support import connection, fmt_value, open_db, counted, parse_ids, render, say
 from qbsync.commands.common import ConnectionOption, DbOption, Format, FormatOption
 
 IdsArgument = Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="Change ids.", show_default=False)]
@@ -113,7 +113,7 @@ def retry(
 
     with open_db(db) as store:
         result = errorlog.retry(store, connection(store, conn), parse_ids(ids), all_=all_, force=force)
-    say(f"queued {plural(len(result['queued']), 'change')} for retry" + (f": {', '.join(map(str, result['queued']))}" if result["queued"] else ""))
+    say(f"queued {counted(result['queued'])} for retry")
     if result.get("superseded"):
         say(f"cleared {', '.join(map(str, result['superseded']))}: a later change of the same record already sent newer values")
     if result["skipped"]:
@@ -144,7 +144,7 @@ def fix_edit_sequence(
 
     with open_db(db) as store:
         result = errorlog.fix_edit_sequence(store, connection(store, conn), parse_ids(ids), all_=all_, force=force)
-    say(f"queued {plural(len(result['queued']), 'change')} to re-read the EditSequence" + (f": {', '.join(map(str, result['queued']))}" if result["queued"] else ""))
+    say(f"queued {counted(result['queued'])} to re-read the EditSequence")
     for refused in result["refused"]:
         say(f"not applicable to change {refused}")
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from qbsync.commands._support import (
-    confirm_or_yes, connection, fmt_value, open_db, parse_ids, plural, render, say,
+    confirm_or_yes, connection, counted, fmt_value, open_db, parse_ids, plural, render, say,
 )
 from qbsync.commands.common import ConnectionOption, DbOption, Format, FormatOption
 
@@ -115,7 +115,7 @@ def _mark(checked: bool, ids: list[str] | None, type_name: str | None, direction
             store, connection(store, conn), checked, parse_ids(ids), type_name=type_name, direction=direction
         )
     verb = "checked" if checked else "unchecked"
-    say(f"{verb} {plural(len(touched), 'change')}" + (f": {', '.join(map(str, touched))}" if touched else ""))
+    say(f"{verb} {counted(touched)}")
 
 
 def check(
