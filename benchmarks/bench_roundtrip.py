@@ -26,7 +26,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from qbsync.service import ConnectorService
+from qbsync.connector.service import ConnectorService
 from qbsync.testing import FakeQuickBooks
 
 CHANGES = 2_000
@@ -109,7 +109,7 @@ def make_store(folder: Path, name: str) -> Path:
 def over_http(db: Path, batch_size: int) -> tuple[float, int, float, float]:
     """(wall time of the WebConnector run, round trips, seconds the company spent, seconds the
     service spent inside its callbacks)."""
-    from qbsync.soap.app import make_wsgi_app, serve
+    from qbsync.connector.app import make_wsgi_app, serve
     from qbsync.testing import WebConnector
 
     company = TimedCompany()

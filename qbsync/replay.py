@@ -662,8 +662,8 @@ def _quiet_logger() -> logging.Logger:
 def replay(folder: str | Path, *, timeout: float = 60.0) -> ReplayResult:
     """Play the recording in `folder` against the current code and compare."""
     recording = load_recording(folder)
-    from qbsync.service import ConnectorService
-    from qbsync.soap.app import make_wsgi_app, serve
+    from qbsync.connector.service import ConnectorService
+    from qbsync.connector.app import make_wsgi_app, serve
 
     start = _parse_time(str(recording.meta.get("started_at") or ""), datetime.now(timezone.utc))
     clock = _Clock(start)

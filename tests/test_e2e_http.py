@@ -20,8 +20,8 @@ from lxml import etree
 from soap_helpers import INTUIT, NS, call, post_soap, request
 
 from qbsync.qbxml import parse_request
-from qbsync.service import ConnectorService
-from qbsync.soap.app import make_wsgi_app, serve
+from qbsync.connector.service import ConnectorService
+from qbsync.connector.app import make_wsgi_app, serve
 from qbsync.store import open_store
 from qbsync.store.connections import add_connection, get_connection
 from qbsync.sync import errorlog, overview, staging, wizard

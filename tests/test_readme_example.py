@@ -6,8 +6,8 @@ import json
 import os
 import subprocess
 
-from qbsync.service import ConnectorService
-from qbsync.soap.app import make_wsgi_app, serve
+from qbsync.connector.service import ConnectorService
+from qbsync.connector.app import make_wsgi_app, serve
 from qbsync.testing import FakeQuickBooks, WebConnector
 
 

@@ -11,8 +11,8 @@ import threading
 import pytest
 from soap_helpers import call, request
 
-from qbsync.service import ConnectorService
-from qbsync.soap.app import make_wsgi_app, serve
+from qbsync.connector.service import ConnectorService
+from qbsync.connector.app import make_wsgi_app, serve
 from qbsync.store import open_store
 from qbsync.store import sessions as store_sessions
 from qbsync.store.changes import count_by_status

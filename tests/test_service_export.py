@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from qbsync.qbxml import RsSpec, build_response, parse_request, parse_response
-from qbsync.service import ConnectorService
+from qbsync.connector.service import ConnectorService
 from qbsync.store import connections as store_connections
 from qbsync.store import open_store
 from qbsync.sync import errorlog, overview, staging, wizard
@@ -306,21 +306,25 @@ def test_a_missing_response_for_a_request_is_outcome_unknown(env):
     assert env.failed()[0]["change_id"] == 2
 
 
-def test_a_whole_message_parse_error_requeues_once_and_stops_resending(env):
+def test_a_whole_message_parse_error_sends_each_change_alone_once_then_logs_it(env):
     env.stage("Customer", [customer("C1"), customer("C2")])
     env.approve()
     with env.store() as store:
         store_connections.update_connection(store, "acme", qbxml_version="16.0")
     # QBWC reports 16.0 but this company only parses 13.0: QuickBooks answers 0x80040400
     trace = env.run(fq=FakeQuickBooks(qbxml_version="13.0"), version=(16, 0))
-    assert len(trace.requests) == 1
-    assert trace.percents == [100]
-    assert trace.summary == "Synced 0, 2 back in the queue"
+    assert len(trace.requests) == 3  # both together, then each alone: never a loop
+    assert [r.count("CustomerAddRq requestID") for r in trace.requests] == [2, 1, 1]
+    assert trace.percents[-1] == 100 and trace.percents == sorted(trace.percents)
+    assert trace.summary == "Synced 0, 2 errors"
     changes = env.changes()
-    assert {c["status"] for c in changes.values()} == {"queued"}
-    assert all("0x80040400" in c["note"] for c in changes.values())
-    assert all(c["attempts"] == 0 for c in changes.values())
-    assert not env.failed()
+    assert {c["status"] for c in changes.values()} == {"error"}
+    errors = env.errors()
+    assert {e["status_code"] for e in errors} == {"0x80040400"}
+    assert all("parse" in e["reason"].lower() for e in errors)
+    assert len(env.failed()) == 2
+    # the next run sends nothing: they wait in the Error Log for the admin
+    assert env.run(fq=FakeQuickBooks(qbxml_version="13.0"), version=(16, 0)).auth[1] == "none"
 
 
 def test_another_hresult_leaves_the_outcome_unknown_and_ends_with_a_negative_percent(env):
@@ -331,7 +335,9 @@ def test_another_hresult_leaves_the_outcome_unknown_and_ends_with_a_negative_per
     assert svc.send_request_xml(ticket, env.fq.hcp_response(), "", "US", 13, 0)
     assert svc.receive_response_xml(ticket, "", "0x80040402", "Unexpected error. Check the qbsdklog.txt file") < 0
     assert "0x80040402" in svc.get_last_error(ticket)
-    assert svc.close_connection(ticket) == "Synced 0, 1 outcome unknown"
+# closeConnection's text (QBWC's Status column) says what went wrong, then what was done
+    assert svc.close_connection(ticket) == ("QuickBooks failed the request: 0x80040402 Unexpected error. Check the "
+                                            "qbsdklog.txt file (Synced 0, 1 outcome unknown)")
     c = env.changes()[1]
     assert c["status"] == "error" and c["outcome_unknown"] == 1 and "0x80040402" in c["status_message"]
 
@@ -449,7 +455,7 @@ def test_an_abandoned_session_expires_its_message_becomes_outcome_unknown(env):
     env.stage("Customer", [customer("C3")])
     with env.store() as store:
         wizard.approve(store, env.conn, uncheck=[3])
-    svc = env.service
+    svc = ConnectorService(env.path, clock=env.clock, response_timeout=120)
     ticket = svc.authenticate("acme-sync", PASSWORD)[0]
     assert svc.send_request_xml(ticket, env.fq.hcp_response(), "", "US", 13, 0)
     env.clock.advance(119)
@@ -464,14 +470,14 @@ def test_an_abandoned_session_expires_its_message_becomes_outcome_unknown(env):
     (session,) = env.sessions()
     assert session["closed_at"] and session["summary"] == "Synced 0, 2 outcomes unknown"
     assert svc.send_request_xml(ticket, "", "", "US", 13, 0) == ""
-    assert "unknown or has expired" in svc.get_last_error(ticket)
+    assert "timed out while message 1 was with QuickBooks" in svc.get_last_error(ticket)
     assert svc.receive_response_xml(ticket, "<x/>", "", "") < 0
 
 
 def test_expiry_is_noticed_by_the_sessions_own_next_call(env):
     env.stage("Customer", [customer("C1")])
     env.approve()
-    svc = ConnectorService(env.path, clock=env.clock, session_timeout=30)
+    svc = ConnectorService(env.path, clock=env.clock, session_timeout=30, response_timeout=30)
     ticket = svc.authenticate("acme-sync", PASSWORD)[0]
     assert svc.send_request_xml(ticket, env.fq.hcp_response(), "", "US", 13, 0)  # a message out
     env.clock.advance(31)

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from qbsync.errors import QbsyncError
-from qbsync.service import ConnectorService, ticket_hash
+from qbsync.connector.service import ConnectorService, ticket_hash
 from qbsync.store import connections as store_connections
 from qbsync.store import open_store
 from qbsync.store import sessions as store_sessions
@@ -165,7 +165,7 @@ def test_a_minimum_run_interval_rides_on_every_answer_with_a_ticket(env):
 def test_busy_postpones_until_the_running_session_would_expire(env):
     env.stage("Customer", [customer("C1")])
     env.approve()
-    svc = env.service  # session timeout 120 s
+    svc = ConnectorService(env.path, clock=env.clock, response_timeout=120)  # session timeout 120 s
     ticket = svc.authenticate("acme-sync", PASSWORD)[0]
     assert svc.authenticate("acme-sync", PASSWORD)[1:] == ["busy", "120"]  # capped at the timeout
     env.clock.advance(30)
@@ -304,7 +304,7 @@ def test_no_revival_once_another_session_of_the_connection_has_started(env):
     second, status = svc.authenticate("acme-sync", PASSWORD)[:2]
     assert status == ""  # the first expired; this one owns the connection now
     assert svc.send_request_xml(first, env.fq.hcp_response(), "", "US", 13, 0) == ""
-    assert "unknown or has expired" in svc.get_last_error(first)
+    assert "timed out with nothing waiting for QuickBooks" in svc.get_last_error(first)
     assert svc.close_connection(first) == "Nothing to sync"  # what it did before it expired
     assert _session_row(env, first)["closed_at"]
     xml = svc.send_request_xml(second, env.fq.hcp_response(), "", "US", 13, 0)
@@ -316,13 +316,13 @@ def test_no_revival_once_another_session_of_the_connection_has_started(env):
 def test_no_revival_when_a_message_was_out_its_outcome_stays_unknown(env):
     env.stage("Customer", [customer("C1"), customer("C2")])
     env.approve()
-    svc = env.service
+    svc = ConnectorService(env.path, clock=env.clock, response_timeout=120)
     ticket = svc.authenticate("acme-sync", PASSWORD)[0]
     xml = svc.send_request_xml(ticket, env.fq.hcp_response(), "", "US", 13, 0)
     reply = env.fq.process(xml)  # applied in QuickBooks ...
-    env.clock.advance(200)  # ... but the answer comes after the session expired
+    env.clock.advance(200)  # ... but the answer comes after even the response timeout
     assert svc.receive_response_xml(ticket, reply.xml, "", "") < 0
-    assert "unknown or has expired" in svc.get_last_error(ticket)
+    assert "timed out while message 1 was with QuickBooks" in svc.get_last_error(ticket)
     assert svc.send_request_xml(ticket, "", "", "US", 13, 0) == ""
     changes = env.changes()
     assert [changes[i]["outcome_unknown"] for i in (1, 2)] == [1, 1]
@@ -331,6 +331,20 @@ def test_no_revival_when_a_message_was_out_its_outcome_stays_unknown(env):
     assert row["closed_at"] and row["state"]["expired_idle"] is False
     assert svc.close_connection(ticket) == "Synced 0, 2 outcomes unknown"
     assert len(env.fq.all("Customer")) == 2  # never re-sent
+
+
+def test_a_late_answer_within_the_response_timeout_is_applied(env):
+    env.stage("Customer", [customer("C1"), customer("C2")])
+    env.approve()
+    svc = env.service  # session timeout 120 s, response timeout 1800 s
+    ticket = svc.authenticate("acme-sync", PASSWORD)[0]
+    xml = svc.send_request_xml(ticket, env.fq.hcp_response(), "", "US", 13, 0)
+    reply = env.fq.process(xml)
+    env.clock.advance(600)  # QuickBooks took 10 minutes over the message
+    assert svc.authenticate("acme-sync", PASSWORD)[1:] == ["busy", "1200"]  # it still owns the connection
+    assert svc.receive_response_xml(ticket, reply.xml, "", "") == 100
+    assert svc.close_connection(ticket) == "Synced 2"
+    assert {c["status"] for c in env.changes().values()} == {"synced"}
 
 
 def test_a_session_closed_normally_is_never_revived(env):

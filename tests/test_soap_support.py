@@ -11,7 +11,7 @@ from soap_helpers import request
 from soap_standin import StandInService
 
 from qbsync.qbxml.status_codes import lookup
-from qbsync.soap.app import make_wsgi_app, serve
+from qbsync.connector.app import make_wsgi_app, serve
 from qbsync.store import changes as store_changes
 from qbsync.store import open_store
 from qbsync.store import sessions as store_sessions

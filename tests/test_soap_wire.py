@@ -14,7 +14,7 @@ from lxml import etree
 from soap_helpers import INTUIT, NS, envelope, post_soap, request
 from soap_standin import StandInService
 
-from qbsync.soap.app import make_wsgi_app, serve
+from qbsync.connector.app import make_wsgi_app, serve
 from qbsync.store import open_store
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "qbwc"

@@ -12,8 +12,8 @@ from lxml import etree
 from soap_helpers import INTUIT, envelope, post_soap, request
 from soap_standin import StandInService
 
-from qbsync.soap.app import make_wsgi_app, serve
-from qbsync.soap.operations import OPERATIONS
+from qbsync.connector.app import make_wsgi_app, serve
+from qbsync.connector.operations import OPERATIONS
 from qbsync.testing.wc_soap import OPERATION_PARAMS, build_envelope
 
 SHARED_WSDL = Path(__file__).resolve().parents[2] / "shared" / "qbwc" / "wsdl"

@@ -60,7 +60,7 @@ def _check_options(path: str, min_client_version: str | None) -> str:
 
 def _listen(app: Any, host: str, port: int, threads: int) -> Any:
     from qbsync.errors import QbsyncError
-    from qbsync.soap.app import RunningServer
+    from qbsync.connector.app import RunningServer
 
     try:
         return RunningServer(app, host, port, threads)
@@ -125,7 +125,7 @@ def serve_connector(
         qbsync serve-connector --port 8080 --behind-proxy --min-run-interval 300
     """
     from qbsync.errors import QbsyncError
-    from qbsync.soap.app import make_wsgi_app
+    from qbsync.connector.app import make_wsgi_app
     from qbsync.store import open_store, resolve_path
 
     path = _check_options(path, min_client_version)
@@ -139,7 +139,7 @@ def serve_connector(
             raise QbsyncError(f"cannot create the recording folder {record}: {exc.strerror}") from None
     log = configure_logging(log_file)
 
-    from qbsync.service import ConnectorService
+    from qbsync.connector.service import ConnectorService
 
     service = ConnectorService(
         str(db_path), batch_size=batch_size, session_timeout=session_timeout, min_client_version=min_client_version,

@@ -1,8 +1,12 @@
-"""What a Web Connector session does, as pure decisions over plain data (no SQL, no HTTP).
+"""What a Web Connector session does, as pure decisions over plain data (no SQL, no HTTP, no
+clock): every rule of the Web Connector protocol lives here.
 
-- `model`: export changes, the mirror, and the outcome of each change (synced, failed, …)
+- `session`: the session state machine (`Session`, fed the Web Connector's events, returning the
+  answer and the outcome of each change), authenticate's admission, expiry and revival, the
+  qbXML version chosen, percent complete, the getLastError and closeConnection texts
 - `exports`: the export step: order, batches, requests, and reading QuickBooks' answers
-- `session`: the session's state between callbacks, percent complete, the closing summary
+- `model`: export changes, the mirror, and the outcome of each change (synced, failed, …)
 
-The service (`qbsync.service`) loads from the store, calls these, and saves in one transaction.
+The connector shell (`qbsync.connector.service`) loads from the store, calls these, and records
+the outcomes in one transaction.
 """

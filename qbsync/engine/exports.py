@@ -82,8 +82,32 @@ def request_id_for(kind: str, change_id: int) -> str:
     return f"{'r' if kind == REFRESH else 'c'}{change_id}"
 
 
-def _rank() -> dict[str, int]:
-    return {name: i for i, name in enumerate(dependency_order())}
+def send_order(mirror: Mirror) -> Any:
+    """The sort key of the order changes are sent in: adds and mods in dependency order (what a
+    record refers to first), oldest first within a type; then deletes the other way round, so a
+    record goes before what it uses (an invoice before its customer and items, a job before its
+    parent customer: deeper in the name hierarchy first), else QuickBooks refuses with 3170."""
+    rank = {name: i for i, name in enumerate(dependency_order())}
+    last = len(rank)
+
+    def key(c: ExportChange) -> tuple[int, int, int, int]:
+        if c.action == "delete":
+            return (1, -rank.get(c.type, last), -_depth(mirror.get(c.type, c.local_id)), c.id)
+        return (0, rank.get(c.type, last), 0, c.id)
+
+    return key
+
+
+def _depth(rec: MirrorRecord | None) -> int:
+    """How deep a list record sits in QuickBooks' name hierarchy (a job of a customer: 1)."""
+    if rec is None:
+        return 0
+    for data in (rec.qb_data or {}, rec.data):
+        if str(data.get("Sublevel", "")).isdigit():
+            return int(data["Sublevel"])
+        if data.get("FullName"):
+            return str(data["FullName"]).count(":")
+    return 1 if rec.data.get("ParentRef") else 0
 
 
 def needs_refresh(change: ExportChange, mirror: Mirror, refreshed: Mapping[int, str]) -> bool:
@@ -136,16 +160,18 @@ def plan_exports(
     version: str = "13.0",
     skip: Iterable[int] = (),
     refreshed: Mapping[int, str] | None = None,
+    alone: Iterable[int] = (),
     validate: bool = True,
 ) -> ExportPlan:
     """Choose the next message. `changes` are the connection's queued exports; `skip` the ones
     this session will not send again; `refreshed` maps a change to the EditSequence re-read for
-    it. Re-reads come first (one REFRESH message), then writes in dependency order."""
+    it; `alone` the changes that go in a message of their own (they were in a message QuickBooks
+    could not parse), first. Re-reads come first (one REFRESH message), then writes in
+    dependency order."""
     refreshed = dict(refreshed or {})
-    skip = set(skip)
+    skip, alone = set(skip), set(alone)
     schema = load_schema(version) if validate else None
-    rank = _rank()
-    every = sorted(changes, key=lambda c: (rank.get(c.type, len(rank)), c.id))
+    every = sorted(changes, key=send_order(mirror))
     queued_entities: dict[tuple[str, str], list[int]] = {}
     queued_local: dict[str, list[tuple[str, int]]] = {}
     for c in every:
@@ -167,6 +193,9 @@ def plan_exports(
         else:
             deferred.append(Waiting(c.id, block[1]))
 
+    isolated = [c for c in ready if c.id in alone]
+    if isolated:
+        ready, batch_size = isolated[:1], 1
     to_refresh = [c for c in ready if needs_refresh(c, mirror, refreshed)]
     if to_refresh:
         plan = ExportPlan(REFRESH, waiting=waiting, deferred=deferred)
@@ -440,11 +469,7 @@ def interpret(sent: SentMessage, response: str | None, hresult: str | None, mess
     message = (message or "").strip()
     if hresult:
         if hresult.lower() == PARSE_ERROR_HRESULT:
-            reason = (f"QuickBooks could not parse the message ({PARSE_ERROR_HRESULT}: {message or 'no message'}); "
-                      "nothing was applied, it is sent again in the next run")
-            outcomes: list[Outcome] = [Requeued(cid, reason, PARSE_ERROR_HRESULT) for cid in sent.requests.values()]
-            return Interpretation(outcomes, None, f"message {sent.seq}: {PARSE_ERROR_HRESULT}, "
-                                                   f"{len(outcomes)} changes back to the queue")
+            return _unparsable(sent, message)
         reason = f"QuickBooks returned {hresult} ({message or 'no message'}) for the whole message"
         return Interpretation(lost(sent, reason), f"QuickBooks failed the request: {hresult} {message}".strip(),
                               f"message {sent.seq}: {hresult}")
@@ -472,6 +497,22 @@ def interpret(sent: SentMessage, response: str | None, hresult: str | None, mess
         counts[type(o).__name__.lower()] = counts.get(type(o).__name__.lower(), 0) + 1
     summary = f"message {sent.seq} ({sent.label}): " + ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     return Interpretation(outcomes, None, summary)
+
+
+def _unparsable(sent: SentMessage, message: str) -> Interpretation:
+    """QuickBooks could not parse the message (0x80040400): nothing of it was applied. A message
+    of several changes is sent again one change per message, to find the culprit; a change that
+    fails alone goes to the Error Log with the HRESULT (never sent again in a loop)."""
+    said = f"{PARSE_ERROR_HRESULT}: {message or 'no message'}"
+    ids = list(sent.requests.values())
+    if len(ids) == 1:
+        outcomes: list[Outcome] = [Failed(ids[0], PARSE_ERROR_HRESULT,
+                                          f"QuickBooks could not parse this change's request, sent alone ({said})")]
+        return Interpretation(outcomes, None, f"message {sent.seq}: {PARSE_ERROR_HRESULT} for change {ids[0]} alone")
+    reason = f"QuickBooks could not parse the message it was in ({said}); nothing was applied, it goes again alone"
+    outcomes = [Requeued(cid, reason, PARSE_ERROR_HRESULT, alone=True) for cid in ids]
+    return Interpretation(outcomes, None, f"message {sent.seq}: {PARSE_ERROR_HRESULT}, "
+                                          f"its {len(ids)} changes go again one by one")
 
 
 def _one(sent: SentMessage, cid: int, type_name: str, rs: Any) -> Outcome:

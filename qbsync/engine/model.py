@@ -111,6 +111,14 @@ class Mirror:
         self._by_key[(rec.type, rec.local_id)] = rec
         self._by_local.setdefault(rec.local_id, []).append(rec)
 
+    def learn(self, type_name: str, local_id: str, qb_id: str | None, edit_sequence: str | None) -> None:
+        """What a synced change made known: the record's ListID/TxnID and EditSequence."""
+        rec = self.get(type_name, local_id)
+        if rec is None:
+            self.add(MirrorRecord(type_name, local_id, qb_id, edit_sequence))
+        else:
+            rec.qb_id, rec.edit_sequence = qb_id or rec.qb_id, edit_sequence or rec.edit_sequence
+
     def get(self, type_name: str, local_id: str) -> MirrorRecord | None:
         return self._by_key.get((type_name, local_id))
 
@@ -151,7 +159,7 @@ class Failed:
     Error Log and Failed Syncs."""
 
     change_id: int
-    status_code: int | None
+    status_code: int | str | None  # a statusCode, or an HRESULT ("0x80040400")
     message: str
     severity: str = "Error"
 
@@ -159,12 +167,14 @@ class Failed:
 @dataclass(frozen=True)
 class Requeued:
     """Not processed, nothing applied (3231, or the whole message could not be parsed): back to
-    the queue, not a failure. `retry_now` tells whether this session may send it again."""
+    the queue, not a failure. `retry_now` tells whether this session may send it again; `alone`
+    that it goes again in a message of its own (to find which change QuickBooks could not parse)."""
 
     change_id: int
     reason: str
     status_code: int | str | None = None
     retry_now: bool = False
+    alone: bool = False
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,61 @@
-"""The state of one Web Connector session, kept in the store between callbacks as JSON.
+"""One Web Connector session as a pure state machine, in the manner of h11: no SQL, no HTTP, no
+clock of its own. The connector shell loads a session's state (and the work it needs) by ticket,
+feeds it one Web Connector event, records the outcomes it returns and saves the state, all in one
+transaction, then answers the Web Connector with the reply's `answer`.
 
-A session is a sequence of *steps*, each producing messages and consuming their responses:
-today only ``export`` (approved app → QuickBooks changes, re-reads before Mods included);
-the two-way sync adds ``import`` steps (queries with iterators, applying approved imports)
-and error-recovery lookups before them. `STEPS` lists them in the order a session runs them;
-`SessionState.step` is the one in progress.
+Events (the Web Connector's callbacks): `send_request`, `receive_response`, `connection_error`,
+`get_last_error`, `close`, and `expire` (no call within the time allowed). Each returns a
+`Reply`: the answer for the Web Connector, the outcome of each change decided by the event,
+the message leaving now (its writes are marked as sent before it leaves), log lines, and, when
+the session ends, the text for the connection's status. An event that is illegal in the
+current phase (see `TRANSITIONS`) raises `ProtocolError`, which carries the answer to give, and
+leaves the state unchanged.
 
-Percent complete: the work known at session start (`total`) against the changes settled so
-far, as an integer that never goes down, and 100 only when nothing more will be sent.
+A session runs *steps* (`STEPS`), each producing messages and consuming their responses; today
+``export`` (approved app → QuickBooks changes, re-reads before Mods included). The two-way sync
+and the settling of unknown outcomes slot in as further steps.
+
+Percent complete: the work known at session start (`total`) against the changes settled so far,
+an integer that never goes down, and 100 only when nothing more will be sent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+import secrets
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from qbsync.engine.model import Failed, Outcome, Refreshed, Requeued, Synced, Unknown, Waiting
+from qbsync.engine import exports
+from qbsync.engine.model import ExportChange, Failed, Mirror, Outcome, Refreshed, Requeued, Synced, Unknown, Waiting
 
 EXPORT, DONE = "export", "done"
 STEPS = (EXPORT,)  # the two-way sync puts its import steps here
+
+# Protocol strings (the Web Connector's words) and receiveResponseXML's error answer.
+AUTH_INVALID_USER = "nvu"
+AUTH_NO_WORK = "none"
+AUTH_BUSY = "busy"
+AUTH_GO = ""  # a ticket and "" (or the company file): the session starts
+NOOP = "NoOp"
+CONNECTION_ERROR_DONE = "done"
+INTERACTIVE_DONE = "Done"
+FATAL = -101  # QBWC calls getLastError, shows its text, then closeConnection
+
+# Phases of a session, derived from its state.
+READY, OUT, REPORTING, FINISHED, CLOSED = "ready", "message out", "error to report", "finished", "closed"
+EVENTS = ("send_request", "receive_response", "connection_error", "get_last_error", "close", "expire")
+# Which events each phase accepts. A Web Connector that asks for the next message while one is
+# out has lost its answer (an out-of-sequence call): accepted, the message's outcome is unknown.
+TRANSITIONS: dict[str, frozenset[str]] = {
+    READY: frozenset({"send_request", "connection_error", "get_last_error", "close", "expire"}),
+    OUT: frozenset({"send_request", "receive_response", "connection_error", "get_last_error", "close", "expire"}),
+    REPORTING: frozenset({"send_request", "connection_error", "get_last_error", "close", "expire"}),
+    FINISHED: frozenset({"send_request", "get_last_error", "close", "expire"}),
+    CLOSED: frozenset(),
+}
 
 
 def next_step(step: str) -> str:
@@ -30,17 +66,68 @@ def next_step(step: str) -> str:
     return DONE
 
 
-# authenticate()[1] values (QBWC's words) and getLastError's pause.
-AUTH_INVALID_USER = "nvu"
-AUTH_NO_WORK = "none"
-AUTH_BUSY = "busy"
-NOOP = "NoOp"
-CONNECTION_ERROR_DONE = "done"
-INTERACTIVE_DONE = "Done"
+class ProtocolError(Exception):
+    """An event the session cannot take in its current phase. The state is unchanged; `answer`
+    is what the Web Connector gets."""
+
+    def __init__(self, event: str, phase: str, answer: Any):
+        super().__init__(f"{event} is not allowed while the session is {phase}")
+        self.event, self.phase, self.answer = event, phase, answer
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The session's rules of time and size. `session_timeout`: seconds of silence after which
+    a session with nothing out is abandoned; `response_timeout`: the same while a message is
+    with QuickBooks (QuickBooks may take minutes on a big message, so it is generous)."""
+
+    session_timeout: float = 120
+    response_timeout: float = 1800
+    batch_size: int = 50
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError("batch size must be at least 1")
+        if self.session_timeout <= 0 or self.response_timeout <= 0:
+            raise ValueError("timeouts must be positive")
+
+
+@dataclass
+class Work:
+    """What the export step needs: the connection's queued exports and the mirror records they
+    touch (plain data the shell loads)."""
+
+    changes: list[ExportChange] = field(default_factory=list)
+    mirror: Mirror = field(default_factory=Mirror)
+
+
+@dataclass
+class OutMessage:
+    """The message leaving with a send_request reply. `writes`: the changes it writes (the
+    shell marks them as sent, with `message_set_id`, before the message leaves)."""
+
+    xml: str
+    seq: int
+    kind: str
+    message_set_id: str | None
+    writes: list[int]
+    label: str
+
+
+@dataclass
+class Reply:
+    answer: Any
+    outcomes: list[Outcome] = field(default_factory=list)
+    message: OutMessage | None = None
+    notes: list[str] = field(default_factory=list)  # lines for the server log
+    details: list[str] = field(default_factory=list)  # lines for the server log's debug level
+    closing: str | None = None  # the session ended: the text for the connection's status
 
 
 @dataclass
 class SessionState:
+    """Everything a session remembers between callbacks, saved as JSON."""
+
     step: str = EXPORT
     total: int = 0  # changes queued when the session started
     max_change_id: int = 0  # changes approved later wait for the next session
@@ -50,15 +137,19 @@ class SessionState:
     sent: dict[str, Any] | None = None  # the message out (exports.SentMessage.to_dict())
     skip: list[int] = field(default_factory=list)  # not to be sent again in this session
     retried: list[int] = field(default_factory=list)  # sent again after 3231 once already
+    alone: list[int] = field(default_factory=list)  # to go in a message of their own (0x80040400)
     refreshed: dict[str, str] = field(default_factory=dict)  # change id -> EditSequence re-read
     settled: list[int] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
     last_error: str | None = None
     error_pending: bool = False  # getLastError has something to say (else it answers NoOp)
     fatal: bool = False
+    failure: str | None = None  # why the session could not do its work (closeConnection says so)
+    closed: bool = False
     record_dir: str | None = None
     expired_at: str | None = None  # closed for silence (ISO UTC); None when open or closed normally
     expired_idle: bool = False  # nothing was out when it expired: it may be revived
+    expired_seq: int | None = None  # the message that was out when it expired
 
     # -- persistence ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -70,6 +161,18 @@ class SessionState:
         return cls(**{k: v for k, v in (data or {}).items() if k in known})
 
     # -- bookkeeping ---------------------------------------------------------------------
+    @property
+    def phase(self) -> str:
+        if self.closed:
+            return CLOSED
+        if self.sent is not None:
+            return OUT
+        if self.error_pending:
+            return REPORTING
+        if self.fatal or self.step == DONE:
+            return FINISHED
+        return READY
+
     def refreshed_ids(self) -> dict[int, str]:
         return {int(k): v for k, v in self.refreshed.items()}
 
@@ -79,6 +182,8 @@ class SessionState:
     def _settle(self, change_id: int) -> None:
         if change_id not in self.settled:
             self.settled.append(change_id)
+        if change_id in self.alone:
+            self.alone.remove(change_id)
 
     def take(self, outcomes: Iterable[Outcome]) -> None:
         """Count what happened to each change and remember which ones this session is done with."""
@@ -98,7 +203,10 @@ class SessionState:
                 self.count("waiting")
                 self._no_more(o.change_id)
             elif isinstance(o, Requeued):
-                if o.retry_now and o.change_id not in self.retried:
+                if o.alone:
+                    if o.change_id not in self.alone:
+                        self.alone.append(o.change_id)
+                elif o.retry_now and o.change_id not in self.retried:
                     self.retried.append(o.change_id)
                 else:
                     self.count("requeued")
@@ -140,35 +248,338 @@ class SessionState:
             return "Nothing to sync"
         return ", ".join(parts)
 
+    def closing_text(self) -> str:
+        """closeConnection's text (QBWC shows it in its Status column): what went wrong when the
+        session could not do its work, else the summary."""
+        if self.failure:
+            done = self.summary()
+            return self.failure if done == "Nothing to sync" else f"{self.failure} ({done})"
+        return self.summary()
+
 
 def _plural(n: int, one: str, many: str) -> str:
     return f"{n} {one if n == 1 else many}"
 
 
-def may_revive(state: SessionState, *, closed: bool, later_session: bool) -> bool:
+# -- versions ----------------------------------------------------------------------------------
+
+
+def version_key(text: str) -> tuple[int, ...]:
+    """A version string as numbers for comparing: "2.3.0.215" -> (2, 3, 0, 215), "13.0" -> (13, 0)."""
+    out = []
+    for part in str(text).strip().split("."):
+        digits = "".join(ch for ch in part if ch.isdigit())
+        out.append(int(digits) if digits else 0)
+    return tuple(out)
+
+
+def choose_version(reported: str | None, ceiling: str | None, available: Iterable[str]) -> str | None:
+    """The highest qbXML version qbsync has a schema for that neither QuickBooks (what QBWC
+    reports) nor the connection's ceiling exceeds; None when there is none."""
+    limits = [version_key(v) for v in (reported, ceiling) if v]
+    ok = [v for v in available if all(version_key(v) <= lim for lim in limits)]
+    return max(ok, key=version_key) if ok else None
+
+
+def client_version_answer(reported: str, minimum: str | None) -> str:
+    """clientVersion's answer: "" to go on; "W:…" (a warning the user may accept) below `minimum`."""
+    if minimum and reported and version_key(reported) < version_key(minimum):
+        return (f"W:This qbsync server expects QuickBooks Web Connector {minimum} or later; "
+                f"this is {reported}. Please update the Web Connector.")
+    return ""
+
+
+# -- time --------------------------------------------------------------------------------------
+
+
+def expires_at(state: SessionState, last_call: datetime, limits: Limits) -> datetime:
+    """When a silent session is abandoned: the session timeout after its last call, or the
+    (longer) response timeout while a message is with QuickBooks."""
+    allowed = limits.response_timeout if state.sent is not None else limits.session_timeout
+    return last_call + timedelta(seconds=allowed)
+
+
+def is_expired(state: SessionState, last_call: datetime, now: datetime, limits: Limits) -> bool:
+    """Silent for the whole time allowed (expiry at exactly the limit)."""
+    return not state.closed and now >= expires_at(state, last_call, limits)
+
+
+def seconds_left(state: SessionState, last_call: datetime, now: datetime, limits: Limits) -> int:
+    """Whole seconds until the open session expires (at least 1)."""
+    return max(1, math.ceil((expires_at(state, last_call, limits) - now).total_seconds()))
+
+
+def may_revive(state: SessionState, *, later_session: bool) -> bool:
     """Whether a call on a session past its timeout may carry it on instead of failing.
 
     QBWC authenticates first, then starts QuickBooks and opens the company file (minutes,
     unattended) before its first sendRequestXML, so a session can time out without anything
     having gone wrong. It is revived when nothing was out (no message whose answer is missing:
     an outcome already recorded as unknown stays unknown) and no later session of its
-    connection has started (that one owns the connection now). `closed`: the session was
-    already closed, which only an expiry with nothing out allows to undo."""
+    connection has started (that one owns the connection now)."""
     if later_session:
         return False
-    if closed:
+    if state.closed:
         return state.expired_at is not None and state.expired_idle
     return state.sent is None
 
 
-def choose_version(reported: str | None, ceiling: str | None, available: Iterable[str]) -> str | None:
-    """The highest qbXML version qbsync has a schema for that neither QuickBooks (what QBWC
-    reports) nor the connection's ceiling exceeds; None when there is none."""
+def revive(state: SessionState) -> None:
+    state.closed, state.expired_at, state.expired_idle, state.expired_seq = False, None, False, None
 
-    def key(v: str) -> tuple[int, int]:
-        major, _, minor = v.partition(".")
-        return int(major), int(minor or 0)
 
-    limits = [key(v) for v in (reported, ceiling) if v]
-    ok = [v for v in available if all(key(v) <= lim for lim in limits)]
-    return max(ok, key=key) if ok else None
+# -- authenticate ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Admission:
+    """authenticate's decision: `status` is AUTH_GO (start a session), AUTH_NO_WORK or AUTH_BUSY;
+    `postpone`: seconds QBWC should wait before trying again (busy only)."""
+
+    status: str
+    postpone: int | None = None
+
+
+def admit(*, queued: int, imports_due: bool, running_seconds_left: Sequence[int], busy_postpone: bool) -> Admission:
+    """Whether a connection's authenticate starts a session. `running_seconds_left`: for each
+    session of the connection still open, the seconds until it expires."""
+    if running_seconds_left:
+        return Admission(AUTH_BUSY, max(running_seconds_left) if busy_postpone else None)
+    if queued == 0 and not imports_due:
+        return Admission(AUTH_NO_WORK)
+    return Admission(AUTH_GO)
+
+
+def auth_answer(ticket: str, status: str, *, postpone: int | None = None,
+                min_run_interval: int | None = None) -> list[str]:
+    """authenticate's array: [ticket, status] (as Intuit's sample), then, when they apply, the
+    seconds to postpone (index 2, "" for none) and the minimum run interval (index 3). QBWC reads
+    both only for an application it runs automatically. `nvu` is always ["", "nvu"]."""
+    if status == AUTH_INVALID_USER:
+        return ["", AUTH_INVALID_USER]
+    answer = [ticket, status]
+    if postpone is not None or min_run_interval is not None:
+        answer.append("" if postpone is None else str(postpone))
+    if min_run_interval is not None:
+        answer.append(str(min_run_interval))
+    return answer
+
+
+def unknown_ticket_text(state: SessionState | None, summary: str | None = None) -> str:
+    """getLastError's text for a ticket that no longer takes calls, true to what happened."""
+    restart = "the next update starts a new one"
+    if state is None:
+        return f"qbsync: this Web Connector session is unknown ({restart})"
+    if state.expired_at is not None and state.expired_seq is not None:
+        return (f"qbsync: this Web Connector session timed out while message {state.expired_seq} was with "
+                f"QuickBooks; its changes are marked outcome unknown (see `qbsync errors`); {restart}")
+    if state.expired_at is not None:
+        return f"qbsync: this Web Connector session timed out with nothing waiting for QuickBooks; {restart}"
+    return f"qbsync: this Web Connector session has ended ({summary or state.closing_text()}); {restart}"
+
+
+# -- the session -------------------------------------------------------------------------------
+
+
+class Session:
+    """One session's machine over its `state`. `new_token`: random text for message-set ids."""
+
+    def __init__(self, session_id: int, state: SessionState, limits: Limits | None = None, *,
+                 available_versions: Sequence[str] = ("13.0",), qbxml_ceiling: str | None = None,
+                 new_token: Callable[[], str] = lambda: secrets.token_hex(4)):
+        self.id = session_id
+        self.state = state
+        self.limits = limits or Limits()
+        self.available_versions = tuple(available_versions)
+        self.qbxml_ceiling = qbxml_ceiling
+        self.new_token = new_token
+
+    @property
+    def phase(self) -> str:
+        return self.state.phase
+
+    def _check(self, event: str, refused_answer: Any) -> None:
+        if event not in TRANSITIONS[self.phase]:
+            raise ProtocolError(event, self.phase, refused_answer)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def send_request(self, work: Work, *, hcp: str = "", company_file: str = "", country: str = "",
+                     major: Any = "", minor: Any = "") -> Reply:
+        """The next qbXML message, or "" (QBWC then asks getLastError: the reason, or NoOp)."""
+        self._check("send_request", "")
+        st = self.state
+        reply = Reply("")
+        st.error_pending = False
+        if st.sent is not None:  # the previous answer never came: QBWC lost it
+            sent = exports.SentMessage.from_dict(st.sent)
+            st.sent = None
+            self._take(reply, exports.lost(sent, "the Web Connector asked for the next message before answering "
+                                                 f"message {sent.seq}; QuickBooks may have applied it"))
+        if st.fatal or st.step == DONE:
+            return self._nothing(reply, st.last_error if st.fatal else None)
+        if st.qbxml_version is None:
+            reported = f"{major}.{minor}" if str(major).strip() not in ("", "None") else None
+            version = choose_version(reported, self.qbxml_ceiling, self.available_versions)
+            if version is None:
+                st.fatal = True
+                st.failure = (f"QuickBooks reports qbXML {reported}, older than any version qbsync supports "
+                              f"({', '.join(self.available_versions)}); update QuickBooks")
+                return self._nothing(reply, st.failure)
+            st.qbxml_version = version
+            reply.details.append(f"qbXML {version} (QuickBooks reports {reported}, connection ceiling "
+                               f"{self.qbxml_ceiling}), {country or '?'}, {company_file or 'open file'}")
+        plan = self._next_plan(work, reply)
+        if plan is None:
+            return self._nothing(reply, None)
+        seq = st.seq + 1
+        message_set_id = f"qbsync-{self.id}-{seq}-{self.new_token()}" if plan.kind == exports.WRITE else None
+        try:
+            xml = exports.build_message(plan, version=st.qbxml_version or "13.0", message_set_id=message_set_id)
+        except Exception as exc:  # each request was valid alone; a message that is not is our bug
+            self._take(reply, [Failed(cid, None, f"not sent: {exc}") for cid in plan.change_ids()])
+            reply.notes.append(f"could not build message {seq}: {exc}")
+            return self._nothing(reply, f"qbsync could not build the next message: {exc}")
+        types = {c.id: c.type for c in work.changes}
+        sent = exports.SentMessage.from_plan(plan, seq, message_set_id, types)
+        sent.step = st.step
+        st.seq, st.sent = seq, sent.to_dict()
+        reply.notes += [f"change {p.change_id}: {p.note}" for p in plan.requests if p.note]
+        reply.answer = xml
+        reply.message = OutMessage(xml, seq, plan.kind, message_set_id,
+                                   plan.change_ids() if plan.kind == exports.WRITE else [], sent.label)
+        return reply
+
+    def receive_response(self, work: Work, response: str = "", hresult: str = "", message: str = "") -> Reply:
+        """Percent complete (0–100, never decreasing, 100 when done), or FATAL. A response with
+        nothing out (never sent, or answered already) is refused: the last answer is given again."""
+        self._check("receive_response", self.state.percent if self.state.seq else FATAL)
+        st = self.state
+        st.error_pending = False
+        sent = exports.SentMessage.from_dict(st.sent)  # type: ignore[arg-type]
+        st.sent = None
+        found = self._interpret(sent, response, hresult, message)
+        reply = Reply(0, notes=[found.summary])
+        self._take(reply, found.outcomes)
+        if found.fatal:
+            st.fatal = True
+            st.failure = st.last_error = found.fatal
+            st.error_pending = True
+            reply.answer = FATAL
+            return reply
+        reply.answer = st.progress(self._has_more(work, found.outcomes, reply))
+        return reply
+
+    def connection_error(self, hresult: str = "", message: str = "") -> Reply:
+        """QuickBooks or the company file could not be opened: the reason goes on the
+        connection's status and the session ends ("done")."""
+        self._check("connection_error", CONNECTION_ERROR_DONE)
+        st = self.state
+        reason = f"QuickBooks could not be opened ({hresult or 'no HRESULT'}): {message or 'no message'}"
+        st.last_error = st.failure = reason
+        st.error_pending = True
+        reply = Reply(CONNECTION_ERROR_DONE)
+        self._end(reply, f"connection error: {reason}")
+        return reply
+
+    def get_last_error(self) -> Reply:
+        """What went wrong (shown by QBWC), or NoOp (pause, then sendRequestXML again) when the
+        last call had nothing to report."""
+        self._check("get_last_error", NOOP)
+        st = self.state
+        return Reply(st.last_error if st.error_pending and st.last_error else NOOP)
+
+    def close(self) -> Reply:
+        """The end of the run: a one-line summary such as "Synced 37, 2 errors", or what went wrong."""
+        self._check("close", "OK")
+        reply = Reply("")
+        self._end(reply, None)
+        reply.answer = self.state.closing_text()
+        return reply
+
+    def expire(self, at: str) -> Reply:
+        """No call within the time allowed: what was out is outcome unknown and the session closes
+        (a session that had nothing out may be revived by a late call, see `may_revive`)."""
+        self._check("expire", None)
+        st = self.state
+        reply = Reply(None)
+        st.expired_at, st.expired_idle = at, st.sent is None
+        if st.sent is not None:
+            sent = exports.SentMessage.from_dict(st.sent)
+            st.expired_seq = sent.seq
+            st.sent = None
+            self._take(reply, exports.lost(sent, f"the Web Connector session timed out while message {sent.seq} "
+                                                 "was with QuickBooks; it may have been applied"))
+        self._end(reply, "expired: " + st.summary())
+        return reply
+
+    # -- inside --------------------------------------------------------------------------------
+
+    def _take(self, reply: Reply, outcomes: list[Outcome]) -> None:
+        if outcomes:
+            reply.outcomes += outcomes
+            self.state.take(outcomes)
+
+    def _end(self, reply: Reply, outcome: str | None) -> None:
+        st = self.state
+        if st.sent is not None:
+            sent = exports.SentMessage.from_dict(st.sent)
+            st.sent = None
+            self._take(reply, exports.lost(sent, f"the session ended before QuickBooks answered message {sent.seq}"))
+        st.closed = True
+        reply.closing = outcome or st.closing_text()
+
+    def _nothing(self, reply: Reply, error: str | None) -> Reply:
+        """Answer "" to sendRequestXML: QBWC asks getLastError, which shows `error` (or the
+        session's summary when there was simply nothing left)."""
+        st = self.state
+        if error is None:
+            st.step = DONE
+            st.progress(False)
+            error = f"Nothing more to send. {st.summary()}"
+        st.last_error = error
+        st.error_pending = True
+        reply.answer = ""
+        return reply
+
+    def _plan_step(self, step: str, work: Work) -> exports.ExportPlan:
+        # One entry per step of STEPS; the two-way sync adds its import steps.
+        if step == EXPORT:
+            st = self.state
+            return exports.plan_exports(
+                work.changes, work.mirror, batch_size=self.limits.batch_size, version=st.qbxml_version or "13.0",
+                skip=set(st.skip) | set(st.settled), refreshed=st.refreshed_ids(), alone=set(st.alone),
+            )
+        raise ValueError(f"unknown session step {step!r}")
+
+    @staticmethod
+    def _interpret(sent: exports.SentMessage, response: str, hresult: str, message: str) -> exports.Interpretation:
+        if sent.step == EXPORT:
+            return exports.interpret(sent, response, hresult, message)
+        raise ValueError(f"unknown session step {sent.step!r}")
+
+    def _next_plan(self, work: Work, reply: Reply) -> exports.ExportPlan | None:
+        """The session's next message: the current step's, or else the first later step's that
+        has one (None: nothing more to send). What a step decides on the way (invalid changes,
+        changes that wait) goes into the reply as it is decided."""
+        st = self.state
+        while st.step != DONE:
+            plan = self._plan_step(st.step, work)
+            self._take(reply, [*plan.invalid, *plan.waiting])
+            if not plan.empty:
+                return plan
+            self._take(reply, plan.deferred)  # what still waits is not sent in this session
+            st.step = next_step(st.step)
+        return None
+
+    def _has_more(self, work: Work, outcomes: list[Outcome], reply: Reply) -> bool:
+        """Whether another message will follow, judged on `work` (loaded with the changes of the
+        message just answered) as it stands after `outcomes`: what they settled is no longer
+        queued, and what they synced is known to QuickBooks now."""
+        settled = {o.change_id: o for o in outcomes if isinstance(o, (Synced, Failed, Unknown))}
+        for change in work.changes:
+            o = settled.get(change.id)
+            if isinstance(o, Synced) and change.action != "delete":
+                work.mirror.learn(change.type, change.local_id, o.qb_id or change.qb_id, o.edit_sequence)
+        work.changes = [c for c in work.changes if c.id not in settled]
+        return self._next_plan(work, reply) is not None

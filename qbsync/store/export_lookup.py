@@ -18,9 +18,12 @@ def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
         yield values[i : i + _CHUNK]
 
 
-def queued_exports(store: Store, connection_id: int, max_change_id: int | None = None) -> list[dict[str, Any]]:
-    """Queued export changes of a connection (up to `max_change_id`), oldest first."""
-    rows = store_changes.list_changes(store, connection_id, ["queued"], direction="export")
+def queued_exports(store: Store, connection_id: int, max_change_id: int | None = None, *,
+                   with_sending: bool = False) -> list[dict[str, Any]]:
+    """Queued export changes of a connection (up to `max_change_id`), oldest first; with
+    `with_sending`, also those of the message out (whose answer is being read)."""
+    statuses = ["queued", "sending"] if with_sending else ["queued"]
+    rows = store_changes.list_changes(store, connection_id, statuses, direction="export")
     if max_change_id is not None:
         rows = [r for r in rows if r["id"] <= max_change_id]
     return rows

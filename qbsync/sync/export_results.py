@@ -1,13 +1,15 @@
 """What a Web Connector session records for its exports, beyond `qbsync.sync.session`:
 marking a message's changes as sent, a synced change that came with a warning, a change that
 never left (invalid, waiting), and the EditSequence re-read before a fix-edit-sequence Mod.
-Each function joins the caller's transaction."""
+Each function joins the caller's transaction; `record_outcomes` records what the session engine
+decided for each change."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from qbsync.engine.model import Failed, Outcome, Refreshed, Requeued, Synced, Unknown, Waiting
 from qbsync.store import changes as store_changes
 from qbsync.store import records as store_records
 from qbsync.store.db import Store, utc_now
@@ -92,3 +94,33 @@ def requeue(store: Store, change: Mapping[str, Any], *, reason: str, status_code
             sync_session.record_requeue(store, change["id"], reason=reason, status_code=code)
         else:
             store_changes.update_change(store, change["id"], note=reason)
+
+
+def record_outcomes(store: Store, outcomes: Iterable[Outcome], *, at: str) -> dict[int, dict[str, Any]]:
+    """Record the engine's outcome for each change (in the caller's transaction). Returns the
+    changes as they were before, by id (for the log)."""
+    outcomes = list(outcomes)
+    rows = {r["id"]: r for r in store_changes.get_changes(store, sorted({o.change_id for o in outcomes}))}
+    for o in outcomes:
+        change = rows[o.change_id]
+        if isinstance(o, Synced):
+            record_synced(store, change, qb_id=o.qb_id, edit_sequence=o.edit_sequence, snapshot=o.snapshot,
+                          status_code=o.status_code, warning=o.status_message)
+        elif isinstance(o, Failed):
+            if change["status"] == "sending":
+                sync_session.record_error(store, o.change_id, status_code=o.status_code, message=o.message,
+                                          severity=o.severity)
+            elif o.status_code is not None:  # the re-read before a Mod: QuickBooks' answer counts
+                record_failed_lookup(store, o.change_id, status_code=o.status_code, message=o.message)
+            else:  # refused by qbsync itself (the request breaks the schema): no status code
+                record_not_sent(store, o.change_id, message=o.message, at=at)
+        elif isinstance(o, Unknown):
+            if change["status"] == "sending":
+                sync_session.record_outcome_unknown(store, o.change_id, reason=o.reason)
+        elif isinstance(o, Requeued):
+            requeue(store, change, reason=o.reason, status_code=o.status_code)
+        elif isinstance(o, Waiting):
+            note_waiting(store, o.change_id, o.reason)
+        elif isinstance(o, Refreshed):
+            record_refreshed(store, change, edit_sequence=o.edit_sequence, snapshot=o.snapshot)
+    return rows

@@ -75,8 +75,8 @@ class Workbench:
 
     def session(self) -> tuple[Any, Path]:
         """One Web Connector run with recording on; the report and the session's folder."""
-        from qbsync.service import ConnectorService
-        from qbsync.soap.app import make_wsgi_app, serve
+        from qbsync.connector.service import ConnectorService
+        from qbsync.connector.app import make_wsgi_app, serve
         from qbsync.testing import WebConnector
 
         before = set(self.record_dir.iterdir()) if self.record_dir.exists() else set()

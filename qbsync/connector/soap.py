@@ -1,7 +1,7 @@
 """The QBWC SOAP service on spyne: each operation unpacks its parameters, calls the matching
 ConnectorService method with plain Python values, and hands the result back to spyne.
 
-The wire shape is pinned down by :mod:`qbsync.soap.operations`: :func:`check_against_table`
+The wire shape is pinned down by :mod:`qbsync.connector.operations`: :func:`check_against_table`
 verifies, when the application is built, that spyne's idea of every operation (element names,
 order, types) is the table's, so the WSDL we serve and what spyne parses never drift apart.
 Leniency is deliberate: no schema validation of requests (QBWC sends ``<hresult />``, an empty
@@ -18,7 +18,7 @@ from typing import Any
 from spyne import Application, Array, Fault, Integer32, ServiceBase, Unicode, rpc
 from spyne.protocol.soap import Soap11
 
-from qbsync.soap.operations import ARRAY_OF_STRING, INT, INTUIT_NS, OPERATIONS
+from qbsync.connector.operations import ARRAY_OF_STRING, INT, INTUIT_NS, OPERATIONS
 
 # Characters XML 1.0 (or UTF-8) cannot carry; a result holding one would fail to serialize.
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

@@ -3,7 +3,7 @@
 Routes:
 
 - ``POST <path>`` (default ``/qbwc``): the QBWC SOAP service (spyne, SOAP 1.1);
-- ``GET <path>?wsdl``: the WSDL (:mod:`qbsync.soap.wsdl`);
+- ``GET <path>?wsdl``: the WSDL (:mod:`qbsync.connector.wsdl`);
 - ``GET /support``: the read-only status page (the .qwc AppSupport URL must answer 200);
 - ``GET /healthz``: ``ok`` (200), or 503 when the store cannot be opened;
 - anything else: 404 (405 for a wrong method on a known path).
@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from qbsync.soap.qbwc import make_application
-from qbsync.soap.wsdl import build_wsdl
+from qbsync.connector.soap import make_application
+from qbsync.connector.wsdl import build_wsdl
 
 # qbXML responses travel inside one SOAP string and can be tens of MB.
 MAX_BODY_BYTES = 512 * 1024 * 1024
@@ -138,7 +138,7 @@ class ConnectorApp:
     # -- pages ----------------------------------------------------------------------------
 
     def _healthz(self, start_response: StartResponse, head: bool) -> Iterable[bytes]:
-        from qbsync.soap.support import store_is_healthy
+        from qbsync.connector.support import store_is_healthy
 
         ok, reason = store_is_healthy(self.db_path)
         if ok:
@@ -147,7 +147,7 @@ class ConnectorApp:
                         f"store unavailable: {reason}\n".encode(), head=head)
 
     def _support(self, start_response: StartResponse, head: bool) -> Iterable[bytes]:
-        from qbsync.soap.support import render_support_page
+        from qbsync.connector.support import render_support_page
 
         status, html = render_support_page(self.db_path, soap_path=self.path)
         return _respond(start_response, status, "text/html; charset=utf-8", html.encode("utf-8"), head=head,

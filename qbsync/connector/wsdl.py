@@ -1,4 +1,4 @@
-"""The WSDL served at ``GET /qbwc?wsdl``, generated from :mod:`qbsync.soap.operations`.
+"""The WSDL served at ``GET /qbwc?wsdl``, generated from :mod:`qbsync.connector.operations`.
 
 Shaped like Intuit's ASP.NET WSDLs for the Web Connector service: one schema in
 ``http://developer.intuit.com/`` with ``elementFormDefault="qualified"``, an ``<op>`` and
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from lxml import etree
 
-from qbsync.soap.operations import ARRAY_OF_STRING, INT, INTUIT_NS, OPERATIONS, Operation, Param
+from qbsync.connector.operations import ARRAY_OF_STRING, INT, INTUIT_NS, OPERATIONS, Operation, Param
 
 WSDL_NS = "http://schemas.xmlsoap.org/wsdl/"
 SOAP_BINDING_NS = "http://schemas.xmlsoap.org/wsdl/soap/"
