@@ -79,6 +79,11 @@ def serve_connector(
     session_timeout: Annotated[
         int, typer.Option("--session-timeout", min=1, help="Seconds after which a silent session is abandoned.")
     ] = 120,
+    response_timeout: Annotated[
+        int, typer.Option("--response-timeout", min=1,
+                          help="Seconds a session waits for QuickBooks' answer to a message before its outcome "
+                               "is unknown (QuickBooks can take minutes on a big message).")
+    ] = 1800,
     batch_size: Annotated[
         int, typer.Option("--batch-size", min=1, max=1000, help="Requests per qbXML message.")
     ] = 50,
@@ -142,7 +147,8 @@ def serve_connector(
     from qbsync.connector.service import ConnectorService
 
     service = ConnectorService(
-        str(db_path), batch_size=batch_size, session_timeout=session_timeout, min_client_version=min_client_version,
+        str(db_path), batch_size=batch_size, session_timeout=session_timeout, response_timeout=response_timeout,
+        min_client_version=min_client_version,
         log=log, log_qbxml=log_qbxml, record_dir=None if record is None else str(record),
         min_run_interval=min_run_interval,
     )
@@ -164,7 +170,7 @@ def serve_connector(
         print(url, flush=True)
         log.info(f"qbsync: serving the Web Connector on {url} (WSDL {url}?wsdl, status page "
                  f"{server.url('/support')}); store {db_path}; {threads} threads, batch size {batch_size}, "
-                 f"session timeout {session_timeout}s"
+                 f"session timeout {session_timeout}s, response timeout {response_timeout}s"
                  + (f", minimum run interval {min_run_interval}s" if min_run_interval else "")
                  + (", behind a proxy (X-Forwarded-Proto/Host trusted)" if behind_proxy else ""))
         server.run()
