@@ -414,8 +414,10 @@ class Session:
         if st.sent is not None:  # the previous answer never came: QBWC lost it
             sent = exports.SentMessage.from_dict(st.sent)
             st.sent = None
-            self._take(reply, exports.lost(sent, "the Web Connector asked for the next message before answering "
-                                                 f"message {sent.seq}; QuickBooks may have applied it"))
+            lost = exports.lost(sent, "the Web Connector asked for the next message before answering "
+                                      f"message {sent.seq}; QuickBooks may have applied it")
+            self._take(reply, lost)
+            _forget(work, lost)
         if st.fatal or st.step == DONE:
             return self._nothing(reply, st.last_error if st.fatal else None)
         if st.qbxml_version is None:
@@ -576,10 +578,18 @@ class Session:
         """Whether another message will follow, judged on `work` (loaded with the changes of the
         message just answered) as it stands after `outcomes`: what they settled is no longer
         queued, and what they synced is known to QuickBooks now."""
-        settled = {o.change_id: o for o in outcomes if isinstance(o, (Synced, Failed, Unknown))}
-        for change in work.changes:
-            o = settled.get(change.id)
-            if isinstance(o, Synced) and change.action != "delete":
-                work.mirror.learn(change.type, change.local_id, o.qb_id or change.qb_id, o.edit_sequence)
-        work.changes = [c for c in work.changes if c.id not in settled]
+        _forget(work, outcomes)
         return self._next_plan(work, reply) is not None
+
+
+def _forget(work: Work, outcomes: list[Outcome]) -> None:
+    """`work` as the store has it after `outcomes`: what they settled is no longer queued, and
+    what they synced is known to QuickBooks."""
+    settled = {o.change_id: o for o in outcomes if isinstance(o, (Synced, Failed, Unknown))}
+    if not settled:
+        return
+    for change in work.changes:
+        o = settled.get(change.id)
+        if isinstance(o, Synced) and change.action != "delete":
+            work.mirror.learn(change.type, change.local_id, o.qb_id or change.qb_id, o.edit_sequence)
+    work.changes = [c for c in work.changes if c.id not in settled]
