@@ -160,7 +160,7 @@ def test_noop_pauses_then_sendRequestXML_again():
 
 def test_noop_delay_is_honoured(monkeypatch):
     slept = []
-    monkeypatch.setattr("qbsync.testing.web_connector.time.sleep", slept.append)
+    monkeypatch.setattr("qbsync.testing.web_connector.connector.time.sleep", slept.append)
     run(QbwcService(requests=[customer_query()], noop_times=2), noop_delay=5)
     assert slept == [5, 5]
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from qbsync.testing import fq_catalog, fq_status
-from qbsync.testing.fq_catalog import TypeInfo
-from qbsync.testing.fq_derive import derive, invoice_balance, linked_txns
-from qbsync.testing.fq_ids import parse_datetime
-from qbsync.testing.fq_records import Ctx, as_list, find_by_name, full_name, is_true
+from qbsync.testing.fake_quickbooks import catalog, status
+from qbsync.testing.fake_quickbooks.catalog import TypeInfo
+from qbsync.testing.fake_quickbooks.derive import derive, invoice_balance, linked_txns
+from qbsync.testing.fake_quickbooks.ids import parse_datetime
+from qbsync.testing.fake_quickbooks.records import Ctx, as_list, find_by_name, full_name, is_true
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Answer:
     """One response's status and records (before rendering)."""
 
     code: int = 0
-    message: str = fq_status.STATUS_OK
+    message: str = status.STATUS_OK
     rets: list[tuple[str, dict]] = field(default_factory=list)
     attrs: dict[str, Any] = field(default_factory=dict)
 
@@ -92,14 +92,14 @@ def _select_lists(ctx: Ctx, types: tuple[str, ...], data: Mapping) -> tuple[list
             hit = find_by_name(company, types, str(name))
             (found.append(hit) if hit else missing.append(str(name)))
         return found, missing
-    status = data.get("ActiveStatus") or "ActiveOnly"
+    active_status = data.get("ActiveStatus") or "ActiveOnly"
     lo, hi = _date_bounds(ctx, data.get("FromModifiedDate"), data.get("ToModifiedDate"))
     account_types = set(as_list(data.get("AccountType")))
     out = []
     for t in types:
         for rec in company.records(t).values():
             active = is_true(rec.get("IsActive", "true"))
-            if (status == "ActiveOnly" and not active) or (status == "InactiveOnly" and active):
+            if (active_status == "ActiveOnly" and not active) or (active_status == "InactiveOnly" and active):
                 continue
             if not _modified_in(rec, lo, hi):
                 continue
@@ -196,7 +196,7 @@ def _select_txns(ctx: Ctx, info: TypeInfo, data: Mapping) -> tuple[list[tuple[st
 def record_ret(ctx: Ctx, type_name: str, rec: Mapping, options: Mapping | None = None) -> dict:
     """A record as its Ret dict for a query (options: IncludeLineItems, IncludeLinkedTxns,
     IncludeRetElement) or for an Add/Mod (all lines, no linked transactions)."""
-    info = fq_catalog.get(type_name)
+    info = catalog.get(type_name)
     out = derive(ctx.company, type_name, rec)
     options = options or {}
     if not info.is_list and info.lines and options.get("lines") is False:
@@ -220,7 +220,7 @@ def _options(info_is_txn: bool, data: Mapping, include: list[str]) -> dict:
 
 
 def _rets(ctx: Ctx, pairs: list[tuple[str, dict]], options: Mapping) -> list[tuple[str, dict]]:
-    return [(fq_catalog.get(t).ret, record_ret(ctx, t, rec, options)) for t, rec in pairs]
+    return [(catalog.get(t).ret, record_ret(ctx, t, rec, options)) for t, rec in pairs]
 
 
 # ---- the query request ----------------------------------------------------------------------
@@ -235,7 +235,7 @@ def query(
     iterators: dict[str, Iterator],
 ) -> Answer:
     """Answer `<X>QueryRq` for the list `types` (one type; all item types for ItemQuery)."""
-    first = fq_catalog.get(types[0])
+    first = catalog.get(types[0])
     iterator = attrs.get("iterator")
     max_returned = int(data["MaxReturned"]) if str(data.get("MaxReturned", "")).isdigit() else None
     meta = attrs.get("metaData", "NoMetaData")
@@ -244,7 +244,7 @@ def query(
         iterator_id = attrs.get("iteratorID", "")
         state = iterators.get(iterator_id)
         if state is None or state.types != types:  # unknown, finished, or another query's
-            raise fq_status.invalid_iterator(iterator_id)
+            raise status.invalid_iterator(iterator_id)
         if iterator == "Stop":
             del iterators[iterator_id]
             return Answer(attrs={"iteratorRemainingCount": 0, "iteratorID": iterator_id})
@@ -256,7 +256,7 @@ def query(
             del iterators[iterator_id]
         answer = Answer(rets=_rets(ctx, pairs, state.options), attrs={"iteratorRemainingCount": len(state.remaining), "iteratorID": iterator_id})
         if not pairs:
-            answer.code, answer.message = fq_status.NO_MATCH, fq_status.NO_MATCH_MESSAGE
+            answer.code, answer.message = status.NO_MATCH, status.NO_MATCH_MESSAGE
         return answer
 
     if first.is_list:
@@ -273,7 +273,7 @@ def query(
         page = pairs if max_returned is None else pairs[:max_returned]
         rest = pairs[len(page):]
         if rest:
-            iterators[iterator_id] = Iterator(types, [(t, r[fq_catalog.get(t).id_field]) for t, r in rest], max_returned, options)
+            iterators[iterator_id] = Iterator(types, [(t, r[catalog.get(t).id_field]) for t, r in rest], max_returned, options)
         answer.attrs.update({"iteratorRemainingCount": len(rest), "iteratorID": iterator_id})
         pairs = page
     elif max_returned is not None:
@@ -281,9 +281,9 @@ def query(
     if meta != "MetaDataOnly":
         answer.rets = _rets(ctx, pairs, options)
     if total == 0:
-        answer.code, answer.message = fq_status.NO_MATCH, fq_status.NO_MATCH_MESSAGE
+        answer.code, answer.message = status.NO_MATCH, status.NO_MATCH_MESSAGE
     elif missing:
-        answer.code, answer.message = fq_status.partial(missing[0])
+        answer.code, answer.message = status.partial(missing[0])
     return answer
 
 
@@ -306,5 +306,5 @@ def deleted_query(ctx: Ctx, kind: str, data: Mapping, include: list[str]) -> Ans
             ret = {k: v for k, v in ret.items() if k in include}
         rets.append((ret_name, ret))
     if not rets:
-        return Answer(fq_status.NO_MATCH, fq_status.NO_MATCH_MESSAGE)
+        return Answer(status.NO_MATCH, status.NO_MATCH_MESSAGE)
     return Answer(rets=rets)
