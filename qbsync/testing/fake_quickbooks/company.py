@@ -17,8 +17,8 @@ from qbsync.qbxml.schema import Schema, available_versions, version_key
 from qbsync.testing.fake_quickbooks import catalog, lists, messages, query, status, txns
 from qbsync.testing.fake_quickbooks.company_data import Company, SqliteFile
 from qbsync.testing.fake_quickbooks.faults import Faults
+from qbsync.testing.fake_quickbooks.ids import NEW_LINE_ID, system_clock
 from qbsync.testing.fake_quickbooks.ids import now as clock_now
-from qbsync.testing.fake_quickbooks.ids import system_clock
 from qbsync.testing.fake_quickbooks.records import Ctx, as_list, find_by_name
 from qbsync.testing.fake_quickbooks.replies import ConnectionLost, Exchange, Reply
 
@@ -283,6 +283,6 @@ def _lines_as_mods(info: catalog.TypeInfo, data: dict, rec: Mapping) -> dict:
         added = as_list(out.pop(f"{kind}Add", None))
         if added:
             kept = as_list(out.get(f"{kind}Mod")) or [{"TxnLineID": ln["TxnLineID"]} for ln in rec.get(f"{kind}Ret", [])]
-            out[f"{kind}Mod"] = kept + [{"TxnLineID": "-1", **line} for line in added]
+            out[f"{kind}Mod"] = kept + [{"TxnLineID": NEW_LINE_ID, **line} for line in added]
     return out
 

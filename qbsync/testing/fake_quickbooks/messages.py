@@ -16,6 +16,7 @@ from qbsync.qbxml import RequestMessage, RsSpec, build_response, parse_request, 
 from qbsync.qbxml.schema import Schema, version_key
 from qbsync.testing.fake_quickbooks import catalog, lists, query, status, txns
 from qbsync.testing.fake_quickbooks.host import company_ret, host_ret, preferences_ret
+from qbsync.testing.fake_quickbooks.ids import check_object_id
 from qbsync.testing.fake_quickbooks.query import Answer
 from qbsync.testing.fake_quickbooks.records import Ctx
 from qbsync.testing.fake_quickbooks.shape import shape
@@ -24,6 +25,7 @@ _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
 _STOPPING = ("stopOnError", "rollbackOnError")  # rollbackOnError: QuickBooks' behaviour unverified
 KEPT_MESSAGE_SETS = 10  # QuickBooks answers about the latest message set; the fake keeps a few
+MAX_REQUEST_ID = 50  # characters; a longer requestID is answered with 1060
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,8 @@ def answer_message(ctx: Ctx, message: Message, iterators: dict, host: Host) -> s
     for req in rq.requests:
         if stopped:
             answer = Answer(status.NOT_PROCESSED, status.NOT_PROCESSED_MESSAGE)
-        elif req.request_id is not None and len(req.request_id) > status.MAX_REQUEST_ID:
-            answer = Answer(status.INVALID_REQUEST_ID, status.invalid_request_id(req.request_id))
+        elif req.request_id is not None and len(req.request_id) > MAX_REQUEST_ID:
+            answer = Answer(status.INVALID_REQUEST_ID, status.invalid_request_id(req.request_id, MAX_REQUEST_ID))
         else:
             answer = _answer(ctx, req, iterators, host)
         stopped = stopped or (answer.code >= 1000 and rq.on_error in _STOPPING)
@@ -142,7 +144,8 @@ def _dispatch(ctx: Ctx, req: Any, iterators: dict, host: Host) -> Answer:
 def _delete(ctx: Ctx, name: str, data: Mapping) -> Answer:
     is_list = name == "ListDel"
     type_name = str(data.get("ListDelType" if is_list else "TxnDelType"))
-    object_id = str(data.get("ListID" if is_list else "TxnID"))
+    id_field = "ListID" if is_list else "TxnID"
+    object_id = check_object_id(id_field, data.get(id_field))
     info = catalog.TYPES.get(type_name)
     if info is None or info.is_list != is_list:
         raise status.not_found(object_id)  # a type the fake does not hold

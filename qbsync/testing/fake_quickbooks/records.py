@@ -15,7 +15,7 @@ from qbsync.qbxml.xsdmodel import ElementDecl, Particle
 from qbsync.testing.fake_quickbooks import catalog, status
 from qbsync.testing.fake_quickbooks.catalog import TypeInfo
 from qbsync.testing.fake_quickbooks.company_data import Company
-from qbsync.testing.fake_quickbooks.ids import IdFactory, format_datetime, next_edit_sequence
+from qbsync.testing.fake_quickbooks.ids import IdFactory, check_object_id, format_datetime, next_edit_sequence
 
 CENT = Decimal("0.01")
 
@@ -139,10 +139,11 @@ def check_unique_name(ctx: Ctx, info: TypeInfo, name: str, exclude_id: str | Non
 
 
 def lookup(company: Company, types: tuple[str, ...], ref: Mapping) -> tuple[str, dict] | None:
-    """Resolve a Ref by ListID (preferred, as QuickBooks does) or FullName."""
+    """Resolve a Ref by ListID (preferred, as QuickBooks does; 3000 when it is no ID at all)
+    or FullName."""
     list_id = ref.get("ListID")
     if list_id:
-        return company.locate(str(list_id), types)
+        return company.locate(check_object_id("ListID", list_id), types)
     name = ref.get("FullName")
     if name:
         return find_by_name(company, types, str(name))
@@ -179,6 +180,8 @@ def other_list_ref(ctx: Ctx, key: str, ref: Mapping) -> dict:
     QuickBooks' does."""
     lists = ctx.company.state.setdefault("other_lists", {}).setdefault(_SAME_LIST.get(key, key), {})
     name, list_id = ref.get("FullName"), ref.get("ListID")
+    if list_id:
+        check_object_id("ListID", list_id)
     if name:
         entry = lists.get(str(name).casefold())
         if entry is None:
@@ -286,9 +289,10 @@ def stamp_modified(ctx: Ctx, rec: dict) -> None:
 
 
 def check_editable(ctx: Ctx, info: TypeInfo, object_id: str, edit_sequence: str | None) -> dict:
-    """The record a Mod names, after the checks QuickBooks makes in this order: it exists
-    (3120), nobody holds it (3170/3175, injected), the EditSequence is current (3200)."""
-    rec = ctx.company.get(info.name, object_id)
+    """The record a Mod names, after the checks QuickBooks makes in this order: the ID has
+    QuickBooks' shape (3000), it exists (3120), nobody holds it (3170/3175, injected), the
+    EditSequence is current (3200)."""
+    rec = ctx.company.get(info.name, check_object_id(info.id_field, object_id))
     if rec is None:
         raise status.not_found(object_id)
     check_lock(ctx, info, object_id)

@@ -22,7 +22,7 @@ from typing import Any
 from qbsync.testing.fake_quickbooks import catalog, status
 from qbsync.testing.fake_quickbooks.catalog import TypeInfo
 from qbsync.testing.fake_quickbooks.derive import invoice_balance
-from qbsync.testing.fake_quickbooks.ids import add_days
+from qbsync.testing.fake_quickbooks.ids import NEW_LINE_ID, add_days, check_object_id
 from qbsync.testing.fake_quickbooks.records import (
     Ctx,
     as_list,
@@ -122,11 +122,11 @@ def _mod_lines(ctx: Ctx, info: TypeInfo, kind: str, current: list[dict], mods: l
     by_id = {line["TxnLineID"]: line for line in current}
     out = []
     for m in mods:
-        line_id = str(m.get("TxnLineID", "-1"))
-        if line_id == "-1":
+        line_id = str(m.get("TxnLineID", NEW_LINE_ID))
+        if line_id == NEW_LINE_ID:
             out.append(_new_line(ctx, info, kind, m))
             continue
-        existing = by_id.get(line_id)
+        existing = by_id.get(check_object_id("TxnLineID", line_id))
         if existing is None:
             raise status.not_found(line_id)
         line = deep(existing)
@@ -281,7 +281,7 @@ def _apply_payment(ctx: Ctx, rec: dict, applied: list[Mapping], auto: bool, tota
     customer_id = rec["CustomerRef"]["ListID"]
     result: list[dict] = []
     for app in applied:
-        txn_id = str(app.get("TxnID"))
+        txn_id = check_object_id("TxnID", app.get("TxnID"))
         inv = ctx.company.get("Invoice", txn_id)
         if inv is None or inv.get("CustomerRef", {}).get("ListID") != customer_id:
             raise status.not_found(txn_id)
