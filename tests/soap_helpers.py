@@ -72,7 +72,7 @@ def envelope(inner: str) -> str:
 def call(url: str, operation: str, **values):
     """One QBWC-shaped call (envelope and headers as the Web Connector sends them), read the
     strict way the Web Connector double reads replies (raises SoapProblem on a bad reply)."""
-    from qbsync.testing.wc_soap import build_envelope, parse_reply
+    from qbsync.testing.web_connector.soap import build_envelope, parse_reply
 
     reply = post_soap(url, build_envelope(operation, values), operation)
     return parse_reply(operation, reply.status, reply.content_type, reply.body)

@@ -28,7 +28,7 @@ from qbsync.sync import errorlog, overview, staging, wizard
 from qbsync.sync.passwords import hash_password
 from qbsync.testing import WebConnector
 from qbsync.testing.fake_quickbooks import FakeQuickBooks
-from qbsync.testing.wc_soap import build_envelope
+from qbsync.testing.web_connector.soap import build_envelope
 
 ROOT = Path(__file__).resolve().parents[1]
 USER, PASSWORD = "acme-sync", "acme-pass-1"

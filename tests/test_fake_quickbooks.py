@@ -168,7 +168,7 @@ def test_jobs_have_full_name_and_sublevel_and_follow_a_parent_rename(fq, clock):
     assert renamed.status_code == 0 and renamed.records[0]["FullName"] == "Acme Corp"
     q = one(fq, "CustomerQuery", {"FullName": ["Acme Corp:Roof:Phase 1"]})
     assert q.status_code == 0 and q.records[0]["ParentRef"]["FullName"] == "Acme Corp:Roof"
-    assert one(fq, "CustomerQuery", {"FullName": ["Acme:Roof"]}).status_code == 1
+    assert one(fq, "CustomerQuery", {"FullName": ["Acme:Roof"]}).status_code == 500  # the old name is no key now
 
 
 def test_3100_names_are_unique_across_customers_vendors_employees(fq):
@@ -461,8 +461,10 @@ def test_delete_list_record_in_use_is_refused_and_unused_is_deleted(fq, clock):
 
 
 def test_query_status_1_and_500(fq):
-    empty = one(fq, "CustomerQuery", {"FullName": ["Nobody"]})
+    # A filter that matches nothing is 1; a key that does not exist is 500, even when it is the only one.
+    empty = one(fq, "CustomerQuery", {"NameFilter": {"MatchCriterion": "StartsWith", "Name": "Nobody"}})
     assert (empty.status_code, empty.status_severity, empty.status_message) == (1, "Info", "A query request did not find a matching object in QuickBooks")
+    assert (one(fq, "CustomerQuery", {"FullName": ["Nobody"]}).status_code, empty.rets) == (500, [])
     a = add_customer(fq, "Present")
     part = one(fq, "CustomerQuery", {"ListID": [a["ListID"], "80000777-1700000000"]})
     assert (part.status_code, part.status_severity) == (500, "Warn")
@@ -628,8 +630,9 @@ def test_continue_on_error_runs_everything(fq):
 
 def test_warnings_and_no_match_do_not_stop_a_message(fq):
     msg = send(fq, Request("CustomerQuery", {"FullName": ["Nobody"]}, request_id="1"),
-               Request("CustomerAdd", {"Name": "After"}, request_id="2"))
-    assert [r.status_code for r in msg.responses] == [1, 0]
+               Request("CustomerQuery", {"NameFilter": {"MatchCriterion": "StartsWith", "Name": "Nobody"}}, request_id="2"),
+               Request("CustomerAdd", {"Name": "After"}, request_id="3"))
+    assert [r.status_code for r in msg.responses] == [500, 1, 0]
 
 
 def test_request_id_is_echoed_or_absent(fq):
@@ -777,7 +780,7 @@ def test_every_list_type_deletes_and_is_listed_as_deleted(fq, type_name, data):
                                                       "TimeDeleted": "2026-11-26T08:30:00-08:00", "FullName": data.get("Name", "Del E")}
     deleted = one(fq, "ListDeletedQuery", {"ListDelType": [type_name]})
     assert [r["ListID"] for r in deleted.records] == [rec["ListID"]]
-    assert one(fq, f"{type_name}Query", {"ListID": [rec["ListID"]]}).status_code == 1
+    assert one(fq, f"{type_name}Query", {"ListID": [rec["ListID"]]}).status_code == 500  # asked by key: a warning
 
 
 @pytest.mark.parametrize("type_name,data", [
@@ -803,7 +806,7 @@ def test_every_transaction_type_adds_mods_queries_and_deletes(fq, clock, type_na
     assert rs.status_code == 0 and (fields["TxnDelType"], fields["TxnID"]) == (type_name, txn["TxnID"])
     assert fields.get("RefNumber") == txn.get("RefNumber")
     assert [r["TxnID"] for r in one(fq, "TxnDeletedQuery", {"TxnDelType": [type_name]}).records] == [txn["TxnID"]]
-    assert one(fq, f"{type_name}Query", {"TxnID": [txn["TxnID"]]}).status_code == 1
+    assert one(fq, f"{type_name}Query", {"TxnID": [txn["TxnID"]]}).status_code == 500  # asked by key: a warning
 
 
 def test_total_balance_includes_jobs(fq):

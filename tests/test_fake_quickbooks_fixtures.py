@@ -285,10 +285,13 @@ def test_invalid_reference_wording_matches_the_capture(fq, name):
 
 
 def test_empty_query_has_the_captured_attributes(fq):
+    # The integration behind this capture looks items up with a NameFilter (StartsWith): a filter
+    # that matches nothing is status 1. (A FullName that does not exist would be 500.)
     theirs = rs_list(recorded(ENVELOPES / "receiveResponseXML__sales_order_add_rs_raw.xml"))[0]
     from qbsync.qbxml import Request, build_request
 
-    ours = rs_list(etree.fromstring(fq.process(build_request([Request("ItemInventoryQuery", {"FullName": ["nothing"]})])).xml.encode()))[0]
+    query = Request("ItemInventoryQuery", {"MaxReturned": "50", "NameFilter": {"MatchCriterion": "StartsWith", "Name": "nothing"}})
+    ours = rs_list(etree.fromstring(fq.process(build_request([query])).xml.encode()))[0]
     assert dict(ours.attrib) == dict(theirs.attrib)
 
 

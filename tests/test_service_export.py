@@ -382,15 +382,16 @@ def test_fix_edit_sequence_re_reads_then_sends_the_mod(env, caplog):
 
 def test_a_re_read_that_finds_nothing_keeps_quickbooks_status_in_the_error_log(env):
     # The app links its invoice to a TxnID QuickBooks does not have: the re-read before the Mod
-    # finds nothing (status 1); the Error Log and Failed Syncs say so with that code.
+    # asks for that TxnID and QuickBooks answers 500 (a key that does not exist); the Error Log and
+    # Failed Syncs say so with that code.
     env.stage("Invoice", [{"id": "I9", "TxnID": "ABCD-1234567890", "CustomerRef": {"FullName": "Nobody"}, "RefNumber": "9"}])
     env.approve()
     trace = env.run()
     assert [[r.name for r in parse_request(x).requests] for x in trace.requests] == [["InvoiceQuery"]]
     (err,) = env.errors()
-    assert err["status_code"] == 1 and "no longer in QuickBooks" in err["message"]
+    assert err["status_code"] == 500 and "no longer in QuickBooks" in err["message"]
     (failure,) = env.failed()
-    assert failure["status_code"] == 1
+    assert failure["status_code"] == 500
 
 
 # -- the wizard around a session ----------------------------------------------------------------

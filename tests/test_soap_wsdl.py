@@ -14,7 +14,7 @@ from soap_standin import StandInService
 
 from qbsync.connector.app import make_wsgi_app, serve
 from qbsync.connector.operations import OPERATIONS
-from qbsync.testing.wc_soap import OPERATION_PARAMS, build_envelope
+from qbsync.testing.web_connector.soap import OPERATION_PARAMS, build_envelope
 
 SHARED_WSDL = Path(__file__).resolve().parents[2] / "shared" / "qbwc" / "wsdl"
 WSDL = "http://schemas.xmlsoap.org/wsdl/"

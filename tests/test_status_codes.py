@@ -14,6 +14,7 @@ from qbsync.qbxml.status_codes import all_codes, describe_range, lookup, normali
 STATUS_CODES = [
     0, 1, 500, 501, 510, 530, 531, 550, 560, 570, 600, 1000, 1010, 1030, 1060, 3000, 3010, 3020, 3030,
     3031, 3035, 3100, 3120, 3140, 3170, 3171, 3175, 3176, 3177, 3180, 3200, 3210, 3231, 3250, 3260, 3261,
+    3130, 3391,  # not in the reference table: answered by FakeQuickBooks (see tests/test_fake_quickbooks_codes.py)
 ]
 HRESULTS = [
     "0x80040400", "0x80040401", "0x80040402", "0x80040408", "0x80040409", "0x8004040A", "0x8004040D",

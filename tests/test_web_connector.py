@@ -160,7 +160,7 @@ def test_noop_pauses_then_sendRequestXML_again():
 
 def test_noop_delay_is_honoured(monkeypatch):
     slept = []
-    monkeypatch.setattr("qbsync.testing.web_connector.time.sleep", slept.append)
+    monkeypatch.setattr("qbsync.testing.web_connector.connector.time.sleep", slept.append)
     run(QbwcService(requests=[customer_query()], noop_times=2), noop_delay=5)
     assert slept == [5, 5]
 
@@ -463,7 +463,7 @@ def test_with_the_shipped_fake_quickbooks():
     service = QbwcService(requests=[add, query, add, missing])
     report = run(service, FakeQuickBooks(qbxml_version="13.0"))
     assert report.ok, report.errors + report.violations
-    assert report.status_codes == [0, 0, 3100, 1]
+    assert report.status_codes == [0, 0, 3100, 500]  # a FullName that does not exist: 500 (Warn)
     assert report.percent_trace == [25, 50, 75, 100]
     hcp = service.calls("sendRequestXML")[0].param("strHCPResponse")
     assert "<HostQueryRs" in hcp and "<CompanyQueryRs" in hcp and "<PreferencesQueryRs" in hcp

@@ -12,8 +12,8 @@ from lxml import etree
 from qbwc_test_server import CannedCompany, QbwcService, customer_query, serve
 
 from qbsync.testing import WebConnector
-from qbsync.testing.wc_company import hcp_request
-from qbsync.testing.wc_soap import OPERATION_PARAMS, build_envelope
+from qbsync.testing.web_connector.company import hcp_request
+from qbsync.testing.web_connector.soap import OPERATION_PARAMS, build_envelope
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 QBWC = SHARED / "qbwc"
@@ -243,7 +243,7 @@ def test_hcp_query_validates_against_the_published_schema(published_xsd, version
 
 # -- reading replies: namespace-aware, strict about what QBWC needs ----------------------------
 
-from qbsync.testing.wc_soap import SoapProblem, parse_reply  # noqa: E402
+from qbsync.testing.web_connector.soap import SoapProblem, parse_reply  # noqa: E402
 
 
 def envelope(inner: str, soap_ns: str = SOAP) -> bytes:

@@ -8,7 +8,10 @@ Two families of codes share one catalogue:
   Web Connector passes them as hex text to ``receiveResponseXML``/``connectionError``.
 
 Facts come from the project's reference notes (``qbxml-status-codes.md`` and §6 of
-``qbwc-protocol.md``); the wording here is ours. Decide on the code, never on the severity
+``qbwc-protocol.md``); the wording here is ours. Two codes are not in that table but are
+answered by ``FakeQuickBooks``, so they are explained too: 3130 (a recorded QuickBooks response
+in the project's qbXML fixtures) and 3391 (an iteratorID QuickBooks no longer knows; the
+iterator rules are in §7.3 of ``qbwc-protocol.md``). Decide on the code, never on the severity
 string or the message text QuickBooks sends.
 """
 
@@ -115,11 +118,13 @@ _STATUS_CODES: tuple[StatusInfo, ...] = (
         "Then drop the stored mapping, or create the record again.",
     )),
     _entry(500, WARN, "Query partly done",
-           "The query stopped short because one of the exact keys it named (a ListID or FullName) does not "
-           "exist; rows for the other keys may still be in the response.",
+           "The query stopped short because one of the exact keys it named (a ListID, FullName, TxnID or "
+           "RefNumber) does not exist; rows for the other keys may still be in the response.",
            retry=False, who=APP, kind=WARNING, steps=(
         "Keep the rows that did come back.",
         "Handle the missing key as for code 1: create that record or repair the stale mapping.",
+        "If it was a ListID or TxnID you had stored, the record was probably deleted or merged in QuickBooks: "
+        "confirm with ListDeletedQuery or TxnDeletedQuery.",
     )),
     _entry(501, WARN, "Not expressible in this version",
            "The record cannot be expressed in the qbXML version the request asked for.",
@@ -229,6 +234,14 @@ _STATUS_CODES: tuple[StatusInfo, ...] = (
         "Create the record again or map it to an existing one by name.",
         "If a user deleted it on purpose, stop syncing it.",
     )),
+    _entry(3130, ERROR, "Invalid parent reference",
+           "The ParentRef of a list record (a job's customer, a sub-item's parent item, a sub-account's or "
+           "sub-class's parent) names a record that does not exist in that list.",
+           retry=False, who=APP, kind=APP_DATA, steps=(
+        "Create or sync the parent record first (a customer before its jobs), then send the request again.",
+        "Or correct the FullName or ListID in the ParentRef; FullName is the parent's full path (Parent:Child).",
+        "Never make a record its own parent or the parent of one of its ancestors.",
+    )),
     _entry(3140, ERROR, "Invalid reference",
            "A reference (customer, item, account, terms, class and the like) names a record that does not exist "
            "in its list.",
@@ -315,6 +328,14 @@ _STATUS_CODES: tuple[StatusInfo, ...] = (
            retry=False, who=QUICKBOOKS, kind=QUICKBOOKS_SETUP, steps=(
         "Ask the QuickBooks Admin to allow the app access to personal data in Integrated Applications > Properties.",
         "Or stop asking for those fields, and set PersonalDataPref in the .qwc file to match.",
+    )),
+    _entry(3391, ERROR, "Invalid iteratorID",
+           "A query with iterator=\"Continue\" or \"Stop\" named an iteratorID QuickBooks does not know: the "
+           "iterator was finished or stopped, belongs to another query, or died with the session that opened it.",
+           retry=False, who=APP, kind=APP_DATA, steps=(
+        "Start the query again with iterator=\"Start\" and page on with the iteratorID of that answer.",
+        "Stop sending Continue once iteratorRemainingCount is 0.",
+        "Never keep an iteratorID for a later Web Connector session: iterators do not survive closeConnection.",
     )),
 )
 

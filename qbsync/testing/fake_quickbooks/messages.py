@@ -14,15 +14,18 @@ from lxml import etree
 from qbsync.errors import QbsyncError
 from qbsync.qbxml import RequestMessage, RsSpec, build_response, parse_request, qbxml_version
 from qbsync.qbxml.schema import Schema, version_key
-from qbsync.testing import fq_catalog, fq_host, fq_lists, fq_query, fq_status, fq_txns
-from qbsync.testing.fq_query import Answer
-from qbsync.testing.fq_records import Ctx
-from qbsync.testing.fq_shape import shape
+from qbsync.testing.fake_quickbooks import catalog, lists, query, status, txns
+from qbsync.testing.fake_quickbooks.host import company_ret, host_ret, preferences_ret
+from qbsync.testing.fake_quickbooks.ids import check_object_id
+from qbsync.testing.fake_quickbooks.query import Answer
+from qbsync.testing.fake_quickbooks.records import Ctx
+from qbsync.testing.fake_quickbooks.shape import shape
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
 _PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
 _STOPPING = ("stopOnError", "rollbackOnError")  # rollbackOnError: QuickBooks' behaviour unverified
 KEPT_MESSAGE_SETS = 10  # QuickBooks answers about the latest message set; the fake keeps a few
+MAX_REQUEST_ID = 50  # characters; a longer requestID is answered with 1060
 
 
 @dataclass(frozen=True)
@@ -73,7 +76,7 @@ def answer_message(ctx: Ctx, message: Message, iterators: dict, host: Host) -> s
     if rq.old_message_set_id is not None:
         saved = ctx.company.message_sets.get(rq.old_message_set_id)
         if saved is None:
-            saved_status = fq_status.NO_SAVED_STATE
+            saved_status = status.NO_SAVED_STATE
         else:
             saved_status = saved["status"]
             specs.extend(_saved_specs(saved["responses"], schema))
@@ -81,9 +84,9 @@ def answer_message(ctx: Ctx, message: Message, iterators: dict, host: Host) -> s
     answered: list[tuple[Answer, RsSpec]] = []
     for req in rq.requests:
         if stopped:
-            answer = Answer(fq_status.NOT_PROCESSED, fq_status.NOT_PROCESSED_MESSAGE)
-        elif req.request_id is not None and len(req.request_id) > fq_status.MAX_REQUEST_ID:
-            answer = Answer(fq_status.INVALID_REQUEST_ID, fq_status.invalid_request_id(req.request_id))
+            answer = Answer(status.NOT_PROCESSED, status.NOT_PROCESSED_MESSAGE)
+        elif req.request_id is not None and len(req.request_id) > MAX_REQUEST_ID:
+            answer = Answer(status.INVALID_REQUEST_ID, status.invalid_request_id(req.request_id, MAX_REQUEST_ID))
         else:
             answer = _answer(ctx, req, iterators, host)
         stopped = stopped or (answer.code >= 1000 and rq.on_error in _STOPPING)
@@ -105,47 +108,48 @@ def answer_message(ctx: Ctx, message: Message, iterators: dict, host: Host) -> s
 def _answer(ctx: Ctx, req: Any, iterators: dict, host: Host) -> Answer:
     try:
         return _dispatch(ctx, req, iterators, host)
-    except fq_status.QbStatus as status:
-        return Answer(status.code, status.message)
+    except status.QbStatus as failure:
+        return Answer(failure.code, failure.message)
 
 
 def _dispatch(ctx: Ctx, req: Any, iterators: dict, host: Host) -> Answer:
     name: str = req.name
     data = req.data
     for suffix in ("Add", "Mod", "Query"):
-        if name.endswith(suffix) and name[: -len(suffix)] in fq_catalog.TYPES:
+        if name.endswith(suffix) and name[: -len(suffix)] in catalog.TYPES:
             type_name = name[: -len(suffix)]
-            info = fq_catalog.TYPES[type_name]
+            info = catalog.TYPES[type_name]
             if suffix == "Query":
-                return fq_query.query(ctx, (type_name,), data, req.attrs, req.include_ret, iterators)
-            module = fq_lists if info.is_list else fq_txns
+                return query.query(ctx, (type_name,), data, req.attrs, req.include_ret, iterators)
+            module = lists if info.is_list else txns
             rec = module.add(ctx, type_name, data) if suffix == "Add" else module.mod(ctx, type_name, data)
-            return Answer(rets=[(info.ret, fq_query.record_ret(ctx, type_name, rec, {"include": req.include_ret}))])
+            return Answer(rets=[(info.ret, query.record_ret(ctx, type_name, rec, {"include": req.include_ret}))])
     if name == "ItemQuery":
-        return fq_query.query(ctx, fq_catalog.ITEM_TYPES, data, req.attrs, req.include_ret, iterators)
+        return query.query(ctx, catalog.ITEM_TYPES, data, req.attrs, req.include_ret, iterators)
     if name in ("ListDel", "TxnDel"):
         return _delete(ctx, name, data)
     if name == "ListDeletedQuery":
-        return fq_query.deleted_query(ctx, "list", data, req.include_ret)
+        return query.deleted_query(ctx, "list", data, req.include_ret)
     if name == "TxnDeletedQuery":
-        return fq_query.deleted_query(ctx, "txn", data, req.include_ret)
+        return query.deleted_query(ctx, "txn", data, req.include_ret)
     if name == "HostQuery":
-        return Answer(rets=[("HostRet", fq_host.host_ret(host.qbxml_version))])
+        return Answer(rets=[("HostRet", host_ret(host.qbxml_version))])
     if name == "CompanyQuery":
-        return Answer(rets=[("CompanyRet", fq_host.company_ret(ctx, host.company_name))])
+        return Answer(rets=[("CompanyRet", company_ret(ctx, host.company_name))])
     if name == "PreferencesQuery":
-        return Answer(rets=[("PreferencesRet", fq_host.preferences_ret(ctx))])
-    raise fq_status.unsupported(name)
+        return Answer(rets=[("PreferencesRet", preferences_ret(ctx))])
+    raise status.unsupported(name)
 
 
 def _delete(ctx: Ctx, name: str, data: Mapping) -> Answer:
     is_list = name == "ListDel"
     type_name = str(data.get("ListDelType" if is_list else "TxnDelType"))
-    object_id = str(data.get("ListID" if is_list else "TxnID"))
-    info = fq_catalog.TYPES.get(type_name)
+    id_field = "ListID" if is_list else "TxnID"
+    object_id = check_object_id(id_field, data.get(id_field))
+    info = catalog.TYPES.get(type_name)
     if info is None or info.is_list != is_list:
-        raise fq_status.not_found(object_id)  # a type the fake does not hold
-    entry = (fq_lists if is_list else fq_txns).delete(ctx, type_name, object_id)
+        raise status.not_found(object_id)  # a type the fake does not hold
+    entry = (lists if is_list else txns).delete(ctx, type_name, object_id)
     fields = {k: v for k, v in entry.items() if k not in ("kind", "TimeCreated")}
     return Answer(rets=[("", fields)])  # ListDelRs/TxnDelRs carry the fields directly
 
@@ -163,12 +167,12 @@ def _spec(req: Any, answer: Answer, schema: Schema) -> RsSpec:
             shaped = shape(info.decl, data) if info is not None else None
             if shaped is not None:
                 rets.append((ret_name, shaped))
-    return RsSpec(req.name, req.request_id, answer.code, fq_status.severity(answer.code), answer.message, rets, attrs)
+    return RsSpec(req.name, req.request_id, answer.code, status.severity(answer.code), answer.message, rets, attrs)
 
 
 def _saved_record(answered: list[tuple[Answer, RsSpec]]) -> dict:
     """What error recovery keeps of a message set: each response and the IDs it made."""
-    status = next((a.code for a, _ in answered if a.code >= 1000), 0)
+    first_failure = next((a.code for a, _ in answered if a.code >= 1000), 0)
     responses = []
     for _, spec in answered:
         recovery: dict[str, str] = {}
@@ -189,7 +193,7 @@ def _saved_record(answered: list[tuple[Answer, RsSpec]]) -> dict:
                 "recovery": recovery,
             }
         )
-    return {"status": status, "responses": responses}
+    return {"status": first_failure, "responses": responses}
 
 
 def _saved_specs(responses: list[dict], schema: Schema) -> list[RsSpec]:
@@ -207,7 +211,7 @@ def _saved_specs(responses: list[dict], schema: Schema) -> list[RsSpec]:
         recovery = decl.child("ErrorRecovery")
         if r["recovery"] and recovery is not None:
             rets.append(("ErrorRecovery", shape(recovery.decl, r["recovery"])))
-        specs.append(RsSpec(r["name"], r["request_id"], r["code"], fq_status.severity(r["code"]), r["message"], rets, r["attrs"]))
+        specs.append(RsSpec(r["name"], r["request_id"], r["code"], status.severity(r["code"]), r["message"], rets, r["attrs"]))
     return specs
 
 

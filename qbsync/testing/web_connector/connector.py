@@ -1,58 +1,31 @@
-"""`WebConnector`: a stand-in for QuickBooks Web Connector 2.3 that drives any QBWC SOAP endpoint.
-
-It speaks to your web service over real HTTP exactly as QBWC does (SOAP 1.1, document/literal,
-the quoted SOAPAction header, compact envelopes with escaped qbXML) and follows QBWC's call
-order::
-
-    serverVersion -> clientVersion -> authenticate
-        -> [connectionError ...]            when the company file cannot be opened
-        -> sendRequestXML -> receiveResponseXML -> ... (until 100 %)
-        -> [getLastError]                   after "" from sendRequestXML or a negative percent
-        -> closeConnection
-
-Each qbXML request your service returns is handed to a *company* (a
-:class:`~qbsync.testing.FakeQuickBooks`, or any callable ``f(request_xml) -> response_xml``);
-the response goes back in receiveResponseXML. Every reply of your service is checked the way
-the real client reads it, and what happened is returned as a :class:`RunReport`.
-
-Example, in a pytest test (``live_server_url`` is your QBWC service running, e.g. under waitress
-in a thread: ``waitress.create_server(app, host="127.0.0.1", port=0)``, then
-``http://127.0.0.1:{server.effective_port}/qbwc``)::
-
-    from qbsync.testing import FakeQuickBooks, WebConnector
-
-    def test_sync_pushes_customers(live_server_url):
-        company = FakeQuickBooks(qbxml_version="13.0")
-        report = WebConnector(live_server_url, "acme-sync", "s3cret", company=company,
-                              noop_delay=0).run()
-        assert report.ok, report.errors + report.violations
-        assert report.calls[:3] == ["serverVersion", "clientVersion", "authenticate"]
-        assert report.calls[-1] == "closeConnection"
-        assert report.status_codes == [0, 0]          # statusCode of each qbXML response
-        assert report.percent_trace[-1] == 100
-        print(report.final_message)                    # what QBWC would show, e.g. "Complete!"
-
-Things to try against your service: a ``FakeQuickBooks`` with ``fail_open()`` (connectionError),
-``lose_next_response()`` (a session that dies after QuickBooks applied a message: the next run
-must recover), a wrong password (``report.outcome == "invalid_user"``), ``noop_delay=0`` when
-your service stalls with ``NoOp``. ``report.violations`` lists every reply the real Web
-Connector would choke on (``<item>`` instead of ``<string>``, a float or decreasing percent,
-unescaped qbXML, wrong namespace...).
-
-The command line equivalent is ``qbsync simulate --url URL --username U --password-env VAR``.
-"""
+"""The :class:`WebConnector` class: QuickBooks Web Connector 2.3's client side, call by call.
+The package documentation shows how to use it."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lxml import etree
 
-from qbsync.testing.wc_company import CompanyAdapter, CompanyReply
-from qbsync.testing.wc_http import DEFAULT_USER_AGENT, SoapTransport, TransportError
-from qbsync.testing.wc_soap import SoapProblem, build_envelope, parse_reply
+from qbsync.testing.web_connector.company import CompanyAdapter, CompanyReply
+from qbsync.testing.web_connector.report import (
+    OUTCOME_BUSY,
+    OUTCOME_COMPLETE,
+    OUTCOME_CONNECTION_ERROR,
+    OUTCOME_HCP_ERROR,
+    OUTCOME_INTERACTIVE,
+    OUTCOME_INVALID_USER,
+    OUTCOME_LAST_ERROR,
+    OUTCOME_LIMIT,
+    OUTCOME_NO_WORK,
+    OUTCOME_RESPONSE_LOST,
+    OUTCOME_SERVER_ERROR,
+    OUTCOME_VERSION_REJECTED,
+    RunReport,
+)
+from qbsync.testing.web_connector.soap import SoapProblem, build_envelope, parse_reply
+from qbsync.testing.web_connector.transport import DEFAULT_USER_AGENT, SoapTransport, TransportError
 
 # authenticate()[1] values with a meaning of their own, and what QBWC shows for them.
 AUTH_INVALID_USER = "nvu"
@@ -70,69 +43,6 @@ DONE = "done"
 DEFAULT_CLIENT_VERSION = "2.3.0.215"
 DEFAULT_COMPANY_FILE = r"C:\Users\Public\Documents\Intuit\QuickBooks\Company Files\qbsync-test.QBW"
 
-# Outcomes of a run (RunReport.outcome).
-OUTCOME_COMPLETE = "complete"  # receiveResponseXML reached 100, closeConnection called
-OUTCOME_LAST_ERROR = "last_error"  # the session ended on a getLastError text
-OUTCOME_NO_WORK = "no_work"
-OUTCOME_BUSY = "busy"
-OUTCOME_INVALID_USER = "invalid_user"
-OUTCOME_VERSION_REJECTED = "version_rejected"
-OUTCOME_CONNECTION_ERROR = "connection_error"
-OUTCOME_HCP_ERROR = "hcp_error"
-OUTCOME_INTERACTIVE = "interactive_mode"
-OUTCOME_SERVER_ERROR = "server_error"  # a reply QBWC cannot use (fault, HTTP error, bad XML, bad value)
-OUTCOME_LIMIT = "limit_reached"
-OUTCOME_RESPONSE_LOST = "response_lost"  # the company raised ConnectionLost / ConnectionError
-
-
-@dataclass
-class RunReport:
-    """What one WebConnector run did and saw. JSON-ready through :meth:`as_dict`.
-
-    - ``calls``: the SOAP operations called, in order.
-    - ``requests`` / ``responses``: the qbXML request messages the service sent and the
-      company's response texts (``""`` when the company answered with an HRESULT), in order.
-    - ``round_trips``: completed sendRequestXML -> receiveResponseXML pairs.
-    - ``status_codes``: every ``statusCode`` in the company's responses, in order (ints).
-    - ``hresults``: HRESULTs the company returned instead of a response.
-    - ``percent_trace``: each receiveResponseXML result.
-    - ``auth``: the authenticate answer (result kind, company file, postpone and minimum
-      interval seconds; the ticket is never recorded).
-    - ``warnings``: things QBWC shows but lives with (a ``W:`` clientVersion reply...).
-    - ``errors``: what ended the run badly, with QBWC's error code where QBWC has one.
-    - ``violations``: replies that break the protocol (decreasing percent, ``<item>`` children...).
-    - ``final_message``: the text QBWC would show at the end (closeConnection's reply, the
-      getLastError text, or the authenticate/connection message).
-    - ``outcome``: one of ``complete``, ``last_error``, ``no_work``, ``busy``, ``invalid_user``,
-      ``version_rejected``, ``connection_error``, ``hcp_error``, ``interactive_mode``,
-      ``server_error``, ``limit_reached``, ``response_lost``.
-    - ``ok``: True when the run ended normally (complete, no work, or busy) with no error and
-      no protocol violation.
-    """
-
-    calls: list[str] = field(default_factory=list)
-    requests: list[str] = field(default_factory=list)
-    responses: list[str] = field(default_factory=list)
-    round_trips: int = 0
-    status_codes: list[int] = field(default_factory=list)
-    hresults: list[str] = field(default_factory=list)
-    percent_trace: list[int] = field(default_factory=list)
-    auth: dict[str, Any] = field(default_factory=dict)
-    server_version: str | None = None
-    client_version_reply: str | None = None
-    company_file: str | None = None
-    connection_errors: list[dict[str, str]] = field(default_factory=list)
-    noops: int = 0
-    warnings: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    violations: list[str] = field(default_factory=list)
-    final_message: str | None = None
-    outcome: str | None = None
-    ok: bool = False
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 class _Stop(Exception):
     """Ends the run; the report already says why."""
@@ -146,7 +56,7 @@ class WebConnector:
     - ``url``: the AppURL (http or https).
     - ``username`` / ``password``: sent to authenticate (the password is never recorded).
     - ``company``: a FakeQuickBooks (``.process(xml)``) or a callable ``f(xml) -> str``; see
-      :mod:`qbsync.testing.wc_company` for the optional hooks (``begin_session`` for the
+      :mod:`qbsync.testing.web_connector.company` for the optional hooks (``begin_session`` for the
       connectionError path, ``hcp_response``, ``qbxml_version``, ``company_file``).
     - ``client_version``: the strVersion sent to clientVersion (``"2.3.0.215"``).
     - ``qbxml_version``: overrides the company's qbXML version (qbXMLMajorVers/MinorVers).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from qbsync.testing.fq_records import Ctx, find_by_name, ref_to
+from qbsync.testing.fake_quickbooks.records import Ctx, find_by_name, ref_to
 
 # qbXML version -> (product, MajorVersion) of the QuickBooks release that introduced it.
 _PRODUCTS = {

@@ -2,12 +2,17 @@
 (ActiveStatus, modified dates, names, entity, paid status), MaxReturned, iterators, metaData,
 IncludeLineItems, and the deleted-record queries.
 
-Status codes, as QuickBooks answers them:
+Status codes, as QuickBooks answers them (qbxml-status-codes.md):
 
 * 0 with the records;
-* 1 "did not find a matching object" when nothing matches;
-* 500 (Warn) when some of several ListIDs/FullNames/TxnIDs asked for do not exist: the
-  records found are still returned;
+* 500 (Warn) when a key asked for by exact value does not exist: a ListID, FullName, TxnID or
+  RefNumber of the query, or the ListID/FullName of its EntityFilter. The records of the keys
+  that do exist are still returned (none when no key exists: still 500, never 1);
+* 1 (Info) "did not find a matching object" only when filters (dates, names, active status,
+  entity, paid status) match nothing;
+* 3000 for a ListID/TxnID that is not in QuickBooks' ID shape;
+* 3030 for a date range whose From is later than its To; 3031 for a NameRangeFilter whose
+  FromName comes after its ToName;
 * 3391 for an unknown or finished iteratorID.
 """
 
@@ -18,11 +23,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from qbsync.testing import fq_catalog, fq_status
-from qbsync.testing.fq_catalog import TypeInfo
-from qbsync.testing.fq_derive import derive, invoice_balance, linked_txns
-from qbsync.testing.fq_ids import parse_datetime
-from qbsync.testing.fq_records import Ctx, as_list, find_by_name, full_name, is_true
+from qbsync.testing.fake_quickbooks import catalog, status
+from qbsync.testing.fake_quickbooks.catalog import TypeInfo
+from qbsync.testing.fake_quickbooks.derive import derive, invoice_balance, linked_txns
+from qbsync.testing.fake_quickbooks.ids import check_object_id, parse_datetime
+from qbsync.testing.fake_quickbooks.records import Ctx, as_list, find_by_name, full_name, is_true
 
 
 @dataclass
@@ -30,7 +35,7 @@ class Answer:
     """One response's status and records (before rendering)."""
 
     code: int = 0
-    message: str = fq_status.STATUS_OK
+    message: str = status.STATUS_OK
     rets: list[tuple[str, dict]] = field(default_factory=list)
     attrs: dict[str, Any] = field(default_factory=dict)
 
@@ -72,11 +77,24 @@ def _name_matches(name: str, flt: Mapping | None, rng: Mapping | None) -> bool:
     return True
 
 
-def _date_bounds(ctx: Ctx, lo: Any, hi: Any) -> tuple[datetime | None, datetime | None]:
-    return (
-        parse_datetime(str(lo), ctx.tz) if lo else None,
-        parse_datetime(str(hi), ctx.tz, end_of_day=True) if hi else None,
-    )
+def _date_range(ctx: Ctx, data: Mapping, from_key: str, to_key: str) -> tuple[datetime | None, datetime | None]:
+    """The bounds of a From/To date filter in `data` (a date alone: the whole day); 3030 when
+    From is later than To."""
+    lo_text, hi_text = data.get(from_key), data.get(to_key)
+    lo = parse_datetime(str(lo_text), ctx.tz) if lo_text else None
+    hi = parse_datetime(str(hi_text), ctx.tz, end_of_day=True) if hi_text else None
+    if lo is not None and hi is not None and lo > hi:
+        raise status.invalid_date_range(from_key, str(lo_text), to_key, str(hi_text))
+    return lo, hi
+
+
+def _check_name_range(rng: Any) -> None:
+    """3031 when a NameRangeFilter's FromName comes after its ToName."""
+    if not isinstance(rng, Mapping) or not rng.get("FromName") or not rng.get("ToName"):
+        return
+    lo, hi = str(rng["FromName"]), str(rng["ToName"])
+    if lo.casefold() > hi.casefold():
+        raise status.invalid_name_range("NameRangeFilter", lo, hi)
 
 
 def _select_lists(ctx: Ctx, types: tuple[str, ...], data: Mapping) -> tuple[list[tuple[str, dict]], list[str]]:
@@ -86,20 +104,21 @@ def _select_lists(ctx: Ctx, types: tuple[str, ...], data: Mapping) -> tuple[list
     if ids or names:
         found, missing = [], []
         for list_id in ids:
-            hit = company.locate(str(list_id), types)
+            hit = company.locate(check_object_id("ListID", list_id), types)
             (found.append(hit) if hit else missing.append(str(list_id)))
         for name in names:
             hit = find_by_name(company, types, str(name))
             (found.append(hit) if hit else missing.append(str(name)))
         return found, missing
-    status = data.get("ActiveStatus") or "ActiveOnly"
-    lo, hi = _date_bounds(ctx, data.get("FromModifiedDate"), data.get("ToModifiedDate"))
+    active_status = data.get("ActiveStatus") or "ActiveOnly"
+    lo, hi = _date_range(ctx, data, "FromModifiedDate", "ToModifiedDate")
+    _check_name_range(data.get("NameRangeFilter"))
     account_types = set(as_list(data.get("AccountType")))
     out = []
     for t in types:
         for rec in company.records(t).values():
             active = is_true(rec.get("IsActive", "true"))
-            if (status == "ActiveOnly" and not active) or (status == "InactiveOnly" and active):
+            if (active_status == "ActiveOnly" and not active) or (active_status == "InactiveOnly" and active):
                 continue
             if not _modified_in(rec, lo, hi):
                 continue
@@ -116,29 +135,31 @@ def _same_ref(have: Any, wanted: Any, exact: bool) -> bool:
     return str(have) == str(wanted) if exact else str(have).casefold() == str(wanted).casefold()
 
 
-def _entity_ids(ctx: Ctx, flt: Mapping, entity_types: tuple[str, ...]) -> set[str]:
-    ids = {str(i) for i in as_list(flt.get("ListID"))}
-    for name in as_list(flt.get("FullName")):
-        hit = find_by_name(ctx.company, entity_types, str(name))
-        ids.add(hit[1]["ListID"] if hit else "\0missing")
-    roots = []
-    if flt.get("ListIDWithChildren"):
-        roots.append(str(flt["ListIDWithChildren"]))
-    if flt.get("FullNameWithChildren"):
-        hit = find_by_name(ctx.company, entity_types, str(flt["FullNameWithChildren"]))
-        if hit:
-            roots.append(hit[1]["ListID"])
-    for root in roots:
-        found = ctx.company.locate(root, entity_types)
-        if found is None:
-            continue
+def _entity_ids(ctx: Ctx, flt: Mapping, entity_types: tuple[str, ...]) -> tuple[set[str], list[str]]:
+    """The ListIDs an EntityFilter selects, and the keys it names that do not exist."""
+    ids: set[str] = set()
+    missing: list[str] = []
+    roots: list[tuple[str, dict]] = []
+    for key, with_children in (("ListID", False), ("FullName", False), ("ListIDWithChildren", True), ("FullNameWithChildren", True)):
+        for value in as_list(flt.get(key)):
+            if key.startswith("ListID"):
+                found = ctx.company.locate(check_object_id(key, value), entity_types)
+            else:
+                found = find_by_name(ctx.company, entity_types, str(value))
+            if found is None:
+                missing.append(str(value))
+            elif with_children:
+                roots.append(found)
+            else:
+                ids.add(found[1]["ListID"])
+    for found in roots:
         prefix = full_name(ctx.company, found[0], found[1]).casefold()
         for t in entity_types:
             for rec in ctx.company.records(t).values():
                 fn = full_name(ctx.company, t, rec).casefold()
                 if fn == prefix or fn.startswith(prefix + ":"):
                     ids.add(rec["ListID"])
-    return ids
+    return ids, missing
 
 
 def _select_txns(ctx: Ctx, info: TypeInfo, data: Mapping) -> tuple[list[tuple[str, dict]], list[str]]:
@@ -150,17 +171,17 @@ def _select_txns(ctx: Ctx, info: TypeInfo, data: Mapping) -> tuple[list[tuple[st
     if ids or refs or refs_cs:
         found, missing = [], []
         for txn_id in ids:
-            rec = records.get(str(txn_id))
+            rec = records.get(check_object_id("TxnID", txn_id))
             (found.append((info.name, rec)) if rec else missing.append(str(txn_id)))
         for ref, exact in [(r, False) for r in refs] + [(r, True) for r in refs_cs]:
             hits = [(info.name, rec) for rec in records.values() if _same_ref(rec.get("RefNumber", ""), ref, exact)]
             found.extend(hits) if hits else missing.append(str(ref))
         return found, missing
-    mod = data.get("ModifiedDateRangeFilter") or {}
-    lo, hi = _date_bounds(ctx, mod.get("FromModifiedDate"), mod.get("ToModifiedDate"))
+    lo, hi = _date_range(ctx, data.get("ModifiedDateRangeFilter") or {}, "FromModifiedDate", "ToModifiedDate")
     txn_dates = data.get("TxnDateRangeFilter") or {}
+    _date_range(ctx, txn_dates, "FromTxnDate", "ToTxnDate")  # TxnDate is a day: compared as text below
     entity = data.get("EntityFilter")
-    entity_ids = _entity_ids(ctx, entity, ("Customer", "Vendor", "Employee")) if isinstance(entity, Mapping) else None
+    entity_ids, missing = _entity_ids(ctx, entity, catalog.ENTITY_TYPES) if isinstance(entity, Mapping) else (None, [])
     ref_filter = data.get("RefNumberFilter")
     ref_range = data.get("RefNumberRangeFilter") or {}
     paid = data.get("PaidStatus") or "All"
@@ -187,7 +208,7 @@ def _select_txns(ctx: Ctx, info: TypeInfo, data: Mapping) -> tuple[list[tuple[st
             if (paid == "PaidOnly") != is_paid:
                 continue
         out.append((info.name, rec))
-    return out, []
+    return out, missing
 
 
 # ---- rendering records ----------------------------------------------------------------------
@@ -196,7 +217,7 @@ def _select_txns(ctx: Ctx, info: TypeInfo, data: Mapping) -> tuple[list[tuple[st
 def record_ret(ctx: Ctx, type_name: str, rec: Mapping, options: Mapping | None = None) -> dict:
     """A record as its Ret dict for a query (options: IncludeLineItems, IncludeLinkedTxns,
     IncludeRetElement) or for an Add/Mod (all lines, no linked transactions)."""
-    info = fq_catalog.get(type_name)
+    info = catalog.get(type_name)
     out = derive(ctx.company, type_name, rec)
     options = options or {}
     if not info.is_list and info.lines and options.get("lines") is False:
@@ -220,7 +241,7 @@ def _options(info_is_txn: bool, data: Mapping, include: list[str]) -> dict:
 
 
 def _rets(ctx: Ctx, pairs: list[tuple[str, dict]], options: Mapping) -> list[tuple[str, dict]]:
-    return [(fq_catalog.get(t).ret, record_ret(ctx, t, rec, options)) for t, rec in pairs]
+    return [(catalog.get(t).ret, record_ret(ctx, t, rec, options)) for t, rec in pairs]
 
 
 # ---- the query request ----------------------------------------------------------------------
@@ -235,7 +256,7 @@ def query(
     iterators: dict[str, Iterator],
 ) -> Answer:
     """Answer `<X>QueryRq` for the list `types` (one type; all item types for ItemQuery)."""
-    first = fq_catalog.get(types[0])
+    first = catalog.get(types[0])
     iterator = attrs.get("iterator")
     max_returned = int(data["MaxReturned"]) if str(data.get("MaxReturned", "")).isdigit() else None
     meta = attrs.get("metaData", "NoMetaData")
@@ -244,7 +265,7 @@ def query(
         iterator_id = attrs.get("iteratorID", "")
         state = iterators.get(iterator_id)
         if state is None or state.types != types:  # unknown, finished, or another query's
-            raise fq_status.invalid_iterator(iterator_id)
+            raise status.invalid_iterator(iterator_id)
         if iterator == "Stop":
             del iterators[iterator_id]
             return Answer(attrs={"iteratorRemainingCount": 0, "iteratorID": iterator_id})
@@ -256,7 +277,7 @@ def query(
             del iterators[iterator_id]
         answer = Answer(rets=_rets(ctx, pairs, state.options), attrs={"iteratorRemainingCount": len(state.remaining), "iteratorID": iterator_id})
         if not pairs:
-            answer.code, answer.message = fq_status.NO_MATCH, fq_status.NO_MATCH_MESSAGE
+            answer.code, answer.message = status.NO_MATCH, status.NO_MATCH_MESSAGE
         return answer
 
     if first.is_list:
@@ -273,17 +294,17 @@ def query(
         page = pairs if max_returned is None else pairs[:max_returned]
         rest = pairs[len(page):]
         if rest:
-            iterators[iterator_id] = Iterator(types, [(t, r[fq_catalog.get(t).id_field]) for t, r in rest], max_returned, options)
+            iterators[iterator_id] = Iterator(types, [(t, r[catalog.get(t).id_field]) for t, r in rest], max_returned, options)
         answer.attrs.update({"iteratorRemainingCount": len(rest), "iteratorID": iterator_id})
         pairs = page
     elif max_returned is not None:
         pairs = pairs[:max_returned]
     if meta != "MetaDataOnly":
         answer.rets = _rets(ctx, pairs, options)
-    if total == 0:
-        answer.code, answer.message = fq_status.NO_MATCH, fq_status.NO_MATCH_MESSAGE
-    elif missing:
-        answer.code, answer.message = fq_status.partial(missing[0])
+    if missing:  # a key that does not exist is a warning, even when nothing came back
+        answer.code, answer.message = status.partial(missing[0])
+    elif total == 0:
+        answer.code, answer.message = status.NO_MATCH, status.NO_MATCH_MESSAGE
     return answer
 
 
@@ -292,7 +313,7 @@ def deleted_query(ctx: Ctx, kind: str, data: Mapping, include: list[str]) -> Ans
     type_key = "ListDelType" if kind == "list" else "TxnDelType"
     wanted = {str(t) for t in as_list(data.get(type_key))}
     rng = data.get("DeletedDateRangeFilter") or {}
-    lo, hi = _date_bounds(ctx, rng.get("FromDeletedDate"), rng.get("ToDeletedDate"))
+    lo, hi = _date_range(ctx, rng, "FromDeletedDate", "ToDeletedDate")
     ret_name = "ListDeletedRet" if kind == "list" else "TxnDeletedRet"
     rets = []
     for entry in ctx.company.deleted:
@@ -306,5 +327,5 @@ def deleted_query(ctx: Ctx, kind: str, data: Mapping, include: list[str]) -> Ans
             ret = {k: v for k, v in ret.items() if k in include}
         rets.append((ret_name, ret))
     if not rets:
-        return Answer(fq_status.NO_MATCH, fq_status.NO_MATCH_MESSAGE)
+        return Answer(status.NO_MATCH, status.NO_MATCH_MESSAGE)
     return Answer(rets=rets)

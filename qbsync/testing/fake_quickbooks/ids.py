@@ -8,13 +8,19 @@ QuickBooks Desktop writes:
 * EditSequence: a decimal, timestamp-like string (at most 16 characters) that changes on every
   modification;
 * TimeCreated/TimeModified as local time with its offset, ``2026-11-26T08:30:00-08:00``.
+
+An ID sent in a request that is not in that shape is not an ID QuickBooks could have made:
+QuickBooks answers 3000 (invalid object ID) before looking anything up, so does the fake.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, MutableMapping
 from datetime import date, datetime, time, timedelta, timezone
+
+from qbsync.testing.fake_quickbooks import status
 
 Clock = Callable[[], datetime]
 
@@ -22,6 +28,17 @@ FIRST_LIST_ID = 0x80000001  # user-created list records
 FIRST_SEED_ID = 0x10000  # records QuickBooks creates with a new company file (step 0x10000)
 FIRST_TXN_ID = 0x20
 _ITERATOR_NAMESPACE = uuid.UUID("6f1c0a52-6a53-4b44-9b7e-5a4f1f0c9e11")
+_OBJECT_ID = re.compile(r"^[0-9A-Fa-f]{1,8}-\d{1,10}$")  # sequence (hex) - creation time (epoch)
+NEW_LINE_ID = "-1"  # the TxnLineID of a line a Mod adds
+
+
+def check_object_id(field: str, value: object) -> str:
+    """`value` as text when it has the shape of a ListID/TxnID/TxnLineID; otherwise the
+    request is answered with 3000 naming `field`."""
+    text = str(value).strip()
+    if not _OBJECT_ID.match(text):
+        raise status.invalid_id(field, text)
+    return text
 
 
 def system_clock() -> datetime:

@@ -6,7 +6,7 @@ import http.client
 import socket
 import urllib.parse
 
-from qbsync.testing.wc_soap import soap_action
+from qbsync.testing.web_connector.soap import soap_action
 
 # The .NET Framework SOAP client string QBWC is reported to send; servers must not filter on it.
 DEFAULT_USER_AGENT = "Mozilla/4.0 (compatible; MSIE 6.0; MS Web Services Client Protocol 2.0.50727.8825)"

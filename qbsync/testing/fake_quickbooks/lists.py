@@ -7,9 +7,9 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from qbsync.testing import fq_catalog, fq_status
-from qbsync.testing.fq_catalog import TypeInfo
-from qbsync.testing.fq_records import (
+from qbsync.testing.fake_quickbooks import catalog, status
+from qbsync.testing.fake_quickbooks.catalog import TypeInfo
+from qbsync.testing.fake_quickbooks.records import (
     Ctx,
     check_editable,
     check_lock,
@@ -57,12 +57,12 @@ def employee_name(data: Mapping) -> str:
 
 def _check_employee(rec: dict, given_name: Any) -> None:
     if given_name and len(str(given_name)) > NAME_LIMIT:
-        raise fq_status.invalid_value("Name", str(given_name), f"The name is longer than {NAME_LIMIT} characters.")
+        raise status.invalid_value("Name", str(given_name), f"The name is longer than {NAME_LIMIT} characters.")
     ssn = rec.get("SSN")
     if ssn:
         m = _SSN.match(str(ssn).strip())
         if m is None:
-            raise fq_status.invalid_value("SSN", str(ssn), "A social security number has nine digits (NNN-NN-NNNN).")
+            raise status.invalid_value("SSN", str(ssn), "A social security number has nine digits (NNN-NN-NNNN).")
         rec["SSN"] = "-".join(m.groups())
 
 
@@ -70,9 +70,9 @@ def _parent(ctx: Ctx, info: TypeInfo, ref: Any) -> dict | None:
     """The resolved ParentRef (3130 when it names nothing), or None for a top-level record."""
     if not isinstance(ref, Mapping) or not (ref.get("ListID") or ref.get("FullName")):
         return None
-    found = lookup(ctx.company, fq_catalog.parent_types(info), ref)
+    found = lookup(ctx.company, catalog.parent_types(info), ref)
     if found is None:
-        raise fq_status.invalid_parent(str(ref.get("FullName") or ref.get("ListID")), _PLURAL.get(info.label, info.label + "s"))
+        raise status.invalid_parent(str(ref.get("FullName") or ref.get("ListID")), _PLURAL.get(info.label, info.label + "s"))
     return ref_to(ctx.company, found[0], found[1])
 
 
@@ -81,16 +81,16 @@ def _qualified(parent: Mapping | None, name: str) -> str:
 
 
 def add(ctx: Ctx, type_name: str, data: Mapping, *, seed: bool = False) -> dict:
-    info = fq_catalog.get(type_name)
+    info = catalog.get(type_name)
     data = dict(data)
     name = str(data.get("Name") or (employee_name(data) if type_name == "Employee" else "")).strip()
     if not name:
-        raise fq_status.invalid_value("Name", "", "A name is required.")
+        raise status.invalid_value("Name", "", "A name is required.")
     parent = _parent(ctx, info, data.get("ParentRef")) if info.hierarchical else None
     check_unique_name(ctx, info, _qualified(parent, name))
     given_id = data.pop("ListID", None)  # only the in-QuickBooks API can choose an ID (seeding)
     if given_id and ctx.company.locate(str(given_id)) is not None:
-        raise fq_status.id_in_use("ListID", str(given_id))
+        raise status.id_in_use("ListID", str(given_id))
     rec: dict[str, Any] = {"ListID": str(given_id) if given_id else ctx.ids.list_id(ctx.now, seed=seed)}
     stamp_new(ctx, rec)
     rec.update(resolve_refs(ctx, data, info.name, skip=("ParentRef", *_ADD_ONLY)))
@@ -146,7 +146,7 @@ def _defaults(ctx: Ctx, info: TypeInfo, rec: dict, data: Mapping) -> None:
 
 
 def mod(ctx: Ctx, type_name: str, data: Mapping) -> dict:
-    info = fq_catalog.get(type_name)
+    info = catalog.get(type_name)
     rec = check_editable(ctx, info, str(data.get("ListID")), data.get("EditSequence"))
     changes = {k: v for k, v in data.items() if k not in ("ListID", "EditSequence", "ParentRef", *_ADD_ONLY)}
     name = str(changes.pop("Name", None) or rec.get("Name"))
@@ -157,7 +157,7 @@ def mod(ctx: Ctx, type_name: str, data: Mapping) -> dict:
     if info.hierarchical and "ParentRef" in data:
         parent = _parent(ctx, info, data.get("ParentRef"))
         if parent and (parent["ListID"] == rec["ListID"] or _is_descendant(ctx, info, parent["ListID"], rec["ListID"])):
-            raise fq_status.invalid_parent(parent["FullName"], _PLURAL.get(info.label, info.label + "s"))
+            raise status.invalid_parent(parent["FullName"], _PLURAL.get(info.label, info.label + "s"))
     check_unique_name(ctx, info, _qualified(parent, name), exclude_id=rec["ListID"])
     updated = deep(rec)
     merge(updated, resolve_refs(ctx, changes, info.name), ctx.ret_decl(info.ret))
@@ -180,7 +180,7 @@ def mod(ctx: Ctx, type_name: str, data: Mapping) -> dict:
 
 def _children(ctx: Ctx, info: TypeInfo, list_id: str) -> list[tuple[str, dict]]:
     out = []
-    for t in fq_catalog.parent_types(info):
+    for t in catalog.parent_types(info):
         for rec in ctx.company.records(t).values():
             parent = rec.get("ParentRef")
             if isinstance(parent, Mapping) and parent.get("ListID") == list_id:
@@ -196,28 +196,28 @@ def _refresh_descendants(ctx: Ctx, info: TypeInfo, list_id: str) -> None:
     """A parent's new name cascades into its children's FullName (and their children's)."""
     if not info.hierarchical:
         return
-    found = ctx.company.locate(list_id, fq_catalog.parent_types(info))
+    found = ctx.company.locate(list_id, catalog.parent_types(info))
     if found is None:
         return
     parent_ref = ref_to(ctx.company, found[0], found[1])
     for t, child in _children(ctx, info, list_id):
         child["ParentRef"] = dict(parent_ref)
         child["FullName"] = full_name(ctx.company, t, child)
-        _refresh_descendants(ctx, fq_catalog.get(t), child["ListID"])
+        _refresh_descendants(ctx, catalog.get(t), child["ListID"])
 
 
 def delete(ctx: Ctx, type_name: str, list_id: str) -> dict:
     """ListDel: 3120 for an unknown ListID; a record other records use (a customer with
     invoices or jobs, an item on a line) cannot be deleted (make it inactive instead)."""
-    info = fq_catalog.get(type_name)
+    info = catalog.get(type_name)
     rec = ctx.company.get(type_name, list_id)
     if rec is None:
-        raise fq_status.not_found(list_id)
+        raise status.not_found(list_id)
     check_lock(ctx, info, list_id)
-    for t in fq_catalog.TYPES:
+    for t in catalog.TYPES:
         for other in ctx.company.records(t).values():
             if other is not rec and references(other, list_id):
-                raise fq_status.cannot_delete(f"{info.label} list", list_id)
+                raise status.cannot_delete(f"{info.label} list", list_id)
     name = full_name(ctx.company, type_name, rec)
     ctx.company.remove(type_name, list_id)
     entry = {
@@ -235,7 +235,7 @@ def delete(ctx: Ctx, type_name: str, list_id: str) -> dict:
 def make_inactive(ctx: Ctx, type_name: str, list_id: str) -> dict:
     rec = ctx.company.get(type_name, list_id)
     if rec is None:
-        raise fq_status.not_found(list_id)
+        raise status.not_found(list_id)
     return mod(ctx, type_name, {"ListID": list_id, "EditSequence": rec["EditSequence"], "IsActive": "false"})
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from qbsync.qbxml.schema import Schema
 from qbsync.qbxml.xsdmodel import ElementDecl, Particle
-from qbsync.testing import fq_catalog, fq_status
-from qbsync.testing.fq_catalog import TypeInfo
-from qbsync.testing.fq_ids import IdFactory, format_datetime, next_edit_sequence
-from qbsync.testing.fq_store import Company
+from qbsync.testing.fake_quickbooks import catalog, status
+from qbsync.testing.fake_quickbooks.catalog import TypeInfo
+from qbsync.testing.fake_quickbooks.company_data import Company
+from qbsync.testing.fake_quickbooks.ids import IdFactory, check_object_id, format_datetime, next_edit_sequence
 
 CENT = Decimal("0.01")
 
@@ -96,7 +96,7 @@ def deep(value: Any) -> Any:
 
 def full_name(company: Company, type_name: str, rec: Mapping) -> str:
     """FullName computed from the ParentRef chain, so a parent's rename reaches every child."""
-    info = fq_catalog.get(type_name)
+    info = catalog.get(type_name)
     name = str(rec.get("Name", ""))
     if not info.hierarchical:
         return name
@@ -105,7 +105,7 @@ def full_name(company: Company, type_name: str, rec: Mapping) -> str:
     parent = rec.get("ParentRef")
     while isinstance(parent, Mapping) and parent.get("ListID") and parent["ListID"] not in seen:
         seen.add(parent["ListID"])
-        found = company.locate(parent["ListID"], fq_catalog.parent_types(info))
+        found = company.locate(parent["ListID"], catalog.parent_types(info))
         if found is None:
             break
         parts.append(str(found[1].get("Name", "")))
@@ -114,7 +114,7 @@ def full_name(company: Company, type_name: str, rec: Mapping) -> str:
 
 
 def sublevel(company: Company, type_name: str, rec: Mapping) -> int:
-    return full_name(company, type_name, rec).count(":") if fq_catalog.get(type_name).hierarchical else 0
+    return full_name(company, type_name, rec).count(":") if catalog.get(type_name).hierarchical else 0
 
 
 def find_by_name(company: Company, types: tuple[str, ...], name: str) -> tuple[str, dict] | None:
@@ -130,19 +130,20 @@ def find_by_name(company: Company, types: tuple[str, ...], name: str) -> tuple[s
 def check_unique_name(ctx: Ctx, info: TypeInfo, name: str, exclude_id: str | None = None) -> None:
     """3100 when another record of the namespace (Customer, Vendor, Employee share one; all
     item types share one) already has this FullName. Inactive records still hold their name."""
-    found = find_by_name(ctx.company, fq_catalog.namespace_types(info), name)
+    found = find_by_name(ctx.company, catalog.namespace_types(info), name)
     if found is not None and found[1].get("ListID") != exclude_id:
-        raise fq_status.name_in_use(name)
+        raise status.name_in_use(name)
 
 
 # ---- refs -----------------------------------------------------------------------------------
 
 
 def lookup(company: Company, types: tuple[str, ...], ref: Mapping) -> tuple[str, dict] | None:
-    """Resolve a Ref by ListID (preferred, as QuickBooks does) or FullName."""
+    """Resolve a Ref by ListID (preferred, as QuickBooks does; 3000 when it is no ID at all)
+    or FullName."""
     list_id = ref.get("ListID")
     if list_id:
-        return company.locate(str(list_id), types)
+        return company.locate(check_object_id("ListID", list_id), types)
     name = ref.get("FullName")
     if name:
         return find_by_name(company, types, str(name))
@@ -156,7 +157,7 @@ def ref_to(company: Company, type_name: str, rec: Mapping) -> dict:
 def resolve_ref(ctx: Ctx, key: str, ref: Any, where: str) -> Any:
     """A Ref as stored: ListID and FullName of the record it names. 3140 when it names
     nothing. Refs to lists the fake does not model are kept as sent."""
-    targets = fq_catalog.REF_TARGETS.get(key)
+    targets = catalog.REF_TARGETS.get(key)
     if not isinstance(ref, Mapping):
         return deep(ref)
     if targets is None:
@@ -165,8 +166,8 @@ def resolve_ref(ctx: Ctx, key: str, ref: Any, where: str) -> Any:
         return None  # an empty Ref clears the field
     found = lookup(ctx.company, targets, ref)
     if found is None:
-        label = fq_catalog.get(targets[0]).label
-        raise fq_status.invalid_ref(label, str(ref.get("FullName") or ref.get("ListID")), where)
+        label = catalog.get(targets[0]).label
+        raise status.invalid_ref(label, str(ref.get("FullName") or ref.get("ListID")), where)
     return ref_to(ctx.company, found[0], found[1])
 
 
@@ -179,6 +180,8 @@ def other_list_ref(ctx: Ctx, key: str, ref: Mapping) -> dict:
     QuickBooks' does."""
     lists = ctx.company.state.setdefault("other_lists", {}).setdefault(_SAME_LIST.get(key, key), {})
     name, list_id = ref.get("FullName"), ref.get("ListID")
+    if list_id:
+        check_object_id("ListID", list_id)
     if name:
         entry = lists.get(str(name).casefold())
         if entry is None:
@@ -286,21 +289,22 @@ def stamp_modified(ctx: Ctx, rec: dict) -> None:
 
 
 def check_editable(ctx: Ctx, info: TypeInfo, object_id: str, edit_sequence: str | None) -> dict:
-    """The record a Mod names, after the checks QuickBooks makes in this order: it exists
-    (3120), nobody holds it (3170/3175, injected), the EditSequence is current (3200)."""
-    rec = ctx.company.get(info.name, object_id)
+    """The record a Mod names, after the checks QuickBooks makes in this order: the ID has
+    QuickBooks' shape (3000), it exists (3120), nobody holds it (3170/3175, injected), the
+    EditSequence is current (3200)."""
+    rec = ctx.company.get(info.name, check_object_id(info.id_field, object_id))
     if rec is None:
-        raise fq_status.not_found(object_id)
+        raise status.not_found(object_id)
     check_lock(ctx, info, object_id)
     if edit_sequence is not None and str(edit_sequence) != str(rec.get("EditSequence")):
-        raise fq_status.stale_edit_sequence(str(edit_sequence))
+        raise status.stale_edit_sequence(str(edit_sequence))
     return rec
 
 
 def check_lock(ctx: Ctx, info: TypeInfo, object_id: str) -> None:
     code = ctx.locks.get(object_id)
     if code:
-        raise fq_status.in_use(code, f"{info.label} list" if info.is_list else info.label, object_id)
+        raise status.in_use(code, f"{info.label} list" if info.is_list else info.label, object_id)
 
 
 def address_block(address: Mapping | None) -> dict | None:

@@ -1,60 +1,5 @@
-"""FakeQuickBooks: a QuickBooks Desktop company that answers qbXML request messages the way
-QuickBooks does, for tests (yours and ours) and for ``qbsync simulate``.
-
-    from qbsync.testing import FakeQuickBooks
-
-    fq = FakeQuickBooks()                       # in memory; path="company.db" to keep it
-    reply = fq.process(request_xml)             # what QBXMLRP2's ProcessRequest returns
-    reply.xml, reply.hresult, reply.message     # response text | "" or "0x80040400" | text
-
-What it does, as QuickBooks does:
-
-* Every message is validated against the qbXML schema of the version in its
-  ``<?qbxml version?>`` instruction (which may not exceed ``qbxml_version``). A message that is
-  not well-formed, breaks the schema or has no (or too high a) version is not processed at
-  all: ``hresult="0x80040400"``, QuickBooks' parse-error message, ``xml=None``.
-* Add / Mod / Query / Del for Customer (jobs through ParentRef), Vendor, Employee, ItemService,
-  ItemNonInventory, ItemInventory, ItemOtherCharge, Class, StandardTerms, Account,
-  SalesTaxCode, Invoice, Estimate, SalesReceipt, CreditMemo, Bill and ReceivePayment, plus
-  ItemQuery, ListDeletedQuery, TxnDeletedQuery, HostQuery, CompanyQuery and PreferencesQuery.
-  Other valid requests get status 1030 (not supported by this implementation).
-* One ``…Rs`` per request, in order, requestID echoed; ``stopOnError`` (and
-  ``rollbackOnError``, whose QuickBooks behaviour is unverified) answers the requests after
-  the first error with 3231; ``continueOnError`` runs them all.
-* Error recovery: a message with ``newMessageSetID`` has its response saved in the company;
-  a later message with ``oldMessageSetID`` gets the saved responses (with their
-  ``ErrorRecovery`` IDs) first and ``messageSetStatusCode`` on ``QBXMLMsgsRs`` (0 when every
-  saved request succeeded, else the first failing code; 600 when nothing is saved under that
-  ID), then the answers to its own requests.
-
-Fault injection (each for tests of your error handling):
-
-* ``lose_next_response()``: the next message is applied, then its response is lost:
-  ``process`` raises :class:`ConnectionLost` (``.xml`` holds the response that never arrived);
-  with ``raise_error=False`` it returns ``Reply(xml=None, hresult="", lost=True)`` instead.
-* ``malformed_next_response()``: the next response is cut short (not well-formed XML).
-* ``lock(type, id, code=3170)``: Mod/Del of that record fails with 3170 (or 3175) until
-  ``unlock``.
-* ``delay(seconds, count=1)``: the next `count` messages (None: all) take that long.
-* ``fail_open(hresult="0x80040408", message=..., times=None)``: the company file cannot be
-  opened: ``open_error`` / ``begin_session()`` return the failure (the Web Connector's
-  connectionError path) and ``process`` answers with that HRESULT.
-
-Acting "in QuickBooks" (what users do between syncs): ``create``, ``edit``, ``make_inactive``,
-``delete``, ``get``, ``find``, ``all``. They use qbXML field names and return Ret-shaped dicts.
-
-Time comes from ``clock`` (a callable returning a datetime; naive means UTC), so tests decide
-TimeCreated/TimeModified and the EditSequences derived from them; with a fixed clock the same
-messages get byte-identical answers (iteratorIDs included), which keeps recordings stable.
-
-A new company holds what QuickBooks creates with a company file (sales tax codes Tax/Non, the
-usual accounts, terms Net 15/Net 30/Due on receipt); ``seed=False`` starts empty. With ``path``
-the company lives in a SQLite file and survives the process; iterators and injected faults
-belong to the running instance (a session), as in QuickBooks.
-
-Not modelled: sales tax (SalesTaxTotal is 0.00), currencies, custom fields (DataExt), other
-lists than the ones above (their Refs are accepted by name and given a stable ListID).
-"""
+"""The :class:`FakeQuickBooks` class: one company answering qbXML messages, its fault
+injection and the "in QuickBooks" actions. The package documentation says what it models."""
 
 from __future__ import annotations
 
@@ -62,7 +7,6 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -70,58 +14,19 @@ from typing import Any
 from qbsync.errors import QbsyncError
 from qbsync.qbxml import load_schema
 from qbsync.qbxml.schema import Schema, available_versions, version_key
-from qbsync.testing import fq_catalog, fq_lists, fq_messages, fq_query, fq_status, fq_txns
-from qbsync.testing.fq_ids import now as clock_now
-from qbsync.testing.fq_ids import system_clock
-from qbsync.testing.fq_records import Ctx, as_list, find_by_name
-from qbsync.testing.fq_store import Company, SqliteFile
+from qbsync.testing.fake_quickbooks import catalog, lists, messages, query, status, txns
+from qbsync.testing.fake_quickbooks.company_data import Company, SqliteFile
+from qbsync.testing.fake_quickbooks.faults import Faults
+from qbsync.testing.fake_quickbooks.ids import NEW_LINE_ID, system_clock
+from qbsync.testing.fake_quickbooks.ids import now as clock_now
+from qbsync.testing.fake_quickbooks.records import Ctx, as_list, find_by_name
+from qbsync.testing.fake_quickbooks.replies import ConnectionLost, Exchange, Reply
 
-QbStatus = fq_status.QbStatus
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What ProcessRequest gives back: the response text, or an HRESULT and its message."""
-
-    xml: str | None
-    hresult: str = ""
-    message: str = ""
-    lost: bool = False  # the message was applied but its response lost (lose_next_response)
-
-    @property
-    def ok(self) -> bool:
-        return not self.hresult and not self.lost
-
-
-class ConnectionLost(ConnectionError):
-    """The message was applied in QuickBooks but its response never reached the caller."""
-
-    def __init__(self, xml: str | None):
-        super().__init__("the response to this message was lost (FakeQuickBooks.lose_next_response)")
-        self.xml = xml
-
-
-@dataclass
-class Exchange:
-    request: str
-    reply: Reply | None
-    lost: bool = False
-
-
-@dataclass
-class _Faults:
-    lose: int = 0
-    lose_raises: bool = True
-    malformed: int = 0
-    delay: float = 0.0
-    delay_count: int | None = 0
-    open_error: Reply | None = None
-    open_times: int | None = None
-    locks: dict[str, int] = field(default_factory=dict)
+QbStatus = status.QbStatus
 
 
 class FakeQuickBooks:
-    """A QuickBooks company answering qbXML. See the module documentation."""
+    """A QuickBooks company answering qbXML. See the package documentation (:mod:`qbsync.testing.fake_quickbooks`)."""
 
     def __init__(
         self,
@@ -145,11 +50,11 @@ class FakeQuickBooks:
         self._seed = seed
         self._company = Company()
         self._file = SqliteFile(self.path) if self.path is not None else None
-        self._faults = _Faults()
-        self._iterators: dict[str, fq_query.Iterator] = {}
+        self._faults = Faults()
+        self._iterators: dict[str, query.Iterator] = {}
         self._lock = threading.RLock()  # one message at a time, as QuickBooks' request processor
         self._own_schema = self._schema(qbxml_version)
-        self._host = fq_messages.Host(qbxml_version, company_name)
+        self._host = messages.Host(qbxml_version, company_name)
         with self._state():
             pass
 
@@ -167,13 +72,13 @@ class FakeQuickBooks:
             reply = self._faults.open_error
             self.history.append(Exchange(text, reply))
             return reply
-        checked = fq_messages.read_message(request_xml, self.qbxml_version, self._schema)
+        checked = messages.read_message(request_xml, self.qbxml_version, self._schema)
         if checked is None:
-            reply = Reply(None, fq_status.HRESULT_PARSE_ERROR, fq_status.PARSE_ERROR_MESSAGE)
+            reply = Reply(None, status.HRESULT_PARSE_ERROR, status.PARSE_ERROR_MESSAGE)
             self.history.append(Exchange(text, reply))
             return reply
         with self._state() as ctx:
-            xml = fq_messages.answer_message(ctx, checked, self._iterators, self._host)
+            xml = messages.answer_message(ctx, checked, self._iterators, self._host)
         if self._faults.lose:
             self._faults.lose -= 1
             self.history.append(Exchange(text, None, lost=True))
@@ -195,10 +100,10 @@ class FakeQuickBooks:
             '<HostQueryRq requestID="1"/><CompanyQueryRq requestID="2"/><PreferencesQueryRq requestID="3"/>'
             "</QBXMLMsgsRq></QBXML>"
         )
-        checked = fq_messages.read_message(request, self.qbxml_version, self._schema)
+        checked = messages.read_message(request, self.qbxml_version, self._schema)
         assert checked is not None
         with self._state() as ctx:
-            xml = fq_messages.answer_message(ctx, checked, self._iterators, self._host)
+            xml = messages.answer_message(ctx, checked, self._iterators, self._host)
         self.history.append(Exchange(request, Reply(xml)))
         return xml
 
@@ -234,7 +139,7 @@ class FakeQuickBooks:
         """Make the next `count` messages (None: every message) take `seconds` longer."""
         self._faults.delay, self._faults.delay_count = float(seconds), count
 
-    def fail_open(self, hresult: str = fq_status.HRESULT_CANNOT_START, message: str = fq_status.CANNOT_START_MESSAGE, times: int | None = None) -> None:
+    def fail_open(self, hresult: str = status.HRESULT_CANNOT_START, message: str = status.CANNOT_START_MESSAGE, times: int | None = None) -> None:
         """The company file cannot be opened, `times` times (None: until :meth:`clear_open_error`)."""
         self._faults.open_error = Reply(None, hresult, message)
         self._faults.open_times = times
@@ -247,11 +152,11 @@ class FakeQuickBooks:
         """The injected failure to open the company (hresult, message), or None."""
         return self._faults.open_error
 
-    def lock(self, type_name: str, object_id: str, code: int = fq_status.MODIFY_FAILED) -> None:
+    def lock(self, type_name: str, object_id: str, code: int = status.MODIFY_FAILED) -> None:
         """Someone holds this record: Mod/Del of it fail with `code` (3170 or 3175)."""
-        if code not in (fq_status.MODIFY_FAILED, fq_status.LOCK_FAILED):
+        if code not in (status.MODIFY_FAILED, status.LOCK_FAILED):
             raise ValueError("lock code must be 3170 or 3175")
-        fq_catalog.get(type_name)
+        catalog.get(type_name)
         self._faults.locks[object_id] = code
 
     def unlock(self, type_name: str, object_id: str) -> None:
@@ -262,42 +167,42 @@ class FakeQuickBooks:
     def create(self, type_name: str, data: Mapping[str, Any]) -> dict:
         """Add a record as a QuickBooks user would (qbXML Add field names; Refs by FullName or
         ListID). Raises QbStatus (e.g. 3100, 3140) like the matching Add request."""
-        info = fq_catalog.get(type_name)
+        info = catalog.get(type_name)
         with self._state() as ctx:
-            rec = (fq_lists if info.is_list else fq_txns).add(ctx, type_name, data)
+            rec = (lists if info.is_list else txns).add(ctx, type_name, data)
             return self._public(ctx, type_name, rec)
 
     def edit(self, type_name: str, object_id: str, changes: Mapping[str, Any]) -> dict:
         """Change a record in QuickBooks: its EditSequence and TimeModified move on, so a sync
         holding the old EditSequence now gets 3200."""
-        info = fq_catalog.get(type_name)
+        info = catalog.get(type_name)
         with self._state() as ctx:
             rec = ctx.company.get(type_name, object_id)
             if rec is None:
-                raise fq_status.not_found(object_id)
+                raise status.not_found(object_id)
             data = {**changes, info.id_field: object_id, "EditSequence": rec["EditSequence"]}
             if not info.is_list:
                 data = _lines_as_mods(info, data, rec)
-            rec = (fq_lists if info.is_list else fq_txns).mod(_unlocked(ctx), type_name, data)
+            rec = (lists if info.is_list else txns).mod(_unlocked(ctx), type_name, data)
             return self._public(ctx, type_name, rec)
 
     def make_inactive(self, type_name: str, list_id: str) -> dict:
         return self.edit(type_name, list_id, {"IsActive": "false"})
 
     def delete(self, type_name: str, object_id: str) -> dict:
-        info = fq_catalog.get(type_name)
+        info = catalog.get(type_name)
         with self._state() as ctx:
-            return dict((fq_lists if info.is_list else fq_txns).delete(_unlocked(ctx), type_name, object_id))
+            return dict((lists if info.is_list else txns).delete(_unlocked(ctx), type_name, object_id))
 
     def get(self, type_name: str, object_id: str) -> dict | None:
-        fq_catalog.get(type_name)
+        catalog.get(type_name)
         with self._state() as ctx:
             rec = ctx.company.get(type_name, object_id)
             return self._public(ctx, type_name, rec) if rec is not None else None
 
     def find(self, type_name: str, name: str) -> dict | None:
         """A list record by FullName, or a transaction by RefNumber."""
-        info = fq_catalog.get(type_name)
+        info = catalog.get(type_name)
         with self._state() as ctx:
             if info.is_list:
                 found = find_by_name(ctx.company, (type_name,), name)
@@ -309,7 +214,7 @@ class FakeQuickBooks:
 
     def all(self, type_name: str) -> list[dict]:
         """Every record of the type, inactive ones included, in creation order."""
-        fq_catalog.get(type_name)
+        catalog.get(type_name)
         with self._state() as ctx:
             return [self._public(ctx, type_name, rec) for rec in ctx.company.records(type_name).values()]
 
@@ -330,7 +235,7 @@ class FakeQuickBooks:
         if self._file is None:
             ctx = Ctx(self._company, clock_now(self.clock), self._faults.locks, self._own_schema)
             if self._seed and not self._company.state.get("seeded"):
-                fq_lists.seed(ctx)
+                lists.seed(ctx)
                 self._company.state["seeded"] = True
             yield ctx
             return
@@ -340,12 +245,12 @@ class FakeQuickBooks:
                 self._company.state.clear()
                 self._company.state.update(Company().state)
                 if self._seed:
-                    fq_lists.seed(ctx)
+                    lists.seed(ctx)
                 self._company.state["seeded"] = self._seed
             yield ctx
 
     def _public(self, ctx: Ctx, type_name: str, rec: Mapping) -> dict:
-        ret = fq_query.record_ret(ctx, type_name, rec)
+        ret = query.record_ret(ctx, type_name, rec)
         return {k: v for k, v in ret.items() if not k.startswith("_")}
 
     def _wait(self) -> None:
@@ -370,7 +275,7 @@ def _unlocked(ctx: Ctx) -> Ctx:
     return Ctx(ctx.company, ctx.now, {}, ctx.schema)
 
 
-def _lines_as_mods(info: fq_catalog.TypeInfo, data: dict, rec: Mapping) -> dict:
+def _lines_as_mods(info: catalog.TypeInfo, data: dict, rec: Mapping) -> dict:
     """`edit` takes lines as a Mod does (`InvoiceLineMod`: the lines after the change), or
     `InvoiceLineAdd` to append lines to the ones the transaction has."""
     out = dict(data)
@@ -378,8 +283,6 @@ def _lines_as_mods(info: fq_catalog.TypeInfo, data: dict, rec: Mapping) -> dict:
         added = as_list(out.pop(f"{kind}Add", None))
         if added:
             kept = as_list(out.get(f"{kind}Mod")) or [{"TxnLineID": ln["TxnLineID"]} for ln in rec.get(f"{kind}Ret", [])]
-            out[f"{kind}Mod"] = kept + [{"TxnLineID": "-1", **line} for line in added]
+            out[f"{kind}Mod"] = kept + [{"TxnLineID": NEW_LINE_ID, **line} for line in added]
     return out
 
-
-__all__ = ["ConnectionLost", "Exchange", "FakeQuickBooks", "QbStatus", "Reply"]

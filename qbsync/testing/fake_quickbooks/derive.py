@@ -8,9 +8,9 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from qbsync.testing import fq_catalog
-from qbsync.testing.fq_records import address_block, dec, full_name, money, sublevel
-from qbsync.testing.fq_store import Company
+from qbsync.testing.fake_quickbooks import catalog
+from qbsync.testing.fake_quickbooks.company_data import Company
+from qbsync.testing.fake_quickbooks.records import address_block, dec, full_name, money, sublevel
 
 ZERO = Decimal("0")
 
@@ -98,14 +98,14 @@ def quantity_on_hand(company: Company, rec: Mapping) -> str:
     return text
 
 
-def _refresh_refs(company: Company, value: Any, owner: fq_catalog.TypeInfo) -> Any:
+def _refresh_refs(company: Company, value: Any, owner: catalog.TypeInfo) -> Any:
     if isinstance(value, list):
         return [_refresh_refs(company, v, owner) for v in value]
     if not isinstance(value, Mapping):
         return value
     out = {}
     for key, v in value.items():
-        targets = fq_catalog.REF_TARGETS.get(key) or (fq_catalog.parent_types(owner) if key == "ParentRef" else None)
+        targets = catalog.REF_TARGETS.get(key) or (catalog.parent_types(owner) if key == "ParentRef" else None)
         if targets and isinstance(v, Mapping) and v.get("ListID"):
             found = company.locate(v["ListID"], targets)
             out[key] = {"ListID": v["ListID"], "FullName": full_name(company, found[0], found[1])} if found else dict(v)
@@ -118,7 +118,7 @@ def _refresh_refs(company: Company, value: Any, owner: fq_catalog.TypeInfo) -> A
 
 def derive(company: Company, type_name: str, rec: Mapping) -> dict:
     """The record as QuickBooks returns it right now (a copy; private keys kept)."""
-    info = fq_catalog.get(type_name)
+    info = catalog.get(type_name)
     out = _refresh_refs(company, rec, info)
     for address in ("BillAddress", "ShipAddress", "VendorAddress"):
         block = address_block(rec.get(address))

@@ -2,8 +2,12 @@
 
 The wording follows what QuickBooks sends (recorded responses in the project's fixtures:
 3100, 3130, 3140, 3200, status 1, 3231; the Intuit status table for 500 and 600). Where no
-recording exists (3120, 3170, 3175, 3210, 3391) the text carries the fragment integrators match
-on ("cannot be found", "modified by another user", "could not be locked", "is not valid").
+recording exists (3000, 3030, 3031, 3120, 3170, 3175, 3210, 3391) the text says what the
+reference says the message says, with the fragment integrators match on ("cannot be found",
+"modified by another user", "could not be locked", "is not valid").
+
+Every int constant of this module is a statusCode the fake answers with, and the fake answers
+with no other: ``qbsync explain`` must know each one (tests/test_fake_quickbooks_codes.py).
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ PARTIAL = 500
 NO_SAVED_STATE = 600
 UNSUPPORTED = 1030
 INVALID_REQUEST_ID = 1060
-MAX_REQUEST_ID = 50
 INVALID_ID = 3000
+INVALID_DATE_RANGE = 3030
+INVALID_NAME_RANGE = 3031
 NAME_IN_USE = 3100
 INVALID_PARENT = 3130
 NOT_FOUND = 3120
@@ -39,6 +44,16 @@ NOT_PROCESSED_MESSAGE = "The request has not been processed."
 _NOT_IN_LIST = "QuickBooks error message: Invalid argument.  The specified record does not exist in the list."
 
 
+def codes() -> tuple[int, ...]:
+    """Every statusCode the fake answers with (the int constants above), ascending."""
+    return tuple(sorted(v for k, v in globals().items() if k.isupper() and type(v) is int))
+
+
+def hresults() -> tuple[str, ...]:
+    """The HRESULTs the fake fails a whole message with by default."""
+    return tuple(sorted(v for k, v in globals().items() if k.startswith("HRESULT_") and isinstance(v, str)))
+
+
 def severity(code: int) -> str:
     if code < 500:
         return "Info"
@@ -54,6 +69,24 @@ class QbStatus(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+def invalid_id(field: str, object_id: str) -> QbStatus:
+    return QbStatus(INVALID_ID, f'The given object ID "{object_id}" in the field "{field}" is invalid.')
+
+
+def invalid_date_range(from_field: str, from_value: str, to_field: str, to_value: str) -> QbStatus:
+    return QbStatus(
+        INVALID_DATE_RANGE,
+        f'Invalid date range: the From date ({from_field} "{from_value}") is later than the To date ({to_field} "{to_value}").',
+    )
+
+
+def invalid_name_range(field: str, from_value: str, to_value: str) -> QbStatus:
+    return QbStatus(
+        INVALID_NAME_RANGE,
+        f'The From or To value of the {field} range is invalid: "{from_value}" comes after "{to_value}".',
+    )
 
 
 def id_in_use(field: str, object_id: str) -> QbStatus:
@@ -111,8 +144,8 @@ def invalid_iterator(iterator_id: str) -> QbStatus:
     return QbStatus(INVALID_ITERATOR, f'The iteratorID "{iterator_id}" is not valid.')
 
 
-def invalid_request_id(request_id: str) -> str:
-    return f'The requestID "{request_id}" is invalid: it may be at most {MAX_REQUEST_ID} characters long.'
+def invalid_request_id(request_id: str, limit: int) -> str:
+    return f'The requestID "{request_id}" is invalid: it may be at most {limit} characters long.'
 
 
 def unsupported(request_name: str) -> QbStatus:

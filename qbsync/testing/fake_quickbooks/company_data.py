@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from qbsync.errors import InvalidInput
-from qbsync.testing import fq_catalog
+from qbsync.testing.fake_quickbooks import catalog
 
 FORMAT = 1
 
@@ -29,7 +29,7 @@ def new_state() -> dict[str, Any]:
     return {
         "format": FORMAT,
         "counters": {},
-        "records": {name: {} for name in fq_catalog.TYPES},
+        "records": {name: {} for name in catalog.TYPES},
         "deleted": [],  # {"kind", "type", "id", "TimeCreated", "TimeDeleted", "FullName"|"RefNumber"}
         "message_sets": {},  # newMessageSetID -> {"status": int, "responses": [...]}
         "company": {},  # CompanyRet overrides and company data extensions
@@ -41,7 +41,7 @@ class Company:
 
     def __init__(self, state: dict[str, Any] | None = None):
         self.state = state if state is not None else new_state()
-        for name in fq_catalog.TYPES:  # a file from an older fake may lack a newer type
+        for name in catalog.TYPES:  # a file from an older fake may lack a newer type
             self.state["records"].setdefault(name, {})
 
     def records(self, type_name: str) -> dict[str, dict]:
@@ -51,7 +51,7 @@ class Company:
         return self.records(type_name).get(object_id)
 
     def put(self, type_name: str, record: dict) -> None:
-        info = fq_catalog.get(type_name)
+        info = catalog.get(type_name)
         self.records(type_name)[record[info.id_field]] = record
 
     def remove(self, type_name: str, object_id: str) -> dict | None:
@@ -59,7 +59,7 @@ class Company:
 
     def locate(self, object_id: str, types: tuple[str, ...] | None = None) -> tuple[str, dict] | None:
         """The record with this ListID/TxnID among `types` (all types by default)."""
-        for name in types or tuple(fq_catalog.TYPES):
+        for name in types or tuple(catalog.TYPES):
             rec = self.records(name).get(object_id)
             if rec is not None:
                 return name, rec

@@ -19,11 +19,11 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from qbsync.testing import fq_catalog, fq_status
-from qbsync.testing.fq_catalog import TypeInfo
-from qbsync.testing.fq_derive import invoice_balance
-from qbsync.testing.fq_ids import add_days
-from qbsync.testing.fq_records import (
+from qbsync.testing.fake_quickbooks import catalog, status
+from qbsync.testing.fake_quickbooks.catalog import TypeInfo
+from qbsync.testing.fake_quickbooks.derive import invoice_balance
+from qbsync.testing.fake_quickbooks.ids import NEW_LINE_ID, add_days, check_object_id
+from qbsync.testing.fake_quickbooks.records import (
     Ctx,
     as_list,
     check_editable,
@@ -85,7 +85,7 @@ def _compute_line(ctx: Ctx, kind: str, line: dict, recompute_amount: bool) -> No
     item = None
     ref = line.get("ItemRef")
     if isinstance(ref, Mapping) and ref.get("ListID"):
-        found = ctx.company.locate(ref["ListID"], fq_catalog.ITEM_TYPES)
+        found = ctx.company.locate(ref["ListID"], catalog.ITEM_TYPES)
         item = found[1] if found else None
     if item is not None:
         if "Desc" not in line and _item_desc(item, purchase):
@@ -122,13 +122,13 @@ def _mod_lines(ctx: Ctx, info: TypeInfo, kind: str, current: list[dict], mods: l
     by_id = {line["TxnLineID"]: line for line in current}
     out = []
     for m in mods:
-        line_id = str(m.get("TxnLineID", "-1"))
-        if line_id == "-1":
+        line_id = str(m.get("TxnLineID", NEW_LINE_ID))
+        if line_id == NEW_LINE_ID:
             out.append(_new_line(ctx, info, kind, m))
             continue
-        existing = by_id.get(line_id)
+        existing = by_id.get(check_object_id("TxnLineID", line_id))
         if existing is None:
-            raise fq_status.not_found(line_id)
+            raise status.not_found(line_id)
         line = deep(existing)
         changes = resolve_refs(ctx, {k: v for k, v in m.items() if k != "TxnLineID"}, _where(info, True), skip=_LINE_ONLY)
         merge(line, changes, ctx.ret_decl(info.ret, f"{kind}Ret"))
@@ -214,18 +214,18 @@ def _defaults(ctx: Ctx, info: TypeInfo, rec: dict, data: Mapping) -> None:
 def _require_entity(info: TypeInfo, resolved: Mapping) -> None:
     """A transaction always names its customer or vendor: an empty Ref is an invalid one."""
     if not isinstance(resolved.get(info.entity_ref), Mapping):
-        label = fq_catalog.get(fq_catalog.REF_TARGETS[info.entity_ref][0]).label
-        raise fq_status.invalid_ref(label, "", info.label)
+        label = catalog.get(catalog.REF_TARGETS[info.entity_ref][0]).label
+        raise status.invalid_ref(label, "", info.label)
 
 
 def add(ctx: Ctx, type_name: str, data: Mapping) -> dict:
-    info = fq_catalog.get(type_name)
+    info = catalog.get(type_name)
     line_keys = tuple(f"{kind}Add" for kind in info.lines)
     header = resolve_refs(ctx, data, _where(info), skip=(*line_keys, *_HEADER_ONLY, "AppliedToTxnAdd", "TxnID"))
     _require_entity(info, header)
     given_id = data.get("TxnID")  # only the in-QuickBooks API can choose an ID (seeding)
     if given_id and ctx.company.locate(str(given_id)) is not None:
-        raise fq_status.id_in_use("TxnID", str(given_id))
+        raise status.id_in_use("TxnID", str(given_id))
     rec: dict[str, Any] = {"TxnID": str(given_id) if given_id else ctx.ids.txn_id(ctx.now)}
     stamp_new(ctx, rec)
     rec["TxnNumber"] = str(ctx.ids.txn_number())
@@ -241,7 +241,7 @@ def add(ctx: Ctx, type_name: str, data: Mapping) -> dict:
 
 
 def mod(ctx: Ctx, type_name: str, data: Mapping) -> dict:
-    info = fq_catalog.get(type_name)
+    info = catalog.get(type_name)
     rec = check_editable(ctx, info, str(data.get("TxnID")), data.get("EditSequence"))
     line_keys = tuple(f"{kind}Mod" for kind in info.lines)
     changes = resolve_refs(ctx, data, _where(info), skip=("TxnID", "EditSequence", *line_keys, *_HEADER_ONLY, "AppliedToTxnMod"))
@@ -281,15 +281,15 @@ def _apply_payment(ctx: Ctx, rec: dict, applied: list[Mapping], auto: bool, tota
     customer_id = rec["CustomerRef"]["ListID"]
     result: list[dict] = []
     for app in applied:
-        txn_id = str(app.get("TxnID"))
+        txn_id = check_object_id("TxnID", app.get("TxnID"))
         inv = ctx.company.get("Invoice", txn_id)
         if inv is None or inv.get("CustomerRef", {}).get("ListID") != customer_id:
-            raise fq_status.not_found(txn_id)
+            raise status.not_found(txn_id)
         amount = dec(app.get("PaymentAmount", app.get("Amount"))) or ZERO
         discount = dec(app.get("DiscountAmount")) or ZERO
         open_balance = invoice_balance(ctx.company, inv, payment_id) - sum((dec(r["Amount"]) for r in result if r["TxnID"] == txn_id), ZERO)
         if amount + discount > open_balance:
-            raise fq_status.invalid_value("PaymentAmount", money(amount), "You cannot pay more than the amount due.")
+            raise status.invalid_value("PaymentAmount", money(amount), "You cannot pay more than the amount due.")
         entry = {"TxnID": txn_id, "Amount": money(amount)}
         if discount:
             entry["DiscountAmount"] = money(discount)
@@ -308,17 +308,17 @@ def _apply_payment(ctx: Ctx, rec: dict, applied: list[Mapping], auto: bool, tota
             left -= take
         applied_sum = total - left
     if applied_sum > total:
-        raise fq_status.invalid_value("TotalAmount", money(total), "The amount applied is more than the payment amount.")
+        raise status.invalid_value("TotalAmount", money(total), "The amount applied is more than the payment amount.")
     rec["TotalAmount"] = money(total)
     rec["_applied"] = result
 
 
 def delete(ctx: Ctx, type_name: str, txn_id: str) -> dict:
     """TxnDel: the transaction goes; payments applied to a deleted invoice become unused."""
-    info = fq_catalog.get(type_name)
+    info = catalog.get(type_name)
     rec = ctx.company.get(type_name, txn_id)
     if rec is None:
-        raise fq_status.not_found(txn_id)
+        raise status.not_found(txn_id)
     check_lock(ctx, info, txn_id)
     ctx.company.remove(type_name, txn_id)
     if type_name == "Invoice":
