@@ -16,14 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from qbsync.replay import (
-    BadRecording,
-    RecordedCompany,
-    compare_messages,
-    format_text,
-    load_recording,
-    replay,
-)
+from qbsync.commands.replay import format_text
+from qbsync.recording import BadRecording, load_recording
+from qbsync.replay import replay
+from qbsync.replay.company import RecordedCompany
+from qbsync.replay.diff import MessageSetRoles, compare_messages
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDINGS = ROOT / "tests" / "recordings"
@@ -356,9 +353,7 @@ def test_message_set_ids_are_compared_by_role():
                 msg("", f'onError="continueOnError" oldMessageSetID="{second_old}" newMessageSetID="n2-{first}"')]
 
     def compare(rec: list[str], now: list[str]) -> list:
-        from qbsync.replay import _Roles
-
-        roles = (_Roles(), _Roles())
+        roles = (MessageSetRoles(), MessageSetRoles())
         return [d for i, (a, b) in enumerate(zip(rec, now), 1) for d in compare_messages(a, b, i, roles)]
 
     assert compare(session("r1", "r1"), session("n1", "n1")) == []
