@@ -15,6 +15,9 @@ RULES = {
     "qbsync.engine": ({"sqlite3", "sqlite_utils", "spyne", "waitress", "typer"}, {"store", "soap", "commands", "testing"}),
     "qbsync.store": ({"spyne", "waitress", "typer"}, {"soap", "commands", "engine", "testing"}),
     "qbsync.testing": ({"sqlite_utils", "spyne", "waitress", "typer"}, {"soap", "commands", "store", "engine", "sync", "service"}),
+    # the replay diff is pure: plain data in, differences out (the runner does the IO)
+    "qbsync.replay.diff": ({"os", "pathlib", "shutil", "tempfile", "socket", "sqlite3", "sqlite_utils", "spyne", "waitress", "typer"},
+                           {"store", "soap", "commands", "engine", "sync", "testing", "service", "replay"}),
 }
 ONLY_HERE = {
     "sqlite_utils": ("qbsync.store",),
