@@ -105,7 +105,8 @@ def test_recordings_hold_no_secrets(folder):
         data = path.read_bytes()
         assert rec_module.PASSWORD.encode() not in data, path
         assert b"scrypt$" not in data, f"{path} holds a password hash"
-    conn = sqlite3.connect(f"file:{folder / 'store-at-start.db'}?mode=ro", uri=True)
+    # immutable: read without creating -shm/-wal files beside the shipped recording
+    conn = sqlite3.connect(f"file:{folder / 'store-at-start.db'}?mode=ro&immutable=1", uri=True)
     try:
         assert {r[0] for r in conn.execute("SELECT password_hash FROM connections")} == {""}
         assert all(h.startswith("redacted") for (h,) in conn.execute("SELECT ticket_hash FROM sessions"))
