@@ -18,6 +18,9 @@ RULES = {
     "qbsync.connector.service": ({"spyne", "waitress", "typer"}, {"commands", "testing"}),
     "qbsync.store": ({"spyne", "waitress", "typer"}, {"connector", "commands", "engine", "testing"}),
     "qbsync.testing": ({"sqlite_utils", "spyne", "waitress", "typer"}, {"connector", "commands", "store", "engine", "sync", "service"}),
+    # the replay diff is pure: plain data in, differences out (the runner does the IO)
+    "qbsync.replay.diff": ({"os", "pathlib", "shutil", "tempfile", "socket", "sqlite3", "sqlite_utils", "spyne", "waitress", "typer"},
+                           {"store", "connector", "commands", "engine", "sync", "testing", "service", "replay"}),
 }
 ONLY_HERE = {
     "sqlite_utils": ("qbsync.store",),

@@ -16,14 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from qbsync.replay import (
-    BadRecording,
-    RecordedCompany,
-    compare_messages,
-    format_text,
-    load_recording,
-    replay,
-)
+from qbsync.commands.replay import format_text
+from qbsync.recording import BadRecording, load_recording
+from qbsync.replay import replay
+from qbsync.replay.company import RecordedCompany
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORDINGS = ROOT / "tests" / "recordings"
@@ -109,7 +105,8 @@ def test_recordings_hold_no_secrets(folder):
         data = path.read_bytes()
         assert rec_module.PASSWORD.encode() not in data, path
         assert b"scrypt$" not in data, f"{path} holds a password hash"
-    conn = sqlite3.connect(f"file:{folder / 'store-at-start.db'}?mode=ro", uri=True)
+    # immutable: read without creating -shm/-wal files beside the shipped recording
+    conn = sqlite3.connect(f"file:{folder / 'store-at-start.db'}?mode=ro&immutable=1", uri=True)
     try:
         assert {r[0] for r in conn.execute("SELECT password_hash FROM connections")} == {""}
         assert all(h.startswith("redacted") for (h,) in conn.execute("SELECT ticket_hash FROM sessions"))
@@ -304,66 +301,7 @@ def test_help_has_an_example():
     assert proc.returncode == 0 and "qbsync replay" in proc.stdout and "--format" in proc.stdout
 
 
-# -- canonical comparison of qbXML ---------------------------------------------------------------
-
-HEAD = '<?xml version="1.0" encoding="utf-8"?><?qbxml version="13.0"?>'
-
-
-def msg(body: str, attrs: str = 'onError="continueOnError"', head: str = HEAD) -> str:
-    return f"{head}<QBXML><QBXMLMsgsRq {attrs}>{body}</QBXMLMsgsRq></QBXML>"
-
-
-def test_insignificant_differences_are_ignored():
-    a = msg('<CustomerAddRq requestID="c1"><CustomerAdd><Name>A &amp; B</Name><Notes></Notes></CustomerAdd></CustomerAddRq>',
-            'onError="continueOnError" newMessageSetID="x1"')
-    b = ('<?xml version="1.0"?>\n<?qbxml version="13.0"?>\n<QBXML>\n  <QBXMLMsgsRq newMessageSetID="other" '
-         'onError="continueOnError">\n    <CustomerAddRq requestID="c1">\n      <CustomerAdd>\n'
-         "        <Name>A &#38; B</Name>\n        <Notes/>\n      </CustomerAdd>\n    </CustomerAddRq>\n"
-         "  </QBXMLMsgsRq>\n</QBXML>\n")
-    assert compare_messages(a, b) == []
-
-
-def test_leaf_values_are_compared_exactly():
-    a = msg('<CustomerAddRq requestID="c1"><CustomerAdd><Name>Acme</Name></CustomerAdd></CustomerAddRq>')
-    b = msg('<CustomerAddRq requestID="c1"><CustomerAdd><Name>Acme </Name></CustomerAdd></CustomerAddRq>')
-    [d] = compare_messages(a, b)
-    assert (d.path, d.recorded, d.now) == ('QBXML/QBXMLMsgsRq/CustomerAddRq[requestID="c1"]/CustomerAdd/Name',
-                                           "Acme", "Acme ")
-
-
-def test_on_error_and_element_order_count():
-    a = msg('<CustomerAddRq requestID="c1"><CustomerAdd><Name>A</Name><Phone>1</Phone></CustomerAdd></CustomerAddRq>')
-    b = msg('<CustomerAddRq requestID="c1"><CustomerAdd><Phone>1</Phone><Name>A</Name></CustomerAdd></CustomerAddRq>',
-            'onError="stopOnError"')
-    found = {(d.kind, d.path) for d in compare_messages(a, b)}
-    assert ("changed", "QBXML/QBXMLMsgsRq/@onError") in found
-    assert any(k == "moved" and p.endswith(("CustomerAdd/Name", "CustomerAdd/Phone")) for k, p in found)
-
-
-def test_requests_in_another_order_are_reported_as_moved():
-    c1 = '<CustomerAddRq requestID="c1"><CustomerAdd><Name>A</Name></CustomerAdd></CustomerAddRq>'
-    c2 = '<CustomerAddRq requestID="c2"><CustomerAdd><Name>B</Name></CustomerAdd></CustomerAddRq>'
-    found = compare_messages(msg(c1 + c2), msg(c2 + c1))
-    [d] = found  # one of the two moved relative to the other; their contents are the same
-    assert d.kind == "moved" and d.path in ('QBXML/QBXMLMsgsRq/CustomerAddRq[requestID="c1"]',
-                                            'QBXML/QBXMLMsgsRq/CustomerAddRq[requestID="c2"]')
-    assert {d.recorded, d.now} == {"position 1", "position 2"}
-
-
-def test_message_set_ids_are_compared_by_role():
-    def session(first: str, second_old: str) -> list[str]:
-        return [msg("", f'onError="continueOnError" newMessageSetID="{first}"'),
-                msg("", f'onError="continueOnError" oldMessageSetID="{second_old}" newMessageSetID="n2-{first}"')]
-
-    def compare(rec: list[str], now: list[str]) -> list:
-        from qbsync.replay import _Roles
-
-        roles = (_Roles(), _Roles())
-        return [d for i, (a, b) in enumerate(zip(rec, now), 1) for d in compare_messages(a, b, i, roles)]
-
-    assert compare(session("r1", "r1"), session("n1", "n1")) == []
-    [d] = compare(session("r1", "r1"), session("n1", "somewhere-else"))
-    assert d.path == "QBXML/QBXMLMsgsRq/@oldMessageSetID" and d.message == 2
+# -- the recorded QuickBooks side ----------------------------------------------------------------
 
 
 def test_the_recorded_company_answers_with_the_replay_message_set_id():
