@@ -65,8 +65,9 @@ def list_changes(
     *,
     direction: str | None = None,
     type_: str | None = None,
-    order: str = "id",
+    imports_first: bool = False,
 ) -> list[dict[str, Any]]:
+    """Changes in these statuses, oldest first (with `imports_first`, every import before the exports)."""
     statuses = list(statuses)
     sql = f"SELECT * FROM changes WHERE status IN ({_marks(len(statuses))})"
     params: list[Any] = list(statuses)
@@ -79,6 +80,7 @@ def list_changes(
     if type_:
         sql += " AND type = ?"
         params.append(type_)
+    order = "CASE direction WHEN 'import' THEN 0 ELSE 1 END, id" if imports_first else "id"
     return _rows(store.query(f"{sql} ORDER BY {order}", params))
 
 

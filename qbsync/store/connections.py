@@ -27,6 +27,10 @@ def list_connections(store: Store) -> list[dict[str, Any]]:
     return [_row(r) for r in store.query(f"SELECT {_PUBLIC} FROM connections ORDER BY name")]  # type: ignore[misc]
 
 
+def count_connections(store: Store) -> int:
+    return int(store.scalar("SELECT count(*) FROM connections"))
+
+
 def get_connection(store: Store, name: str) -> dict[str, Any]:
     row = _row(store.query_one(f"SELECT {_PUBLIC} FROM connections WHERE name = ?", (name,)))
     if row is None:

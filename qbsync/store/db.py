@@ -57,27 +57,33 @@ class Store:
 
     @cached_property
     def db(self) -> Any:
-        """The same connection as a `sqlite_utils.Database` (introspection, ad-hoc queries).
+        """The same connection as a `sqlite_utils.Database` (row updates, savepoints).
         Made on first use: importing sqlite-utils costs more than most commands take."""
         import sqlite_utils
 
         return sqlite_utils.Database(self.conn, execute_plugins=False, recursive_triggers=False)
 
-    # -- statements -------------------------------------------------------------------
+    # -- statements (for the modules of qbsync/store/ only: tests/test_architecture.py) ------
     def _busy(self) -> StoreBusy:
         return StoreBusy(
             f"store {self.path} is locked by another qbsync process (waited {_busy_timeout():g}s); try again"
         )
 
-    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+    @contextmanager
+    def _sql_errors(self) -> Iterator[None]:
+        """sqlite3's "locked" and "read-only" failures as qbsync's own errors (exit 4 and 1)."""
         try:
-            return self.conn.execute(sql, params)
+            yield
         except sqlite3.OperationalError as exc:
             if _is_locked(exc):
                 raise self._busy() from exc
             if "readonly" in str(exc).lower():
                 raise QbsyncError(f"store {self.path} is read-only; cannot write to it") from exc
             raise
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        with self._sql_errors():
+            return self.conn.execute(sql, params)
 
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         cur = self.execute(sql, params)
@@ -121,6 +127,16 @@ class Store:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Store]:
+        """Inside `transaction()`: a block whose writes are undone if it raises. The exception
+        goes on and the transaction stays open, so a caller may catch it and carry on (staging
+        with --skip-invalid skips one bad line this way)."""
+        if not self._depth:
+            raise RuntimeError("Store.savepoint() is only for use inside Store.transaction()")
+        with self._sql_errors(), self.db.atomic():  # a SAVEPOINT, as a transaction is open
+            yield self
 
     def close(self) -> None:
         self.conn.close()
