@@ -111,9 +111,7 @@ def update_connection(store: Store, current_name: str, /, **fields: Any) -> dict
         ):
             raise QbsyncError(f"the Web Connector username {values['username']!r} is already used by another connection")
         if values:
-            values["updated_at"] = utc_now()
-            assignments = ", ".join(f"{k} = ?" for k in values)
-            store.execute(f"UPDATE connections SET {assignments} WHERE id = ?", (*values.values(), row["id"]))
+            store.update_row("connections", row["id"], {**values, "updated_at": utc_now()})
     return get_connection(store, values.get("name", name))
 
 

@@ -98,6 +98,20 @@ class Store:
         row = self.execute(sql, params).fetchone()
         return row[0] if row else None
 
+    def update_row(self, table: str, row_id: int, values: dict[str, Any]) -> None:
+        """Set some columns of one row, by id (sqlite-utils' `Table.update`; JSON columns are
+        passed in as text already). Inside a transaction it joins it (as a savepoint); a row
+        that is gone, e.g. its connection was removed meanwhile, stays gone. It costs a few
+        statements (table introspection, a read, the savepoint): right for one row at a time,
+        while moving many rows at once stays one UPDATE per chunk (`changes.set_status`)."""
+        from sqlite_utils.db import NotFoundError
+
+        with self._sql_errors():
+            try:
+                self.db[table].update(row_id, values)
+            except NotFoundError:
+                pass
+
     # -- transactions -----------------------------------------------------------------
     @contextmanager
     def transaction(self) -> Iterator[Store]:

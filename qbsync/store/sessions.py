@@ -106,8 +106,7 @@ def update_session(store: Store, session_id: int, **fields: Any) -> None:
     for col in ("state", "counts"):
         if col in fields and not isinstance(fields[col], str):
             fields[col] = json.dumps(fields[col])
-    assignments = ", ".join(f"{k} = ?" for k in fields)
-    store.execute(f"UPDATE sessions SET {assignments} WHERE id = ?", (*fields.values(), session_id))
+    store.update_row("sessions", session_id, fields)
 
 
 def recent_sessions(store: Store, connection_id: int | None = None, limit: int = 10) -> list[dict[str, Any]]:
