@@ -67,8 +67,9 @@ def test_the_check_sees_imports():
 
 
 # -- SQL only in qbsync/store/ ------------------------------------------------------------------
-# The Store's SQL methods (execute, query, query_one, scalar, update_row) are for the modules of
-# qbsync/store/ only; everything else calls a store function that names what it wants. That
+# The Store's SQL methods (execute, query, query_one, scalar, update_row) and its connections
+# (conn, db) are for the modules of qbsync/store/ only; everything else calls a store function
+# that names what it wants (savepoint() and transaction() are for everyone). That
 # covers sync/, soap/, commands/ and the top-level modules (service.py, replay.py, ...).
 # qbsync/testing/ is outside the rule: it may not import the store at all (RULES above), and
 # FakeQuickBooks keeps its company file in an SQLite database of its own (it stands in for
@@ -77,6 +78,7 @@ def test_the_check_sees_imports():
 STORE_PACKAGE = "qbsync.store"
 OWN_SQLITE = ("qbsync.testing",)
 STORE_SQL_METHODS = {"execute", "executemany", "executescript", "query", "query_one", "scalar", "update_row"}
+STORE_CONNECTIONS = {"conn", "db"}  # Store.conn (sqlite3) and Store.db (sqlite-utils): SQL by another door
 SQL_TEXT = re.compile(
     r"^\s*(SELECT|INSERT|UPDATE|DELETE|REPLACE|CREATE|ALTER|DROP|PRAGMA|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE"
     r"|VACUUM|ATTACH|WITH)\b"
@@ -112,17 +114,21 @@ def imported_names(tree: ast.AST) -> set[str]:
 
 
 def sql_method_calls(source: str) -> list[tuple[int, str]]:
-    """(line, `receiver.method`) of every call to one of the Store's SQL methods; calls on an
-    imported module (`fq_query.query(...)`) are that module's functions, not SQL."""
+    """(line, `receiver.name`) of every call to one of the Store's SQL methods and every use of
+    its connections; names on an imported module (`fq_query.query(...)`) are that module's own."""
     tree = ast.parse(source)
     modules_here = imported_names(tree)
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in STORE_SQL_METHODS:
-            receiver = node.func.value
-            if isinstance(receiver, ast.Name) and receiver.id in modules_here:
-                continue
-            found.append((node.lineno, f"{ast.unparse(receiver)}.{node.func.attr}"))
+            attribute = node.func
+        elif isinstance(node, ast.Attribute) and node.attr in STORE_CONNECTIONS:
+            attribute = node
+        else:
+            continue
+        if isinstance(attribute.value, ast.Name) and attribute.value.id in modules_here:
+            continue
+        found.append((node.lineno, f"{ast.unparse(attribute.value)}.{attribute.attr}"))
     return found
 
 
@@ -145,7 +151,7 @@ def sql_texts(source: str) -> list[tuple[int, str]]:
 
 def test_no_sql_runs_outside_the_store():
     violations = [
-        f"{name}:{line} calls {call}() (the Store's SQL is for qbsync/store/ only: add a store function)"
+        f"{name}:{line} uses {call} (the Store's SQL is for qbsync/store/ only: add a store function)"
         for name, path in outside_the_store()
         for line, call in sql_method_calls(path.read_text(encoding="utf-8"))
     ]
@@ -183,6 +189,8 @@ def test_the_sql_checks_see_what_they_forbid():
     support = 'def f(store):\n    return store.scalar("SELECT count(*) FROM connections")\n'
     assert sql_method_calls(staging) == [(2, "store.execute")]
     assert sql_method_calls(support) == [(2, "store.scalar")]
+    assert sql_method_calls("def f(store):\n    store.conn.backup(other)\n    store.db['changes'].update(1, {})\n") == [
+        (2, "store.conn"), (3, "store.db")]
     assert sorted(line for line, _ in sql_texts(staging + wizard + support)) == [2, 4, 6]
     # ... and what is not SQL is left alone.
     fine = '"""SELECT the rows you want."""\nfrom qbsync.testing import fq_query\nfq_query.query(ctx, "Customer")\nx = "Delete a record"\n'

@@ -47,7 +47,11 @@ def _is_locked(exc: BaseException) -> bool:
 
 
 class Store:
-    """An open qbsync store. Use `open_store()` to get one."""
+    """An open qbsync store. Use `open_store()` to get one.
+
+    Code outside qbsync/store/ uses `transaction()`, `savepoint()` and the store modules'
+    functions; the SQL methods and the connections (`conn`, `db`) are for qbsync/store/ only,
+    which tests/test_architecture.py checks (tests may use them to look inside)."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, *, readonly: bool):
         self.path = path
