@@ -104,13 +104,15 @@ class Store:
 
     def update_row(self, table: str, row_id: int, values: dict[str, Any]) -> None:
         """Set some columns of one row, by id (sqlite-utils' `Table.update`; JSON columns are
-        passed in as text already). Inside a transaction it joins it (as a savepoint); a row
-        that is gone, e.g. its connection was removed meanwhile, stays gone. It costs a few
-        statements (table introspection, a read, the savepoint): right for one row at a time,
-        while moving many rows at once stays one UPDATE per chunk (`changes.set_status`)."""
+        passed in as text already). It joins the caller's transaction (as a savepoint) or takes
+        its own: `Table.update` reads the row before it writes, and another process must not
+        delete it in between. A row that is gone, e.g. its connection was removed meanwhile,
+        stays gone. It costs a few statements (table introspection, the read, the savepoint):
+        right for one row at a time, while moving many rows at once stays one UPDATE per
+        chunk (`changes.set_status`)."""
         from sqlite_utils.db import NotFoundError
 
-        with self._sql_errors():
+        with self.transaction(), self._sql_errors():
             try:
                 self.db[table].update(row_id, values)
             except NotFoundError:
