@@ -6,12 +6,32 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from pathlib import Path
 
 import pytest
 
 from qbsync.errors import QbsyncError, StoreBusy
 from qbsync.store import connections, open_store, schema
 from qbsync.store.db import Store
+
+# The schema each released migration leaves behind, as SQLite keeps it. A released migration
+# never changes, so neither do these files; a new migration adds one.
+GOLDEN = Path(__file__).parent / "golden" / "store_schema"
+
+
+def schema_text(path: Path) -> str:
+    """The file's schema, one statement per line, whitespace normalised (it is not schema)."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name").fetchall()
+    finally:
+        conn.close()
+    return "".join(" ".join(sql.split()) + ";\n" for (sql,) in rows)
+
+
+def blank_store(path: Path) -> Store:
+    """A Store on an empty SQLite file, nothing migrated yet (as an earlier qbsync started)."""
+    return Store(path, sqlite3.connect(path, isolation_level=None), readonly=False)
 
 
 def test_fresh_file_ends_at_the_latest_schema(tmp_path):
@@ -34,9 +54,7 @@ def test_every_earlier_version_migrates_to_the_latest_keeping_data(tmp_path, upt
     path.unlink()
     for suffix in ("-wal", "-shm"):
         (tmp_path / f"old.db{suffix}").unlink(missing_ok=True)
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.close()
-    store = Store(path, sqlite3.connect(path, isolation_level=None), readonly=False)
+    store = blank_store(path)
     schema.migrate(store, upto=upto)
     store.execute(
         "INSERT INTO connections (name, username, password_hash, created_at, updated_at) VALUES ('old', 'u', 'h', 'x', 'x')"
@@ -46,6 +64,27 @@ def test_every_earlier_version_migrates_to_the_latest_keeping_data(tmp_path, upt
         assert schema.version(store) == schema.LATEST
         (row,) = connections.list_connections(store)
         assert row["name"] == "old" and row["last_contact_at"] is None
+    fresh = tmp_path / "fresh.db"
+    open_store(fresh, create=True).close()
+    assert schema_text(path) == schema_text(fresh)
+
+
+@pytest.mark.parametrize("number", [n for n, _, _ in schema.MIGRATIONS])
+def test_each_released_migration_still_creates_exactly_what_it_did(tmp_path, number):
+    path = tmp_path / "s.db"
+    store = blank_store(path)
+    try:
+        schema.migrate(store, upto=number)
+    finally:
+        store.close()
+    golden = GOLDEN / f"after_migration_{number}.sql"
+    text = schema_text(path)
+    if not golden.exists():
+        pytest.fail(f"migration {number} is new: save the schema it leaves as {golden}:\n{text}")
+    assert text == golden.read_text(encoding="utf-8"), (
+        f"migration {number} (or one before it) now creates something else; released migrations never change: "
+        "add a new migration instead"
+    )
 
 
 def test_missing_file_is_not_created(tmp_path):

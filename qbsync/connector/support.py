@@ -22,10 +22,11 @@ RECENT_RUNS = 10
 def store_is_healthy(db_path: Any) -> tuple[bool, str]:
     """(True, "") when the store opens and answers a query, else (False, a short reason)."""
     from qbsync.store import open_store
+    from qbsync.store.connections import count_connections
 
     try:
         with open_store(db_path, write=False) as store:
-            store.scalar("SELECT count(*) FROM connections")
+            count_connections(store)
     except QbsyncError as exc:
         return False, str(exc)
     except Exception as exc:  # any failure means "not healthy"; the reason is for operators

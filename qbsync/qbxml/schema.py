@@ -5,7 +5,7 @@ published files by `scripts/derive_schema.py` and covers the supported object ty
 folder (`--schema-dir`, or env `QBSYNC_QBXML_SCHEMA_DIR`) holds Intuit's `qbxmlops<NN>.xsd` with
 its includes — either directly or in per-version subfolders — and makes every request type of
 that version available. Both go through the same code path: `XsdModel` for structure, lxml for
-fast validation, xmlschema only where its readable errors are wanted.
+validation.
 """
 
 from __future__ import annotations
@@ -107,13 +107,6 @@ class Schema:
         """The compiled lxml validator (~0.05 s for the published schema). lxml validators are
         not thread-safe, so callers go through `validate_tree`."""
         return etree.XMLSchema(etree.parse(str(self.entry)))
-
-    @cached_property
-    def xmlschema(self):
-        """xmlschema's validator: slower to load, but decodes and explains errors readably."""
-        import xmlschema
-
-        return xmlschema.XMLSchema10(str(self.entry))
 
     def validate_tree(self, tree: etree._Element | etree._ElementTree) -> list[etree._LogEntry]:
         """lxml validation; returns the error log entries (empty when valid)."""

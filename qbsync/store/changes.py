@@ -65,8 +65,9 @@ def list_changes(
     *,
     direction: str | None = None,
     type_: str | None = None,
-    order: str = "id",
+    imports_first: bool = False,
 ) -> list[dict[str, Any]]:
+    """Changes in these statuses, oldest first (with `imports_first`, every import before the exports)."""
     statuses = list(statuses)
     sql = f"SELECT * FROM changes WHERE status IN ({_marks(len(statuses))})"
     params: list[Any] = list(statuses)
@@ -79,6 +80,7 @@ def list_changes(
     if type_:
         sql += " AND type = ?"
         params.append(type_)
+    order = "CASE direction WHEN 'import' THEN 0 ELSE 1 END, id" if imports_first else "id"
     return _rows(store.query(f"{sql} ORDER BY {order}", params))
 
 
@@ -141,9 +143,7 @@ def update_change(store: Store, change_id: int, **fields: Any) -> None:
     for col in _JSON_COLUMNS:
         if col in fields:
             fields[col] = json.dumps(fields[col])
-    fields["updated_at"] = utc_now()
-    assignments = ", ".join(f"{k} = ?" for k in fields)
-    store.execute(f"UPDATE changes SET {assignments} WHERE id = ?", (*fields.values(), change_id))
+    store.update_row("changes", change_id, {**fields, "updated_at": utc_now()})
 
 
 _CHUNK = 500  # ids per statement: well under SQLite's limit on bound variables
@@ -167,6 +167,9 @@ def set_checked(store: Store, ids: Sequence[int], checked: bool) -> int:
 
 def set_status(store: Store, ids: Sequence[int], status: str, **extra: Any) -> int:
     """Move the given changes to `status` (with extra column values); returns how many moved."""
+    unknown = set(extra) - _UPDATABLE
+    if unknown:
+        raise ValueError(f"cannot update {sorted(unknown)}")
     extra["updated_at"] = utc_now()
     assignments = ", ".join(f"{k} = ?" for k in extra)
     moved = 0

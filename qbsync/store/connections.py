@@ -27,6 +27,10 @@ def list_connections(store: Store) -> list[dict[str, Any]]:
     return [_row(r) for r in store.query(f"SELECT {_PUBLIC} FROM connections ORDER BY name")]  # type: ignore[misc]
 
 
+def count_connections(store: Store) -> int:
+    return int(store.scalar("SELECT count(*) FROM connections"))
+
+
 def get_connection(store: Store, name: str) -> dict[str, Any]:
     row = _row(store.query_one(f"SELECT {_PUBLIC} FROM connections WHERE name = ?", (name,)))
     if row is None:
@@ -107,9 +111,7 @@ def update_connection(store: Store, current_name: str, /, **fields: Any) -> dict
         ):
             raise QbsyncError(f"the Web Connector username {values['username']!r} is already used by another connection")
         if values:
-            values["updated_at"] = utc_now()
-            assignments = ", ".join(f"{k} = ?" for k in values)
-            store.execute(f"UPDATE connections SET {assignments} WHERE id = ?", (*values.values(), row["id"]))
+            store.update_row("connections", row["id"], {**values, "updated_at": utc_now()})
     return get_connection(store, values.get("name", name))
 
 

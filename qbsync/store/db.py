@@ -47,7 +47,11 @@ def _is_locked(exc: BaseException) -> bool:
 
 
 class Store:
-    """An open qbsync store. Use `open_store()` to get one."""
+    """An open qbsync store. Use `open_store()` to get one.
+
+    Code outside qbsync/store/ uses `transaction()`, `savepoint()` and the store modules'
+    functions; the SQL methods and the connections (`conn`, `db`) are for qbsync/store/ only,
+    which tests/test_architecture.py checks (tests may use them to look inside)."""
 
     def __init__(self, path: Path, conn: sqlite3.Connection, *, readonly: bool):
         self.path = path
@@ -57,27 +61,33 @@ class Store:
 
     @cached_property
     def db(self) -> Any:
-        """The same connection as a `sqlite_utils.Database` (introspection, ad-hoc queries).
+        """The same connection as a `sqlite_utils.Database` (row updates, savepoints).
         Made on first use: importing sqlite-utils costs more than most commands take."""
         import sqlite_utils
 
         return sqlite_utils.Database(self.conn, execute_plugins=False, recursive_triggers=False)
 
-    # -- statements -------------------------------------------------------------------
+    # -- statements (for the modules of qbsync/store/ only: tests/test_architecture.py) ------
     def _busy(self) -> StoreBusy:
         return StoreBusy(
             f"store {self.path} is locked by another qbsync process (waited {_busy_timeout():g}s); try again"
         )
 
-    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+    @contextmanager
+    def _sql_errors(self) -> Iterator[None]:
+        """sqlite3's "locked" and "read-only" failures as qbsync's own errors (exit 4 and 1)."""
         try:
-            return self.conn.execute(sql, params)
+            yield
         except sqlite3.OperationalError as exc:
             if _is_locked(exc):
                 raise self._busy() from exc
             if "readonly" in str(exc).lower():
                 raise QbsyncError(f"store {self.path} is read-only; cannot write to it") from exc
             raise
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        with self._sql_errors():
+            return self.conn.execute(sql, params)
 
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         cur = self.execute(sql, params)
@@ -91,6 +101,22 @@ class Store:
     def scalar(self, sql: str, params: Any = ()) -> Any:
         row = self.execute(sql, params).fetchone()
         return row[0] if row else None
+
+    def update_row(self, table: str, row_id: int, values: dict[str, Any]) -> None:
+        """Set some columns of one row, by id (sqlite-utils' `Table.update`; JSON columns are
+        passed in as text already). It joins the caller's transaction (as a savepoint) or takes
+        its own: `Table.update` reads the row before it writes, and another process must not
+        delete it in between. A row that is gone, e.g. its connection was removed meanwhile,
+        stays gone. It costs a few statements (table introspection, the read, the savepoint):
+        right for one row at a time, while moving many rows at once stays one UPDATE per
+        chunk (`changes.set_status`)."""
+        from sqlite_utils.db import NotFoundError
+
+        with self.transaction(), self._sql_errors():
+            try:
+                self.db[table].update(row_id, values)
+            except NotFoundError:
+                pass
 
     # -- transactions -----------------------------------------------------------------
     @contextmanager
@@ -121,6 +147,16 @@ class Store:
             if self.conn.in_transaction:
                 self.conn.execute("ROLLBACK")
             raise
+
+    @contextmanager
+    def savepoint(self) -> Iterator[Store]:
+        """Inside `transaction()`: a block whose writes are undone if it raises. The exception
+        goes on and the transaction stays open, so a caller may catch it and carry on (staging
+        with --skip-invalid skips one bad line this way)."""
+        if not self._depth:
+            raise RuntimeError("Store.savepoint() is only for use inside Store.transaction()")
+        with self._sql_errors(), self.db.atomic():  # a SAVEPOINT, as a transaction is open
+            yield self
 
     def close(self) -> None:
         self.conn.close()

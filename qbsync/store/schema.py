@@ -2,7 +2,9 @@
 
 Each migration runs once, in its own transaction, and is recorded in `qbsync_migrations`.
 A fresh file and a file written by any earlier qbsync both end at the latest version.
-Never edit a released migration: add a new one.
+Never edit a released migration: add a new one. Each migration spells out its own tables and
+uses nothing defined elsewhere, so a later change to shared constants cannot change what an
+old migration creates (tests/test_store_schema.py pins the schema after each one).
 """
 
 from __future__ import annotations
@@ -10,10 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from qbsync.errors import QbsyncError
-from qbsync.store import sessions
 from qbsync.store.db import APPLICATION_ID, Store, utc_now
-
-CHANGE_STATUSES = ("awaiting", "held", "queued", "sending", "synced", "error", "cleared")
 
 
 def _run(store: Store, script: str) -> None:
@@ -24,8 +23,8 @@ def _run(store: Store, script: str) -> None:
 
 
 def _m001_base(store: Store) -> None:
-    _run(store, 
-        f"""
+    _run(store,
+        """
         CREATE TABLE connections (
             id INTEGER PRIMARY KEY,
             name TEXT NOT NULL UNIQUE,
@@ -46,7 +45,7 @@ def _m001_base(store: Store) -> None:
             qb_id TEXT,
             edit_sequence TEXT,
             name TEXT,
-            data TEXT NOT NULL DEFAULT '{{}}',
+            data TEXT NOT NULL DEFAULT '{}',
             qb_data TEXT,
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL,
@@ -62,9 +61,9 @@ def _m001_base(store: Store) -> None:
             local_id TEXT NOT NULL,
             qb_id TEXT,
             name TEXT,
-            payload TEXT NOT NULL DEFAULT '{{}}',
-            before TEXT NOT NULL DEFAULT '{{}}',
-            status TEXT NOT NULL CHECK (status IN ({", ".join(repr(s) for s in CHANGE_STATUSES)})),
+            payload TEXT NOT NULL DEFAULT '{}',
+            before TEXT NOT NULL DEFAULT '{}',
+            status TEXT NOT NULL CHECK (status IN ('awaiting', 'held', 'queued', 'sending', 'synced', 'error', 'cleared')),
             checked INTEGER NOT NULL DEFAULT 1,
             detected_at TEXT NOT NULL,
             updated_at TEXT NOT NULL,
@@ -108,7 +107,7 @@ def _m002_references_and_seen(store: Store) -> None:
     # change_refs: the records a change points at by local id, so the engine can order
     # sends and wait for a parent's add. seen: the last content the app staged / QuickBooks
     # reported per entity, so an unchanged re-stage (or a cleared change) never comes back.
-    _run(store, 
+    _run(store,
         """
         CREATE TABLE change_refs (
             change_id INTEGER NOT NULL REFERENCES changes(id) ON DELETE CASCADE,
@@ -132,7 +131,7 @@ def _m002_references_and_seen(store: Store) -> None:
 
 
 def _m003_feed_and_contact(store: Store) -> None:
-    _run(store, 
+    _run(store,
         """
         CREATE TABLE feed (
             cursor INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -158,8 +157,34 @@ def _m003_feed_and_contact(store: Store) -> None:
 
 
 def _m004_web_connector_sessions(store: Store) -> None:
-    # Web Connector sessions (by ticket hash), settings (the .qwc OwnerID), per-connection FileIDs.
-    sessions.create_tables(store)
+    # Web Connector sessions (by ticket hash; `state` is the engine's JSON), settings (the .qwc
+    # OwnerID), per-connection FileIDs.
+    _run(store,
+        """
+        CREATE TABLE sessions (
+            id INTEGER PRIMARY KEY,
+            ticket_hash TEXT NOT NULL UNIQUE,
+            connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            last_call_at TEXT NOT NULL,
+            closed_at TEXT,
+            state TEXT NOT NULL DEFAULT '{}',
+            last_error TEXT,
+            percent INTEGER NOT NULL DEFAULT 0,
+            counts TEXT NOT NULL DEFAULT '{}',
+            summary TEXT
+        );
+        CREATE INDEX sessions_by_connection ON sessions (connection_id, closed_at);
+        CREATE TABLE settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE qwc_files (
+            connection_id INTEGER PRIMARY KEY REFERENCES connections(id) ON DELETE CASCADE,
+            file_id TEXT NOT NULL
+        )
+        """
+    )
 
 
 MIGRATIONS: list[tuple[int, str, Callable[[Store], None]]] = [

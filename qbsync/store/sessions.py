@@ -16,39 +16,6 @@ from qbsync.store.db import Store
 
 OWNER_ID_SETTING = "qwc_owner_id"
 
-MIGRATION_SQL = """
-CREATE TABLE sessions (
-    id INTEGER PRIMARY KEY,
-    ticket_hash TEXT NOT NULL UNIQUE,
-    connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
-    created_at TEXT NOT NULL,
-    last_call_at TEXT NOT NULL,
-    closed_at TEXT,
-    state TEXT NOT NULL DEFAULT '{}',
-    last_error TEXT,
-    percent INTEGER NOT NULL DEFAULT 0,
-    counts TEXT NOT NULL DEFAULT '{}',
-    summary TEXT
-);
-CREATE INDEX sessions_by_connection ON sessions (connection_id, closed_at);
-CREATE TABLE settings (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE qwc_files (
-    connection_id INTEGER PRIMARY KEY REFERENCES connections(id) ON DELETE CASCADE,
-    file_id TEXT NOT NULL
-)
-"""
-
-
-def create_tables(store: Store) -> None:
-    """The migration that adds these tables (listed in `schema.MIGRATIONS`)."""
-    for statement in MIGRATION_SQL.split(";"):
-        if statement.strip():
-            store.execute(statement)
-
-
 def _row(row: dict[str, Any] | None) -> dict[str, Any] | None:
     if row is not None:
         for col in ("state", "counts"):
@@ -106,8 +73,7 @@ def update_session(store: Store, session_id: int, **fields: Any) -> None:
     for col in ("state", "counts"):
         if col in fields and not isinstance(fields[col], str):
             fields[col] = json.dumps(fields[col])
-    assignments = ", ".join(f"{k} = ?" for k in fields)
-    store.execute(f"UPDATE sessions SET {assignments} WHERE id = ?", (*fields.values(), session_id))
+    store.update_row("sessions", session_id, fields)
 
 
 def recent_sessions(store: Store, connection_id: int | None = None, limit: int = 10) -> list[dict[str, Any]]:

@@ -341,14 +341,13 @@ def stage_items(
             if not skip_invalid:
                 _stage_one(store, connection["id"], et, item, result)
                 continue
-            # --skip-invalid: a line that turns out to conflict is skipped, not the whole file.
-            store.execute("SAVEPOINT stage_line")
+            # --skip-invalid: a line that turns out to conflict is skipped (what it wrote undone),
+            # not the whole file.
             try:
-                _stage_one(store, connection["id"], et, item, result)
+                with store.savepoint():
+                    _stage_one(store, connection["id"], et, item, result)
             except InvalidInput as exc:
-                store.execute("ROLLBACK TO SAVEPOINT stage_line")
                 result.skipped.append(StageProblem(item.line, None, str(exc).split(": ", 1)[-1]))
-            store.execute("RELEASE SAVEPOINT stage_line")
     return result
 
 

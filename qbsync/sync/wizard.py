@@ -60,8 +60,7 @@ def pending(
     """Changes awaiting approval: imports first, then exports, oldest first in each."""
     direction = _check_direction(direction)
     rows = store_changes.list_changes(
-        store, connection["id"], ["awaiting"], direction=direction, type_=_type_name(type_name),
-        order="CASE direction WHEN 'import' THEN 0 ELSE 1 END, id",
+        store, connection["id"], ["awaiting"], direction=direction, type_=_type_name(type_name), imports_first=True
     )
     return [pending_row(c, connection["name"]) for c in rows]
 
