@@ -125,6 +125,7 @@ def serve_connector(
         qbsync serve-connector --port 8080 --behind-proxy --min-run-interval 300
     """
     from qbsync.errors import QbsyncError
+    from qbsync.output import write_text
     from qbsync.soap.app import make_wsgi_app
     from qbsync.store import open_store, resolve_path
 
@@ -161,7 +162,7 @@ def serve_connector(
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        print(url, flush=True)
+        write_text(url + "\n")
         log.info(f"qbsync: serving the Web Connector on {url} (WSDL {url}?wsdl, status page "
                  f"{server.url('/support')}); store {db_path}; {threads} threads, batch size {batch_size}, "
                  f"session timeout {session_timeout}s"
