@@ -103,7 +103,9 @@ def _write_json_array(rows: Iterable[Mapping[str, Any]], out: IO[str]) -> int:
     return count
 
 
-def _write_delimited(rows: Iterator[Mapping[str, Any]], delimiter: str, keys: Sequence[str] | None, out: IO[str]) -> int:
+def _write_delimited(
+    rows: Iterator[Mapping[str, Any]], delimiter: str, keys: Sequence[str] | None, out: IO[str]
+) -> int:
     first = next(rows, None)
     header = list(first) if first is not None else list(keys or ())
     if not header:
@@ -123,7 +125,9 @@ def _chain(first: Mapping[str, Any] | None, rest: Iterator[Mapping[str, Any]]) -
         yield from rest
 
 
-def _write_table(rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None, out: IO[str], empty_message: str | None) -> int:
+def _write_table(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[str] | None, out: IO[str], empty_message: str | None
+) -> int:
     from tabulate import tabulate
 
     materialised = [dict(r) for r in rows]  # a table needs every row to size its columns
