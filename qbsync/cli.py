@@ -40,7 +40,9 @@ COMMAND_MODULES = (
 
 def _version(value: bool) -> None:
     if value:
-        print(f"qbsync {__version__}")
+        from qbsync.output import write_text
+
+        write_text(f"qbsync {__version__}\n")
         raise typer.Exit()
 
 

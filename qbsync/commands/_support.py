@@ -45,11 +45,15 @@ def fmt_value(fmt: Any) -> str:
     return getattr(fmt, "value", fmt) or "table"
 
 
-def render(rows: Iterable[Mapping[str, Any]], fmt: Any, columns: Sequence[str] | None = None, empty: str | None = None) -> int:
+def render(
+    rows: Iterable[Mapping[str, Any]], fmt: Any, columns: Sequence[str] | None = None, empty: str | None = None,
+    keys: Sequence[str] | None = None,
+) -> int:
+    """Rows in the chosen format: `columns` are the table's, `keys` the csv/tsv header when
+    there are no rows (see qbsync.output.render)."""
     from qbsync.output import render as _render
 
-    f = fmt_value(fmt)
-    return _render(rows, f, columns=columns if f in ("table", "csv", "tsv") else None, empty_message=empty)
+    return _render(rows, fmt_value(fmt), columns=columns, empty_message=empty, keys=keys)
 
 
 def say(message: str) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 
 class Format(str, Enum):
+    """The formats of every listing command (qbsync.output.FORMATS)."""
+
     table = "table"
     json = "json"
     jsonl = "jsonl"
@@ -16,10 +18,18 @@ class Format(str, Enum):
     tsv = "tsv"
 
 
-FormatOption = Annotated[
-    Format,
-    typer.Option("--format", "-f", envvar="QBSYNC_FORMAT", help="Output format.", case_sensitive=False),
-]
+def format_option(help: str = "Output format.", *, envvar: str | None = "QBSYNC_FORMAT") -> Any:
+    """The `--format/-f` option. Its choices come from the Enum it annotates: `Format` for
+    listing commands; commands whose people form is prose (explain, validate, simulate) have
+    their own Enum with `text` and take no QBSYNC_FORMAT (a `table` there would mean nothing)."""
+    return typer.Option("--format", "-f", envvar=envvar, help=help, case_sensitive=False)
+
+
+# Listing commands; each picks its default (`changes` streams jsonl, the others show a table).
+FormatOption = Annotated[Format, format_option()]
+# Commands that act (stage, approve): messages only, unless a format asks for the result as data.
+ResultFormatOption = Annotated[Format | None, format_option("Also print the result as data.")]
+
 DbOption = Annotated[
     str,
     typer.Option("--db", envvar="QBSYNC_DB", help="SQLite store file.", show_default=True),

@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-import sys
 import textwrap
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from qbsync.commands.common import format_option
+
 if TYPE_CHECKING:
     from qbsync.qbxml.status_codes import StatusInfo
 
 
 class ExplainFormat(str, Enum):
+    """text for people (an explanation; a table with --list); the others for programs."""
+
     text = "text"
     json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+    tsv = "tsv"
 
 
 LIST_COLUMNS = ("code", "severity", "title", "kind", "who_acts", "retry_helps", "fix_edit_sequence_helps")
@@ -88,12 +94,11 @@ def explain(
         ),
     ] = None,
     fmt: Annotated[
-        ExplainFormat,
-        typer.Option("--format", "-f", help="Output format: text for people, json for programs.", case_sensitive=False),
+        ExplainFormat, format_option("Output format: text for people; json, jsonl, csv or tsv for programs.", envvar=None)
     ] = ExplainFormat.text,
     list_all: Annotated[
         bool,
-        typer.Option("--list", "--all", help="List every known code instead (a table, or json)."),
+        typer.Option("--list", "--all", help="List every known code instead (a table, or rows in the --format given)."),
     ] = False,
 ) -> None:
     """Explain a qbXML status code or a QuickBooks HRESULT: meaning, severity, who must act
@@ -110,29 +115,26 @@ def explain(
     from qbsync.errors import InvalidInput, UsageError
     from qbsync.qbxml.status_codes import all_codes, lookup
 
+    from qbsync.output import render, render_object, write_text
+
     if list_all:
         if code is not None:
             raise UsageError("give either CODE or --list, not both")
-        from qbsync.output import render
-
         rows: list[dict[str, Any]] = [info.to_dict() for info in all_codes()]
-        if fmt is ExplainFormat.json:
-            render(rows, "json")
-        else:
+        if fmt is ExplainFormat.text:
             render(rows, "table", columns=LIST_COLUMNS)
+        else:
+            render(rows, fmt.value)
         return
     if code is None:
         raise UsageError("missing CODE (e.g. qbsync explain 3200), or use --list")
     info = lookup(code)
     if info is None:
         raise InvalidInput(_unknown_message(code))
-    if fmt is ExplainFormat.json:
-        from qbsync.output import dumps
-
-        sys.stdout.write(dumps(info.to_dict()) + "\n")
+    if fmt is ExplainFormat.text:
+        write_text(format_text(info))
     else:
-        sys.stdout.write(format_text(info))
-    sys.stdout.flush()
+        render_object(info.to_dict(), fmt.value)
 
 
 def register(app: typer.Typer) -> None:

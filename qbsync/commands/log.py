@@ -13,6 +13,11 @@ from qbsync.commands.common import ConnectionOption, DbOption, Format, FormatOpt
 IdsArgument = Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="Change ids.", show_default=False)]
 AllOption = Annotated[bool, typer.Option("--all", help="Every change in the Error Log.")]
 QUEUE_COLUMNS = ("id", "direction", "type", "action", "name", "status", "approved_at", "attempts", "summary")
+# The JSON keys of a queue row (sync.wizard.queue builds it): the csv/tsv header of an empty queue.
+QUEUE_KEYS = (
+    "id", "direction", "type", "action", "name", "status", "approved_at", "attempts", "refresh_edit_sequence", "note",
+    "summary",
+)
 
 
 def queue(fmt: FormatOption = Format.table, conn: ConnectionOption = None, db: DbOption = "qbsync.db") -> None:
@@ -26,7 +31,7 @@ def queue(fmt: FormatOption = Format.table, conn: ConnectionOption = None, db: D
 
     with open_db(db, write=False) as store:
         rows = wizard.queue(store, connection(store, conn))
-    render(rows, fmt, QUEUE_COLUMNS, empty="the queue is empty")
+    render(rows, fmt, QUEUE_COLUMNS, empty="the queue is empty", keys=QUEUE_KEYS)
 
 
 def errors(
@@ -54,8 +59,8 @@ def errors(
     if explain and fmt_value(fmt) == "table":
         for r in rows:
             r["steps"] = " ".join(f"{i}. {s}" for i, s in enumerate(r["steps"], 1))
-    columns = errorlog.ERROR_COLUMNS + (("steps",) if explain else ())
-    render(rows, fmt, columns, empty="the Error Log is empty")
+    steps = ("steps",) if explain else ()
+    render(rows, fmt, errorlog.ERROR_COLUMNS + steps, empty="the Error Log is empty", keys=errorlog.ERROR_KEYS + steps)
 
 
 def failed(
@@ -89,7 +94,7 @@ def failed(
             bound = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
     with open_db(db, write=False) as store:
         rows = errorlog.failed(store, connection(store, conn), since=bound)
-    render(rows, fmt, errorlog.FAILED_COLUMNS, empty="no failed syncs")
+    render(rows, fmt, errorlog.FAILED_COLUMNS, empty="no failed syncs", keys=errorlog.FAILED_KEYS)
 
 
 def retry(

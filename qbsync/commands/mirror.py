@@ -30,7 +30,8 @@ def status(
 
     with open_db(db, write=False) as store:
         rows = overview.status(store, conn)
-    render(rows, fmt, overview.STATUS_COLUMNS, empty="no connections yet; add one with `qbsync connection add`")
+    render(rows, fmt, overview.STATUS_COLUMNS, empty="no connections yet; add one with `qbsync connection add`",
+           keys=overview.STATUS_KEYS)
     if check and overview.needs_attention(rows):
         raise typer.Exit(1)
 
@@ -55,15 +56,13 @@ def records(
     et = entity_type(type_name)
     with open_db(db, write=False) as store:
         rows = overview.records(store, connection(store, conn), et.name)
-    render(rows, fmt, overview.RECORD_COLUMNS, empty=f"no {et.name} records in the mirror")
+    render(rows, fmt, overview.RECORD_COLUMNS, empty=f"no {et.name} records in the mirror", keys=overview.RECORD_KEYS)
 
 
 def changes(
     since: Annotated[str, typer.Option("--since", metavar="CURSOR", help="Only entries after this cursor (0 = from the start).")] = "0",
     limit: Annotated[int | None, typer.Option("--limit", help="At most this many entries.")] = None,
-    fmt: Annotated[
-        Format, typer.Option("--format", "-f", envvar="QBSYNC_FORMAT", help="Output format.", case_sensitive=False)
-    ] = Format.jsonl,
+    fmt: FormatOption = Format.jsonl,
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
 ) -> None:
@@ -90,7 +89,7 @@ def changes(
         raise UsageError("--limit takes a positive number")
     with open_db(db, write=False) as store:
         rows = overview.feed(store, connection(store, conn), cursor, limit)
-    render(rows, fmt, ("cursor", "direction", "type", "action", "result", "local_id", "qb_id", "name", "at"))
+    render(rows, fmt, overview.FEED_COLUMNS, keys=overview.FEED_KEYS)
 
 
 def register(app: typer.Typer) -> None:

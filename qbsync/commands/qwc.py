@@ -93,8 +93,9 @@ def qwc(
         )
     )
     if output is None:
-        sys.stdout.write(text)
-        sys.stdout.flush()
+        from qbsync.output import write_text
+
+        write_text(text)
     else:
         write_atomically(output, text)
         print(f"wrote {output}: open it in QuickBooks Web Connector (Add an application) and enter the "

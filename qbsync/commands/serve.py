@@ -131,6 +131,7 @@ def serve_connector(
     """
     from qbsync.errors import QbsyncError
     from qbsync.connector.app import make_wsgi_app
+    from qbsync.output import write_text
     from qbsync.store import open_store, resolve_path
 
     path = _check_options(path, min_client_version)
@@ -167,7 +168,7 @@ def serve_connector(
 
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        print(url, flush=True)
+        write_text(url + "\n")
         log.info(f"qbsync: serving the Web Connector on {url} (WSDL {url}?wsdl, status page "
                  f"{server.url('/support')}); store {db_path}; {threads} threads, batch size {batch_size}, "
                  f"session timeout {session_timeout}s, response timeout {response_timeout}s"

@@ -13,6 +13,11 @@ CONNECTION_COLUMNS = (
     "name", "username", "company_file", "qbxml_version", "import_types", "import_since", "last_contact_at",
     "last_contact_outcome",
 )
+# The JSON keys of a connection (store.connections lists them): the csv/tsv header when there are none.
+CONNECTION_KEYS = (
+    "id", "name", "username", "company_file", "qbxml_version", "import_types", "import_since", "created_at",
+    "updated_at", "last_contact_at", "last_contact_outcome",
+)
 
 UsernameOption = Annotated[str | None, typer.Option("--username", "-u", help="The Web Connector user name (in the .qwc file).")]
 CompanyFileOption = Annotated[
@@ -146,7 +151,8 @@ def list_(fmt: FormatOption = Format.table, db: DbOption = "qbsync.db") -> None:
 
     with open_db(db, write=False) as store:
         rows = sc.list_connections(store)
-    render(rows, fmt, CONNECTION_COLUMNS, empty="no connections yet; add one with `qbsync connection add`")
+    render(rows, fmt, CONNECTION_COLUMNS, empty="no connections yet; add one with `qbsync connection add`",
+           keys=CONNECTION_KEYS)
 
 
 def set_(

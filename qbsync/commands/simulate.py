@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from enum import Enum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from qbsync.commands.common import format_option
 
 if TYPE_CHECKING:
     from qbsync.testing import RunReport
@@ -81,8 +82,7 @@ def simulate(
         str, typer.Option("--qbxml-version", help="qbXML version the fake QuickBooks supports.")
     ] = "13.0",
     fmt: Annotated[
-        SimulateFormat,
-        typer.Option("--format", "-f", help="Output format: text for people, json for programs.", case_sensitive=False),
+        SimulateFormat, format_option("Output format: text for people, json for programs.", envvar=None)
     ] = SimulateFormat.text,
     client_version: Annotated[
         str, typer.Option("--client-version", help="Web Connector version sent to clientVersion.")
@@ -135,13 +135,12 @@ def simulate(
         close = getattr(company, "close", None)
         if callable(close):
             close()
-    if fmt is SimulateFormat.json:
-        from qbsync.output import dumps
+    from qbsync.output import render_object, write_text
 
-        sys.stdout.write(dumps(report.as_dict()) + "\n")
+    if fmt is SimulateFormat.json:
+        render_object(report.as_dict(), "json")
     else:
-        sys.stdout.write(format_text(report))
-    sys.stdout.flush()
+        write_text(format_text(report))
     if not report.ok:
         problems = report.errors + report.violations
         reason = problems[0] if problems else (report.final_message or report.outcome)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from qbsync.commands._support import connection, open_db, plural, render, say
-from qbsync.commands.common import ConnectionOption, DbOption, Format
+from qbsync.commands.common import ConnectionOption, DbOption, ResultFormatOption
 
 RESULT_COLUMNS = ("type", "read", "added", "modified", "deleted", "updated", "unchanged", "linked", "cleared", "skipped")
 
@@ -27,10 +27,7 @@ def stage(
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Stage the valid lines and report the invalid ones (default: a bad line stages nothing).")
     ] = False,
-    fmt: Annotated[
-        Format | None,
-        typer.Option("--format", "-f", envvar="QBSYNC_FORMAT", help="Also print the result as data.", case_sensitive=False),
-    ] = None,
+    fmt: ResultFormatOption = None,
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
 ) -> None:
@@ -90,7 +87,7 @@ def stage(
     say(f"staged {et.name}: {', '.join(parts)}")
     if fmt is not None:
         row = result.as_dict()
-        if fmt.value in ("table", "csv", "tsv"):
+        if fmt.value == "table":  # people read how many lines were skipped; programs get the problems
             row["skipped"] = len({p.line for p in result.skipped})
         render([row], fmt, RESULT_COLUMNS)
 

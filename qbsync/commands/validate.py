@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from qbsync.commands.common import SchemaDirOption
+from qbsync.commands.common import SchemaDirOption, format_option
 
 STDIN_NAME = "<stdin>"
 
@@ -32,10 +32,7 @@ def validate(
     ] = None,
     fmt: Annotated[
         ValidateFormat,
-        typer.Option(
-            "--format", "-f", case_sensitive=False,
-            help="text: one line per problem (file:line: path: message); json/jsonl: one row per file.",
-        ),
+        format_option("text: one line per problem (file:line: path: message); json/jsonl: one row per file.", envvar=None),
     ] = ValidateFormat.text,
 ) -> None:
     """Validate qbXML requests or responses (it tells which) against the embedded schema, or
@@ -70,6 +67,7 @@ def validate(
         raise UsageError(f"schema folder not found: {schema_dir} (--schema-dir or QBSYNC_QBXML_SCHEMA_DIR)")
 
     from qbsync.errors import QbsyncError
+    from qbsync.output import render, write_text
     from qbsync.qbxml.validate import check_version, validate_document
 
     try:
@@ -89,16 +87,12 @@ def validate(
         report = validate_document(data, schema_dir=schema_dir, version=version, filename=label)
         reports.append(report)
         if fmt is ValidateFormat.text:
-            for p in report.errors:
-                sys.stdout.write(_line(report.file, p) + "\n")
+            write_text("".join(_line(report.file, p) + "\n" for p in report.errors))
             for p in report.warnings:
                 sys.stderr.write(_line(report.file, p, "warning: ") + "\n")
 
     if fmt is not ValidateFormat.text:
-        from qbsync.output import render
-
         render((r.as_dict() for r in reports), fmt.value)
-    sys.stdout.flush()
 
     invalid = [r for r in reports if not r.valid]
     errors = sum(len(r.errors) for r in reports)

@@ -10,13 +10,18 @@ import typer
 from qbsync.commands._support import (
     confirm_or_yes, connection, counted, fmt_value, open_db, parse_ids, plural, render, say,
 )
-from qbsync.commands.common import ConnectionOption, DbOption, Format, FormatOption
+from qbsync.commands.common import ConnectionOption, DbOption, Format, FormatOption, ResultFormatOption
 
 DirectionOption = Annotated[
     str | None, typer.Option("--direction", "-d", metavar="import|export", help="Only this direction.")
 ]
 TypeOption = Annotated[str | None, typer.Option("--type", "-t", metavar="TYPE", help="Only this record type.")]
 IdsArgument = Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="Change ids.", show_default=False)]
+# The JSON keys of a pending row (sync.wizard.pending_row builds it): the csv/tsv header when
+# nothing awaits approval. The table shows wizard.PENDING_COLUMNS.
+PENDING_KEYS = (
+    "id", "direction", "type", "action", "name", "checked", "detected_at", "summary", "local_id", "qb_id", "connection",
+)
 
 
 def pending(
@@ -39,30 +44,28 @@ def pending(
 
         qbsync pending --count
     """
+    from qbsync.output import write_text
     from qbsync.sync import wizard
 
     with open_db(db, write=False) as store:
         rows = wizard.pending(store, connection(store, conn), direction=direction, type_name=type_name)
     if count:
-        print(len(rows))
+        write_text(f"{len(rows)}\n")
         return
     if fmt_value(fmt) != "table":
-        render(rows, fmt, wizard.PENDING_COLUMNS)
+        render(rows, fmt, keys=PENDING_KEYS)
         return
-    columns = list(wizard.PENDING_COLUMNS)
     first = True
     for key, title in wizard.SECTIONS:
         if direction and key != direction.strip().lower():
             continue
         section = [r for r in rows if r["direction"] == key]
-        sys.stdout.write(("" if first else "\n") + f"{title} ({len(section)})\n")
-        sys.stdout.flush()
+        write_text(("" if first else "\n") + f"{title} ({len(section)})\n")
         first = False
         if section:
-            render(section, fmt, columns)
+            render(section, fmt, wizard.PENDING_COLUMNS)
         else:
-            sys.stdout.write("  nothing awaiting approval\n")
-    sys.stdout.flush()
+            write_text("  nothing awaiting approval\n")
 
 
 def show(
@@ -79,32 +82,27 @@ def show(
 
         qbsync show 12 --format json
     """
-    from qbsync.output import dumps
+    from qbsync.output import render_object, write_text
     from qbsync.sync import wizard
 
     (cid,) = parse_ids([change_id]) or [0]
     with open_db(db, write=False) as store:
         change = wizard.show(store, connection(store, conn), cid)
     f = fmt_value(fmt)
-    if f == "json":
-        sys.stdout.write(dumps(change) + "\n")
-    elif f == "jsonl":
-        sys.stdout.write(dumps(change) + "\n")
-    elif f in ("csv", "tsv"):
-        render(change["fields"], fmt, ("field", "before", "after"))
-    else:
-        skip = {"fields", "payload", "references", "error", "summary"}
-        facts = [{"key": k, "value": v} for k, v in change.items() if k not in skip and v is not None]
-        if change.get("error"):
-            e = change["error"]
-            facts += [{"key": "status_code", "value": e["status_code"]}, {"key": "reason", "value": e["reason"]},
-                      {"key": "actions", "value": ", ".join(e["actions"]) or "none"}]
-        for ref in change["references"]:
-            facts.append({"key": f"refers to ({ref['path']})", "value": f"{ref['ref_type'] or 'record'} {ref['local_id']}"})
-        render(facts, "table", ("key", "value"))
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-        render(change["fields"], "table", ("field", "before", "after"))
+    if f != "table":
+        render_object(change, f)
+        return
+    skip = {"fields", "payload", "references", "error", "summary"}
+    facts = [{"key": k, "value": v} for k, v in change.items() if k not in skip and v is not None]
+    if change.get("error"):
+        e = change["error"]
+        facts += [{"key": "status_code", "value": e["status_code"]}, {"key": "reason", "value": e["reason"]},
+                  {"key": "actions", "value": ", ".join(e["actions"]) or "none"}]
+    for ref in change["references"]:
+        facts.append({"key": f"refers to ({ref['path']})", "value": f"{ref['ref_type'] or 'record'} {ref['local_id']}"})
+    render(facts, "table", ("key", "value"))
+    write_text("\n")
+    render(change["fields"], "table", ("field", "before", "after"))
 
 
 def _mark(checked: bool, ids: list[str] | None, type_name: str | None, direction: str | None, conn: str | None, db: str) -> None:
@@ -165,10 +163,7 @@ def approve(
         bool, typer.Option("--clear-unchecked", help="Unchecked changes never come back unless the entity changes again.")
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (required when not on a terminal).")] = False,
-    fmt: Annotated[
-        Format | None,
-        typer.Option("--format", "-f", envvar="QBSYNC_FORMAT", help="Also print what happened as data.", case_sensitive=False),
-    ] = None,
+    fmt: ResultFormatOption = None,
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
     more_unchecked: Annotated[list[str] | None, typer.Argument(hidden=True, show_default=False, metavar="--uncheck ID")] = None,
@@ -230,7 +225,7 @@ def approve(
             say(message)
     if fmt is not None:
         out = {"queued": result["queued"], "held": result.get("held", []), "cleared": result.get("cleared", [])}
-        render([out], fmt, ("queued", "held", "cleared"))
+        render([out], fmt)
 
 
 def register(app: typer.Typer) -> None:

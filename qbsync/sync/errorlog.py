@@ -15,6 +15,13 @@ from qbsync.sync.wizard import direction_label
 
 ERROR_COLUMNS = ("id", "name", "type", "direction", "status_code", "reason", "attempts", "last_tried", "actions")
 FAILED_COLUMNS = ("id", "change_id", "name", "type", "direction", "status_code", "reason", "failed_at", "resolved")
+# The JSON keys of each row (also the csv/tsv header when there are no rows); *_COLUMNS are the
+# table's readable subset. `errors --explain` adds "steps".
+ERROR_KEYS = (*ERROR_COLUMNS, "action", "local_id", "message", "outcome_unknown", "resolve_in")
+FAILED_KEYS = (
+    "id", "change_id", "name", "type", "direction", "action", "status_code", "reason", "message", "attempt",
+    "failed_at", "resolved", "change_status",
+)
 OUTCOME_UNKNOWN_REASON = (
     "outcome unknown: QuickBooks may or may not have applied it, so it is not re-sent; check QuickBooks, "
     "then `qbsync retry --force ID` if the record is not there"

@@ -11,11 +11,23 @@ from qbsync.store import logs as store_logs
 from qbsync.store import records as store_records
 from qbsync.store.db import Store
 
+# The JSON keys of each row (also the csv/tsv header when there are no rows); *_COLUMNS are the
+# table's readable subset.
 STATUS_COLUMNS = (
     "connection", "awaiting_import", "awaiting_export", "held", "queued", "errors", "last_contact_at",
     "last_contact_outcome",
 )
+STATUS_KEYS = (
+    "connection", "awaiting_import", "awaiting_export", "awaiting", "held", "queued", "errors", "last_contact_at",
+    "last_contact_outcome",
+)
 RECORD_COLUMNS = ("type", "local_id", "qb_id", "edit_sequence", "name", "data")
+RECORD_KEYS = (*RECORD_COLUMNS, "updated_at")
+FEED_COLUMNS = ("cursor", "direction", "type", "action", "result", "local_id", "qb_id", "name", "at")
+FEED_KEYS = (
+    "cursor", "direction", "type", "action", "result", "local_id", "qb_id", "edit_sequence", "name", "change_id",
+    "status_code", "status_message", "data", "at",
+)
 
 
 def status(store: Store, connection_name: str | None = None) -> list[dict[str, Any]]:
@@ -49,37 +61,11 @@ def needs_attention(rows: list[dict[str, Any]]) -> bool:
 
 
 def records(store: Store, connection: Mapping[str, Any], type_name: str | None) -> list[dict[str, Any]]:
-    return [
-        {
-            "type": r["type"],
-            "local_id": r["local_id"],
-            "qb_id": r["qb_id"],
-            "edit_sequence": r["edit_sequence"],
-            "name": r["name"],
-            "data": r["data"],
-            "updated_at": r["updated_at"],
-        }
-        for r in store_records.list_records(store, connection["id"], type_name)
-    ]
+    return [{k: r[k] for k in RECORD_KEYS} for r in store_records.list_records(store, connection["id"], type_name)]
 
 
 def feed(store: Store, connection: Mapping[str, Any] | None, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
     return [
-        {
-            "cursor": r["cursor"],
-            "direction": r["direction"],
-            "type": r["type"],
-            "action": r["action"],
-            "result": r["result"],
-            "local_id": r["local_id"],
-            "qb_id": r["qb_id"],
-            "edit_sequence": r["edit_sequence"],
-            "name": r["name"],
-            "change_id": r["change_id"],
-            "status_code": r["status_code"],
-            "status_message": r["status_message"],
-            "data": r["data"],
-            "at": r["at"],
-        }
+        {k: r[k] for k in FEED_KEYS}
         for r in store_logs.list_feed(store, None if connection is None else connection["id"], since, limit)
     ]
