@@ -38,7 +38,7 @@ import shutil
 import tempfile
 import threading
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,7 @@ from lxml import etree
 
 from qbsync.errors import UsageError
 from qbsync.recording import FORMAT, HCP_FILE, SESSION_FILE, STORE_COPY
+from qbsync.timeutil import parse_iso_utc, utc_clock
 
 NORMALISED = (
     "XML declaration, encoding, whitespace between elements, attribute order, empty-element form "
@@ -532,10 +533,9 @@ class _Clock:
 
 def _parse_time(text: str, default: datetime) -> datetime:
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_iso_utc(text)
     except ValueError:
         return default
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _replaying_connector(recording: Recording, clock: _Clock) -> type:
@@ -665,7 +665,7 @@ def replay(folder: str | Path, *, timeout: float = 60.0) -> ReplayResult:
     from qbsync.service import ConnectorService
     from qbsync.soap.app import make_wsgi_app, serve
 
-    start = _parse_time(str(recording.meta.get("started_at") or ""), datetime.now(timezone.utc))
+    start = _parse_time(str(recording.meta.get("started_at") or ""), utc_clock())
     clock = _Clock(start)
     server_errors: list[str] = []
     with tempfile.TemporaryDirectory(prefix="qbsync-replay-") as tmp:

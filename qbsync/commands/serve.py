@@ -20,7 +20,9 @@ _RESERVED_PATHS = ("/support", "/healthz")
 
 
 def _utc_formatter() -> logging.Formatter:
-    fmt = logging.Formatter("%(asctime)s %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ")
+    from qbsync.timeutil import ISO_UTC_FORMAT
+
+    fmt = logging.Formatter("%(asctime)s %(message)s", datefmt=ISO_UTC_FORMAT)
     fmt.converter = time.gmtime
     return fmt
 

@@ -22,7 +22,8 @@ ImportOption = Annotated[
     str | None, typer.Option("--import", help="Types imported from QuickBooks, comma-separated (e.g. Customer,Invoice).")
 ]
 ImportSinceOption = Annotated[
-    str | None, typer.Option("--import-since", help="Import only records modified on or after this date (YYYY-MM-DD).")
+    str | None, typer.Option("--import-since", help="Import only records modified on or after this date (YYYY-MM-DD: midnight UTC) "
+                 "or time (2026-03-01T10:00:00+02:00, stored in UTC as 2026-03-01T08:00:00Z).")
 ]
 VersionOption = Annotated[str | None, typer.Option("--qbxml-version", help="Highest qbXML version to use (e.g. 13.0).")]
 PasswordStdinOption = Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")]
@@ -59,18 +60,13 @@ def _types(value: str | None) -> list[str] | None:
 def _since(value: str | None) -> str | None:
     if value is None or value == "":
         return value
-    from datetime import date, datetime
-
     from qbsync.errors import InvalidInput
+    from qbsync.timeutil import parse_user_time
 
     try:
-        return date.fromisoformat(value).isoformat()
+        return parse_user_time(value)  # stored in UTC: an offset is converted, a bare date kept
     except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).isoformat()
-    except ValueError:
-        raise InvalidInput(f"--import-since takes a date like 2026-01-31, not {value!r}") from None
+        raise InvalidInput(f"--import-since takes a date like 2026-01-31 (or a time like 2026-01-31T08:00:00Z), not {value!r}") from None
 
 
 def _not_blank(value: str | None, what: str) -> str | None:

@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 from qbsync.errors import QbsyncError
 from qbsync.store import sessions
-from qbsync.store.db import APPLICATION_ID, Store, utc_now
+from qbsync.store.db import APPLICATION_ID, Store
+from qbsync.timeutil import utc_now
 
 CHANGE_STATUSES = ("awaiting", "held", "queued", "sending", "synced", "error", "cleared")
 

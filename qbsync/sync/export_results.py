@@ -10,7 +10,8 @@ from typing import Any
 
 from qbsync.store import changes as store_changes
 from qbsync.store import records as store_records
-from qbsync.store.db import Store, utc_now
+from qbsync.store.db import Store
+from qbsync.timeutil import utc_now
 from qbsync.sync import session as sync_session
 
 
