@@ -69,7 +69,8 @@ from typing import Any
 
 from qbsync.errors import QbsyncError
 from qbsync.qbxml import load_schema
-from qbsync.qbxml.schema import Schema, available_versions, version_key
+from qbsync.qbxml.schema import Schema, available_versions
+from qbsync.qbxml.versions import version_key
 from qbsync.testing import fq_catalog, fq_lists, fq_messages, fq_query, fq_status, fq_txns
 from qbsync.testing.fq_ids import now as clock_now
 from qbsync.testing.fq_ids import system_clock

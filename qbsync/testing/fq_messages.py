@@ -13,7 +13,8 @@ from lxml import etree
 
 from qbsync.errors import QbsyncError
 from qbsync.qbxml import RequestMessage, RsSpec, build_response, parse_request, qbxml_version
-from qbsync.qbxml.schema import Schema, version_key
+from qbsync.qbxml.schema import Schema
+from qbsync.qbxml.versions import version_key
 from qbsync.testing import fq_catalog, fq_host, fq_lists, fq_query, fq_status, fq_txns
 from qbsync.testing.fq_query import Answer
 from qbsync.testing.fq_records import Ctx
