@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
 from qbsync.errors import InvalidInput
+from qbsync.qbxml.xmlchars import first_invalid_xml_char
 
 APP_ID = "qbsync"
 QB_TYPE = "QBFS"
@@ -24,7 +25,6 @@ SUPPORT_PATH = "/support"
 MAX_DESCRIPTION = 80  # Intuit's recommended maximum
 
 _GUID = re.compile(r"^\{[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}\}$")
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -91,8 +91,11 @@ def check_app_url(url: str) -> urllib.parse.SplitResult:
         )
     if parts.fragment:
         raise InvalidInput(f"--url must not have a #fragment: {url!r}")
-    if _XML_ILLEGAL.search(text) or any(c.isspace() for c in text):
-        raise InvalidInput(f"--url contains spaces or control characters: {url!r}")
+    bad = first_invalid_xml_char(text)
+    if bad:
+        raise InvalidInput(f"--url contains character {bad}, which a .qwc file cannot carry: {url!r}")
+    if any(c.isspace() for c in text):
+        raise InvalidInput(f"--url contains spaces: {url!r}")
     return parts
 
 
@@ -110,10 +113,16 @@ def app_description(connection: str) -> str:
     return f"{head}{name}{tail}"
 
 
+def check_value(what: str, text: str) -> str:
+    """`text` unchanged, or InvalidInput when it holds a character XML (so a .qwc file) cannot carry."""
+    bad = first_invalid_xml_char(text)
+    if bad:
+        raise InvalidInput(f"{what} {text!r} contains character {bad}, which a .qwc file cannot carry")
+    return text
+
+
 def _value(text: str) -> str:
-    if _XML_ILLEGAL.search(text):
-        raise InvalidInput(f"{text!r} contains control characters that cannot go into a .qwc file")
-    return escape(text)
+    return escape(check_value("the value", text))
 
 
 def render(qwc: QwcFile) -> str:
@@ -124,6 +133,8 @@ def render(qwc: QwcFile) -> str:
             raise ValueError(f"{label} must be a braced upper-case GUID, got {value!r}")
     if qwc.every_minutes is not None and qwc.every_minutes < 1:
         raise InvalidInput("--every-minutes must be at least 1")
+    check_value("the connection name", qwc.connection)
+    check_value("the Web Connector username", qwc.username)
     lines = [
         '<?xml version="1.0" encoding="utf-8"?>',
         "<QBWCXML>",

@@ -51,3 +51,29 @@ def test_a_password_is_never_an_argument(tmp_path):
     assert proc.returncode == 2
     proc = run_cli("connection", "add", "main", "--username", "u", "--password-stdin", db=db, input="\n")
     assert proc.returncode == 3 and "empty" in proc.stderr
+
+
+def test_import_since_is_stored_in_utc(tmp_path):
+    """`--import-since` with an offset is stored as the same moment in UTC; a bare date stays a
+    date (midnight UTC); nonsense is refused with exit 3 and the stored value is kept."""
+    db = tmp_path / "qbsync.db"
+    run_cli("init", db=db, check=True)
+    run_cli("connection", "add", "main", "--username", "qbwc", "--import-since", "2026-03-01T10:00:00+02:00",
+            "--password-stdin", db=db, input="pw\n", check=True)
+
+    def stored() -> str | None:
+        (row,) = json.loads(run_cli("connection", "list", "--format", "json", db=db, check=True).stdout)
+        return row["import_since"]
+
+    assert stored() == "2026-03-01T08:00:00Z"
+    for given, expected in [
+        ("2026-02-28T23:30:00-05:00", "2026-03-01T04:30:00Z"),  # crosses midnight into the next day
+        ("2026-03-01T10:00:00Z", "2026-03-01T10:00:00Z"),
+        ("2026-03-01T10:00:00", "2026-03-01T10:00:00Z"),  # no offset: UTC
+        ("2026-03-01", "2026-03-01"),  # a date: midnight UTC of that day
+    ]:
+        run_cli("connection", "set", "main", "--import-since", given, db=db, check=True)
+        assert stored() == expected, given
+    refused = run_cli("connection", "set", "main", "--import-since", "2026-03-01T25:00:00+02:00", db=db)
+    assert refused.returncode == 3 and refused.stderr.count("\n") == 1 and "--import-since" in refused.stderr
+    assert stored() == "2026-03-01"

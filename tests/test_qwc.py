@@ -181,3 +181,53 @@ def test_refusals_are_one_line_and_write_nothing(db, tmp_path, args, code, words
 def test_a_missing_store_is_refused(tmp_path):
     proc = run_cli("qwc", "acme", "--url", "https://sync.example.com/qbwc", db=tmp_path / "none.db")
     assert proc.returncode == 1 and "qbsync init" in proc.stderr
+
+
+# -- characters XML cannot carry (one rule: qbsync.qbxml.xmlchars) ---------------------------------
+
+
+@pytest.mark.parametrize("name, code_point", [
+    ("acme\x01", "U+0001"),  # a control character
+    ("acme\ufffe", "U+FFFE"),  # a non-character
+    ("acme\udcff", "U+DCFF"),  # a lone surrogate (a command-line byte that is not UTF-8)
+])
+def test_render_refuses_a_name_xml_cannot_carry(name, code_point):
+    for fields in ({"connection": name}, {"username": name}):
+        with pytest.raises(InvalidInput) as exc:
+            _render(**fields)
+        assert code_point in str(exc.value) and "\n" not in str(exc.value)
+
+
+@pytest.mark.parametrize("name, code_point", [("acme\x01", "U+0001"), ("acme\ufffe", "U+FFFE")])
+def test_qwc_command_refuses_a_stored_name_xml_cannot_carry(tmp_path, name, code_point):
+    db = tmp_path / "qbsync.db"
+    with open_store(db, create=True) as store:  # as a store written before names were checked
+        add_connection(store, name=name, username="acme-sync", password_hash="x")
+    out = tmp_path / "out.qwc"
+    proc = run_cli("qwc", name, "--url", "https://sync.example.com/qbwc", "--output", str(out), db=db)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.startswith("qbsync: error:") and proc.stderr.count("\n") == 1 and code_point in proc.stderr
+    assert not out.exists() and proc.stdout == ""
+
+
+@pytest.mark.parametrize("args", [
+    ["acme\udcff", "--url", "https://sync.example.com/qbwc"],  # a lone surrogate in the name
+    ["acme", "--url", "https://sync.example.com/qbwc\udcff"],  # ... in the URL
+    ["acme", "--url", "https://sync.example.com/qb\ufffewc"],
+])
+def test_qwc_command_refuses_a_lone_surrogate_or_non_character_on_the_command_line(db, args):
+    proc = run_cli("qwc", *args, db=db)
+    assert proc.returncode == 3, proc.stderr
+    assert proc.stderr.startswith("qbsync: error:") and proc.stderr.count("\n") == 1
+    assert "U+DCFF" in proc.stderr or "U+FFFE" in proc.stderr
+    assert proc.stdout == ""
+
+
+@pytest.mark.parametrize("name", ["acme\udcff", "acme\ufffe", "acme\x01"])
+def test_connection_add_refuses_a_name_the_web_connector_cannot_carry(tmp_path, name):
+    db = tmp_path / "qbsync.db"
+    run_cli("init", db=db, check=True)
+    for args in (["connection", "add", name, "--username", "u"], ["connection", "add", "ok", "--username", name]):
+        proc = run_cli(*args, "--password-stdin", db=db, input="pw\n")
+        assert proc.returncode == 3, proc.stderr
+        assert proc.stderr.startswith("qbsync: error:") and proc.stderr.count("\n") == 1 and "U+" in proc.stderr

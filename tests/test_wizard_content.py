@@ -47,7 +47,7 @@ def test_local_refs_match_the_mirror_ids():
     assert content.same_ref({"FullName": "Acme"}, {"ListID": "80-1", "FullName": "Acme"}, resolve)
 
 
-def test_lines_keep_ids_by_app_id_then_position():
+def test_lines_keep_ids_by_app_id_never_by_position():
     base = [{"id": "a", "TxnLineID": "T1"}, {"TxnLineID": "T2"}, {"TxnLineID": "T3"}]
     lines = content.keep_line_ids([{"Desc": "x"}, {"id": "a", "Desc": "y"}, {"Desc": "z"}, {"Desc": "new"}], base)
-    assert [ln.get("TxnLineID") for ln in lines] == [None, "T1", "T3", None]
+    assert [ln.get("TxnLineID") for ln in lines] == [None, "T1", None, None]

@@ -75,23 +75,16 @@ def failed(
 
         qbsync failed --since 2026-11-01 --format csv
     """
-    from datetime import date, datetime, timezone
-
     from qbsync.errors import InvalidInput
     from qbsync.sync import errorlog
+    from qbsync.timeutil import parse_user_time
 
     bound = None
     if since:
         try:
-            bound = date.fromisoformat(since).isoformat()
+            bound = parse_user_time(since)
         except ValueError:
-            try:
-                moment = datetime.fromisoformat(since.replace("Z", "+00:00"))
-            except ValueError:
-                raise InvalidInput(f"--since takes a date like 2026-11-01, not {since!r}") from None
-            if moment.tzinfo is not None:
-                moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
-            bound = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+            raise InvalidInput(f"--since takes a date like 2026-11-01, not {since!r}") from None
     with open_db(db, write=False) as store:
         rows = errorlog.failed(store, connection(store, conn), since=bound)
     render(rows, fmt, errorlog.FAILED_COLUMNS, empty="no failed syncs", keys=errorlog.FAILED_KEYS)

@@ -83,6 +83,7 @@ def qwc(
     from qbsync.store.sessions import qwc_identifiers
 
     qwc_file.check_app_url(url)  # refuse before touching the store
+    qwc_file.check_value("the connection name", connection)
     with open_store(db) as store:
         conn = get_connection(store, connection)
         owner_id, file_id = qwc_identifiers(store, conn["id"])

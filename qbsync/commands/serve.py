@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import signal
 import sys
 import time
@@ -15,12 +14,13 @@ import typer
 from qbsync.commands.common import DbOption
 
 LOGGER_NAME = "qbsync.connector"
-_VERSION_RE = re.compile(r"^\d+(\.\d+){0,3}$")
 _RESERVED_PATHS = ("/support", "/healthz")
 
 
 def _utc_formatter() -> logging.Formatter:
-    fmt = logging.Formatter("%(asctime)s %(message)s", datefmt="%Y-%m-%dT%H:%M:%SZ")
+    from qbsync.timeutil import ISO_UTC_FORMAT
+
+    fmt = logging.Formatter("%(asctime)s %(message)s", datefmt=ISO_UTC_FORMAT)
     fmt.converter = time.gmtime
     return fmt
 
@@ -53,8 +53,13 @@ def _check_options(path: str, min_client_version: str | None) -> str:
     path = path.rstrip("/")
     if path in _RESERVED_PATHS:
         raise UsageError(f"--path {path} is taken by the status pages; use e.g. /qbwc")
-    if min_client_version is not None and not _VERSION_RE.match(min_client_version):
-        raise UsageError(f"--min-client-version must look like 2.3.0.215, got {min_client_version!r}")
+    if min_client_version is not None:
+        from qbsync.qbxml.versions import VersionError, version_key
+
+        try:
+            version_key(min_client_version)
+        except VersionError:
+            raise UsageError(f"--min-client-version must look like 2.3.0.215, got {min_client_version!r}") from None
     return path
 
 

@@ -27,7 +27,8 @@ ImportOption = Annotated[
     str | None, typer.Option("--import", help="Types imported from QuickBooks, comma-separated (e.g. Customer,Invoice).")
 ]
 ImportSinceOption = Annotated[
-    str | None, typer.Option("--import-since", help="Import only records modified on or after this date (YYYY-MM-DD).")
+    str | None, typer.Option("--import-since", help="Import only records modified on or after this date (YYYY-MM-DD: midnight UTC) "
+                 "or time (2026-03-01T10:00:00+02:00, stored in UTC as 2026-03-01T08:00:00Z).")
 ]
 VersionOption = Annotated[str | None, typer.Option("--qbxml-version", help="Highest qbXML version to use (e.g. 13.0).")]
 PasswordStdinOption = Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")]
@@ -64,26 +65,28 @@ def _types(value: str | None) -> list[str] | None:
 def _since(value: str | None) -> str | None:
     if value is None or value == "":
         return value
-    from datetime import date, datetime
-
     from qbsync.errors import InvalidInput
+    from qbsync.timeutil import parse_user_time
 
     try:
-        return date.fromisoformat(value).isoformat()
+        return parse_user_time(value)  # stored in UTC: an offset is converted, a bare date kept
     except ValueError:
-        pass
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).isoformat()
-    except ValueError:
-        raise InvalidInput(f"--import-since takes a date like 2026-01-31, not {value!r}") from None
+        raise InvalidInput(f"--import-since takes a date like 2026-01-31 (or a time like 2026-01-31T08:00:00Z), not {value!r}") from None
 
 
-def _not_blank(value: str | None, what: str) -> str | None:
-    """A name or Web Connector user name: never empty or only spaces (a script's unset variable)."""
-    if value is not None and not value.strip():
-        from qbsync.errors import InvalidInput
+def _checked_name(value: str | None, what: str) -> str | None:
+    """A name or Web Connector user name: never empty or only spaces (a script's unset variable),
+    and only characters the .qwc file and the Web Connector's SOAP calls can carry."""
+    if value is None:
+        return value
+    from qbsync.errors import InvalidInput
+    from qbsync.qbxml.xmlchars import first_invalid_xml_char
 
+    if not value.strip():
         raise InvalidInput(f"{what} cannot be empty")
+    bad = first_invalid_xml_char(value)
+    if bad:
+        raise InvalidInput(f"{what} {value!r} contains character {bad}, which the Web Connector cannot carry")
     return value
 
 
@@ -125,8 +128,8 @@ def add(
 
     if username is None:
         raise UsageError("--username is required (the Web Connector user name)")
-    _not_blank(name, "the connection name")
-    _not_blank(username, "--username")
+    _checked_name(name, "the connection name")
+    _checked_name(username, "--username")
     types = _types(import_types) or []
     since = _since(import_since)
     version = _version(qbxml_version) or "13.0"
@@ -175,7 +178,7 @@ def set_(
     from qbsync.store import connections as sc
 
     fields = {
-        "name": _not_blank(rename, "--rename"), "username": _not_blank(username, "--username"), "company_file": company_file, "import_types": _types(import_types),
+        "name": _checked_name(rename, "--rename"), "username": _checked_name(username, "--username"), "company_file": company_file, "import_types": _types(import_types),
         "import_since": _since(import_since), "qbxml_version": _version(qbxml_version),
     }
     if all(v is None for v in fields.values()):

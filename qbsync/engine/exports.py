@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qbsync.engine.lines import match_line_ids
 from qbsync.engine.model import (
     ExportChange,
     Failed,
@@ -289,21 +290,13 @@ def _resolve_refs(value: Any, path: str, refs: Mapping[str, tuple[str, ...]], mi
     return value
 
 
-def _mirror_line_ids(rec: MirrorRecord | None, agg: LineAggregate) -> tuple[dict[str, str], set[str] | None]:
-    """(the app's line id → TxnLineID from the mirror's lines, the TxnLineIDs the last QuickBooks
-    snapshot lists or None when it has none). A TxnLineID missing from the snapshot (e.g. one
-    re-read for fix-edit-sequence) was deleted in QuickBooks: the app's line goes back as new."""
-    lines = (rec.data.get(agg.base) if rec else None) or []
-    present: set[str] | None = None
-    if rec is not None and isinstance(rec.qb_data, Mapping) and agg.ret in rec.qb_data:
-        rets = rec.qb_data[agg.ret]
-        present = {str(r.get("TxnLineID")) for r in (rets if isinstance(rets, list) else [rets])
-                   if isinstance(r, Mapping)}
-    out: dict[str, str] = {}
-    for line in lines if isinstance(lines, list) else []:
-        if isinstance(line, Mapping) and line.get("id") is not None and line.get("TxnLineID"):
-            out[str(line["id"])] = str(line["TxnLineID"])
-    return out, present
+def _lines_in_quickbooks(rec: MirrorRecord | None, agg: LineAggregate) -> set[str] | None:
+    """The TxnLineIDs the last QuickBooks snapshot lists for `agg`, or None when it has none. A
+    TxnLineID missing there (e.g. after a re-read for fix-edit-sequence) was deleted in QuickBooks."""
+    if rec is None or not isinstance(rec.qb_data, Mapping) or agg.ret not in rec.qb_data:
+        return None
+    rets = rec.qb_data[agg.ret]
+    return {str(r.get("TxnLineID")) for r in (rets if isinstance(rets, list) else [rets]) if isinstance(r, Mapping)}
 
 
 def _add_lines(data: dict[str, Any], aggs: Iterable[LineAggregate]) -> dict[str, Any]:
@@ -321,28 +314,23 @@ def _strip_line_keys(line: Any) -> Any:
 
 
 def _mod_lines(data: dict[str, Any], aggs: Iterable[LineAggregate], rec: MirrorRecord | None) -> dict[str, Any]:
+    """Lines in the Mod form: each keeps the TxnLineID `match_line_ids` finds for it (by the app's
+    line id, against the mirror as it is now), the others go as new."""
     for agg in aggs:
         if agg.base not in data:
             continue
         lines = data.pop(agg.base)
         if agg.mod is None:
             continue  # such lines cannot change once saved; the Mod leaves them as they are
-        known, present = _mirror_line_ids(rec, agg)
-        out = []
-        for line in lines if isinstance(lines, list) else [lines]:
-            if not isinstance(line, Mapping):
-                out.append(line)
-                continue
-            item = {k: v for k, v in line.items() if k != "id"}
-            if agg.id_field == "TxnLineID":
-                line_id = item.get("TxnLineID")
-                if not line_id and line.get("id") is not None:
-                    line_id = known.get(str(line["id"]))
-                if line_id and present is not None and str(line_id) not in present:
-                    line_id = None
-                item["TxnLineID"] = line_id or agg.new_line_id
-            out.append(item)
-        data[agg.mod] = out
+        lines = lines if isinstance(lines, list) else [lines]
+        items = [{k: v for k, v in line.items() if k not in ("id", "TxnLineID")} if isinstance(line, Mapping) else line
+                 for line in lines]
+        if agg.id_field == "TxnLineID":
+            mirror_lines = rec.data.get(agg.base) if rec else None
+            for item, line_id in zip(items, match_line_ids(lines, mirror_lines, _lines_in_quickbooks(rec, agg))):
+                if isinstance(item, dict):
+                    item["TxnLineID"] = line_id or agg.new_line_id
+        data[agg.mod] = items
     return data
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from qbsync.engine import exports
 from qbsync.engine.model import ExportChange, Failed, Mirror, Outcome, Refreshed, Requeued, Synced, Unknown, Waiting
+from qbsync.qbxml.versions import VersionError, version_key
 
 EXPORT, DONE = "export", "done"
 STEPS = (EXPORT,)  # the two-way sync puts its import steps here
@@ -264,26 +265,26 @@ def _plural(n: int, one: str, many: str) -> str:
 # -- versions ----------------------------------------------------------------------------------
 
 
-def version_key(text: str) -> tuple[int, ...]:
-    """A version string as numbers for comparing: "2.3.0.215" -> (2, 3, 0, 215), "13.0" -> (13, 0)."""
-    out = []
-    for part in str(text).strip().split("."):
-        digits = "".join(ch for ch in part if ch.isdigit())
-        out.append(int(digits) if digits else 0)
-    return tuple(out)
+def _key(text: str | None) -> tuple[int, ...] | None:
+    """A version's key, or None for text that is not a version (what QBWC sends is not checked)."""
+    try:
+        return version_key(text) if text else None
+    except VersionError:
+        return None
 
 
 def choose_version(reported: str | None, ceiling: str | None, available: Iterable[str]) -> str | None:
     """The highest qbXML version qbsync has a schema for that neither QuickBooks (what QBWC
     reports) nor the connection's ceiling exceeds; None when there is none."""
-    limits = [version_key(v) for v in (reported, ceiling) if v]
+    limits = [k for k in (_key(reported), _key(ceiling)) if k is not None]
     ok = [v for v in available if all(version_key(v) <= lim for lim in limits)]
     return max(ok, key=version_key) if ok else None
 
 
 def client_version_answer(reported: str, minimum: str | None) -> str:
     """clientVersion's answer: "" to go on; "W:…" (a warning the user may accept) below `minimum`."""
-    if minimum and reported and version_key(reported) < version_key(minimum):
+    have, want = _key(reported), _key(minimum)
+    if have is not None and want is not None and have < want:
         return (f"W:This qbsync server expects QuickBooks Web Connector {minimum} or later; "
                 f"this is {reported}. Please update the Web Connector.")
     return ""

@@ -20,6 +20,7 @@ from pathlib import Path
 from lxml import etree
 
 from qbsync.errors import QbsyncError
+from qbsync.qbxml.versions import version_key
 from qbsync.qbxml.xsdmodel import ElementDecl, XsdModel
 
 SCHEMA_DIR_ENV = "QBSYNC_QBXML_SCHEMA_DIR"
@@ -62,14 +63,6 @@ def find_entries(folder: str | Path) -> dict[str, Path]:
     if not found:
         raise QbsyncError(f"no qbXML schema in {folder} (expected qbxmlops130.xsd or similar, from Intuit's SDK validator folder)")
     return found
-
-
-def version_key(version: str) -> tuple[int, int]:
-    try:
-        major, _, minor = version.partition(".")
-        return int(major), int(minor or 0)
-    except ValueError:
-        raise QbsyncError(f"not a qbXML version: {version!r} (expected e.g. 13.0)") from None
 
 
 def choose_version(available: list[str], wanted: str | None) -> str:

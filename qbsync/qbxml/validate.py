@@ -22,7 +22,8 @@ from lxml import etree
 
 from qbsync.errors import QbsyncError
 from qbsync.qbxml.problems import Problem
-from qbsync.qbxml.schema import DEFAULT_VERSION, Schema, available_versions, embedded_dir, load_schema, version_key
+from qbsync.qbxml.schema import DEFAULT_VERSION, Schema, available_versions, embedded_dir, load_schema
+from qbsync.qbxml.versions import version_key
 from qbsync.qbxml.xsdmodel import ElementDecl
 
 REQUEST, RESPONSE, UNKNOWN = "request", "response", "unknown"

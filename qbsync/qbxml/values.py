@@ -13,10 +13,9 @@ import re
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 
+from qbsync.qbxml.xmlchars import first_invalid_xml_char
 from qbsync.qbxml.xsdmodel import SimpleType
 
-# XML 1.0 cannot carry these at all; QuickBooks' parser rejects the message (0x80040400).
-_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 _DECIMALS = {"AMTTYPE": 2, "PRICETYPE": 5, "QUANTYPE": 5, "PERCENTTYPE": 5}
 
 
@@ -49,9 +48,9 @@ def format_value(simple: SimpleType, value: object) -> str:
         raise ValueProblem(f"{type(value).__name__} value {value!r} given where a {_kind(base)} is expected")
     else:
         raise ValueProblem(f"cannot write a {type(value).__name__} as text")
-    bad = _NOT_XML_CHAR.search(text)
+    bad = first_invalid_xml_char(text)
     if bad:
-        raise ValueProblem(f"contains character U+{ord(bad.group()):04X}, which QuickBooks cannot take")
+        raise ValueProblem(f"contains character {bad}, which QuickBooks cannot take")
     return text
 
 

@@ -7,7 +7,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from qbsync.errors import NotFound
-from qbsync.store.db import Store, utc_now
+from qbsync.store.db import Store
+from qbsync.timeutil import utc_now
 
 OPEN = ("awaiting", "held")  # in the wizard (held = kept unchecked until the next run)
 IN_FLIGHT = ("queued", "sending", "error")  # approved, not yet settled

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from qbsync.errors import NotFound, QbsyncError, UsageError
-from qbsync.store.db import Store, utc_now
+from qbsync.store.db import Store
+from qbsync.timeutil import utc_now
 
 _PUBLIC = (
     "id, name, username, company_file, qbxml_version, import_types, import_since, "

@@ -14,21 +14,16 @@ import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from qbsync.errors import QbsyncError, StoreBusy
+from qbsync.timeutil import utc_now  # noqa: F401 - still imported from here by qbsync.sync.session and qbsync.store
 
 DEFAULT_PATH = "qbsync.db"
 DEFAULT_BUSY_TIMEOUT = 10.0  # seconds; QBSYNC_BUSY_TIMEOUT overrides
 APPLICATION_ID = 0x71627379  # "qbsy": marks a file as a qbsync store
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-def utc_now() -> str:
-    """The current time as ISO-8601 UTC with a trailing Z (second precision)."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _busy_timeout() -> float:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from qbsync.store.db import Store, utc_now
+from qbsync.store.db import Store
+from qbsync.timeutil import utc_now
 
 _JSON_COLUMNS = ("data", "qb_data")
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from qbsync.errors import QbsyncError
-from qbsync.store.db import APPLICATION_ID, Store, utc_now
+from qbsync.store.db import APPLICATION_ID, Store
+from qbsync.timeutil import utc_now
 
 
 def _run(store: Store, script: str) -> None:

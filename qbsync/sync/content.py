@@ -14,6 +14,8 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from qbsync.engine.lines import match_line_ids
+
 LOCAL_ID = "local_id"
 LINE_KEYS = ("id", "TxnLineID")  # identify a line; never compared as content
 VOLATILE = ("EditSequence", "TimeCreated", "TimeModified")  # change on every QuickBooks save
@@ -177,21 +179,14 @@ def diff_snapshots(new: Mapping[str, Any], old: Mapping[str, Any]) -> dict[str, 
 
 
 def keep_line_ids(staged_lines: list[Any], base_lines: Any) -> list[Any]:
-    """Staged lines for a Mod: each line that matches a mirror line (by the app's line `id`,
-    else by position) carries that line's TxnLineID so QuickBooks keeps it; others are new."""
-    base = base_lines if isinstance(base_lines, list) else []
-    by_id = {str(b["id"]): b for b in base if isinstance(b, Mapping) and "id" in b}
+    """Staged lines for a Mod: each line that `match_line_ids` pairs with a mirror line (by the
+    app's line `id`, never by position) carries that line's TxnLineID; the others are new."""
     out = []
-    for i, line in enumerate(staged_lines):
-        if not isinstance(line, Mapping):
-            out.append(line)
-            continue
-        match = by_id.get(str(line["id"])) if "id" in line else (base[i] if i < len(base) else None)
-        if "id" not in line and isinstance(match, Mapping) and "id" in match:
-            match = None  # positional match only between lines without app ids
-        line = {k: v for k, v in line.items() if k != "TxnLineID"}
-        if isinstance(match, Mapping) and match.get("TxnLineID"):
-            line["TxnLineID"] = match["TxnLineID"]
+    for line, txn_line_id in zip(staged_lines, match_line_ids(staged_lines, base_lines)):
+        if isinstance(line, Mapping):
+            line = {k: v for k, v in line.items() if k != "TxnLineID"}
+            if txn_line_id is not None:
+                line["TxnLineID"] = txn_line_id
         out.append(line)
     return out
 

@@ -12,7 +12,8 @@ from typing import Any
 from qbsync.engine.model import Failed, Outcome, Refreshed, Requeued, Synced, Unknown, Waiting
 from qbsync.store import changes as store_changes
 from qbsync.store import records as store_records
-from qbsync.store.db import Store, utc_now
+from qbsync.store.db import Store
+from qbsync.timeutil import utc_now
 from qbsync.sync import session as sync_session
 
 

@@ -14,7 +14,8 @@ from typing import Any
 from qbsync.errors import InvalidInput, NotFound
 from qbsync.store import changes as store_changes
 from qbsync.store import records as store_records
-from qbsync.store.db import Store, utc_now
+from qbsync.store.db import Store
+from qbsync.timeutil import utc_now
 from qbsync.sync import catalogue, content
 
 PLACEHOLDER_ID = "80000001-1234567890"  # stands in for a local_id reference during validation

@@ -7,7 +7,8 @@ from typing import Any
 
 from qbsync.errors import QbsyncError, UsageError
 from qbsync.store import changes as store_changes
-from qbsync.store.db import Store, utc_now
+from qbsync.store.db import Store
+from qbsync.timeutil import utc_now
 from qbsync.sync import content
 
 SECTIONS = (("import", "Import from QuickBooks"), ("export", "Export to QuickBooks"))

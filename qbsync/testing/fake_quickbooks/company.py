@@ -13,7 +13,8 @@ from typing import Any
 
 from qbsync.errors import QbsyncError
 from qbsync.qbxml import load_schema
-from qbsync.qbxml.schema import Schema, available_versions, version_key
+from qbsync.qbxml.schema import Schema, available_versions
+from qbsync.qbxml.versions import version_key
 from qbsync.testing.fake_quickbooks import catalog, lists, messages, query, status, txns
 from qbsync.testing.fake_quickbooks.company_data import Company, SqliteFile
 from qbsync.testing.fake_quickbooks.faults import Faults

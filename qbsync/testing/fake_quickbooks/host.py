@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from qbsync.qbxml.versions import version_key
 from qbsync.testing.fake_quickbooks.records import Ctx, find_by_name, ref_to
 
 # qbXML version -> (product, MajorVersion) of the QuickBooks release that introduced it.
@@ -17,17 +18,12 @@ _PRODUCTS = {
 _ALL_VERSIONS = ["1.0", "1.1", "2.0", "2.1", "3.0", "4.0", "4.1", "5.0", "6.0", "7.0", "8.0", "9.0", "10.0", "11.0", "12.0", "13.0", "14.0", "15.0", "16.0"]
 
 
-def _key(v: str) -> tuple[int, int]:
-    major, _, minor = v.partition(".")
-    return int(major), int(minor or 0)
-
-
 def supported_versions(max_version: str) -> list[str]:
-    return [v for v in _ALL_VERSIONS if _key(v) <= _key(max_version)]
+    return [v for v in _ALL_VERSIONS if version_key(v) <= version_key(max_version)]
 
 
 def host_ret(max_version: str) -> dict[str, Any]:
-    product, major = _PRODUCTS.get(max_version, ("QuickBooks Enterprise Solutions", str(_key(max_version)[0] + 11)))
+    product, major = _PRODUCTS.get(max_version, ("QuickBooks Enterprise Solutions", str(version_key(max_version)[0] + 11)))
     return {
         "ProductName": product,
         "MajorVersion": major,

@@ -13,7 +13,8 @@ from lxml import etree
 
 from qbsync.errors import QbsyncError
 from qbsync.qbxml import RequestMessage, RsSpec, build_response, parse_request, qbxml_version
-from qbsync.qbxml.schema import Schema, version_key
+from qbsync.qbxml.schema import Schema
+from qbsync.qbxml.versions import version_key
 from qbsync.testing.fake_quickbooks import catalog, lists, query, status, txns
 from qbsync.testing.fake_quickbooks.host import company_ret, host_ret, preferences_ret
 from qbsync.testing.fake_quickbooks.ids import check_object_id

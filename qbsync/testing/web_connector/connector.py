@@ -8,6 +8,7 @@ from typing import Any
 
 from lxml import etree
 
+from qbsync.qbxml.versions import version_key
 from qbsync.testing.web_connector.company import CompanyAdapter, CompanyReply
 from qbsync.testing.web_connector.report import (
     OUTCOME_BUSY,
@@ -108,7 +109,7 @@ class WebConnector:
         self.report = RunReport()
         # Fail fast on a bad URL or qbXML version rather than in the middle of a session.
         self._transport = SoapTransport(url, timeout=timeout, user_agent=user_agent)
-        _split_version(self.company.qbxml_version(qbxml_version))
+        version_key(self.company.qbxml_version(qbxml_version))
         self._ticket = ""
         self._company_open = False
 
@@ -140,7 +141,7 @@ class WebConnector:
         if not self._open_company(company_path):
             return
         version = self.company.qbxml_version(self.qbxml_version)
-        major, minor = _split_version(version)
+        major, minor = version_key(version)[:2]
         hcp = self.company.hcp_response(version)
         if hcp.hresult or not hcp.xml:
             self._error(
@@ -446,14 +447,6 @@ def _is_lost_response(exc: Exception) -> bool:
     except ImportError:
         return False
     return isinstance(exc, ConnectionLost)
-
-
-def _split_version(version: str) -> tuple[int, int]:
-    major, _, minor = version.partition(".")
-    try:
-        return int(major), int(minor or 0)
-    except ValueError:
-        raise ValueError(f"not a qbXML version: {version!r}") from None
 
 
 _RESPONSE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
