@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from qbsync.store.db import Store, open_store
 from qbsync.sync import export_results
 from qbsync.sync import session as sync_session
 from qbsync.sync.passwords import verify_password
-from qbsync.timeutil import iso_utc, parse_iso_utc, to_utc
+from qbsync.timeutil import iso_utc, parse_iso_utc, to_utc, utc_clock
 
 FATAL = engine.FATAL
 INTERNAL_ERROR = "qbsync: internal error (details in the server log); the next update tries again"
@@ -148,7 +148,7 @@ class ConnectorService:
         self.log = log or logging.getLogger("qbsync.connector")
         self.log_qbxml = log_qbxml
         self.record_dir = Path(record_dir) if record_dir else None
-        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.clock = clock or utc_clock
         self.min_run_interval = None if min_run_interval is None else int(min_run_interval)
         self.busy_postpone = busy_postpone
 

@@ -18,10 +18,9 @@ from typing import Any
 from spyne import Application, Array, Fault, Integer32, ServiceBase, Unicode, rpc
 from spyne.protocol.soap import Soap11
 
+from qbsync.qbxml.xmlchars import without_invalid_xml_chars
 from qbsync.connector.operations import ARRAY_OF_STRING, INT, INTUIT_NS, OPERATIONS
 
-# Characters XML 1.0 (or UTF-8) cannot carry; a result holding one would fail to serialize.
-_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 # authenticate's result: <string> children in the Intuit namespace (spyne names the children
 # after the item type, Unicode's "string"; the type name must be .NET's ArrayOfString).
@@ -36,7 +35,7 @@ def _text(value: Any) -> str:
 
 def _clean(value: Any) -> str:
     text = _text(value)
-    return _XML_ILLEGAL.sub("", text) if _XML_ILLEGAL.search(text) else text
+    return without_invalid_xml_chars(text)  # a result holding one would fail to serialize
 
 
 def _call(ctx: Any, operation: str, *args: Any) -> Any:

@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,7 @@ from qbsync.recording import NOT_RECORDED, BadRecording, Callback, Recording, lo
 from qbsync.replay.company import RecordedCompany
 from qbsync.replay.diff import NORMALISED as _DIFF_NORMALISED
 from qbsync.replay.diff import Difference, compare_callbacks, compare_requests
+from qbsync.timeutil import parse_iso_utc, utc_clock
 
 NORMALISED = _DIFF_NORMALISED + ("the service's clock follows the times recorded for each callback",)
 _SKIPPED_CALLS = ("serverVersion", "clientVersion")  # before authenticate: never recorded
@@ -59,10 +60,9 @@ class _Clock:
 
 def _parse_time(text: str, default: datetime) -> datetime:
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_iso_utc(text)
     except ValueError:
         return default
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def _replaying_connector(recording: Recording, clock: _Clock) -> type:
@@ -178,7 +178,7 @@ def replay(folder: str | Path, *, timeout: float = 60.0) -> ReplayResult:
     from qbsync.connector.service import ConnectorService
     from qbsync.connector.app import make_wsgi_app, serve
 
-    start = _parse_time(str(recording.meta.get("started_at") or ""), datetime.now(timezone.utc))
+    start = _parse_time(str(recording.meta.get("started_at") or ""), utc_clock())
     clock = _Clock(start)
     server_errors: list[str] = []
     with tempfile.TemporaryDirectory(prefix="qbsync-replay-") as tmp:
