@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # -- the command line --------------------------------------------------------------------------------
 
 
-def run_cli(*args: str, db: Path | str | None = None, input: str | None = None, env: Mapping[str, str] | None = None,
+def run_cli(*args: str, db: Path | str | None = None, input: str | bytes | None = None, env: Mapping[str, str] | None = None,
             check: bool = False, cwd: Path | str = ROOT) -> subprocess.CompletedProcess[str]:
     """`qbsync ARGS` as the console script runs it, in this process: stdin is `input` (never a
     terminal), stdout and stderr are captured apart, the outer QBSYNC_* variables are removed,
