@@ -26,7 +26,7 @@ from qbsync.sync.passwords import hash_password
 from qbsync.testing import WebConnector
 from qbsync.testing.fake_quickbooks import FakeQuickBooks
 from clock import Clock
-from wizard_support import run_cli
+from wizard_support import TEST_HASH_COST, run_cli
 
 USER, PASSWORD = "acme-sync", "acme-pass-1"
 SESSION_TIMEOUT = 120
@@ -36,8 +36,8 @@ WRITE_RQ = ("Add", "Mod")
 
 @functools.cache
 def password_hash() -> str:
-    """One scrypt hash for every world (each authenticate still verifies the password)."""
-    return hash_password(PASSWORD)
+    """One scrypt hash for every world, at the tests' cost (each authenticate still verifies it)."""
+    return hash_password(PASSWORD, cost=TEST_HASH_COST)
 
 
 # -- the app's entities ---------------------------------------------------------------------------
