@@ -118,10 +118,14 @@ def _run_password_hash() -> str:
     return hash_password(RUN_PASSWORD, cost=TEST_HASH_COST)
 
 
+def _company_file(db: Path | str) -> Path:
+    return Path(f"{db}.quickbooks")
+
+
 def company_for(db: Path | str) -> FakeQuickBooks:
     """The QuickBooks company of the store at `db`: a FakeQuickBooks file beside it, so what one
     run added is there for the next run's Mods (injected faults last one run, as in QuickBooks)."""
-    return FakeQuickBooks(path=Path(f"{db}.quickbooks"))
+    return FakeQuickBooks(path=_company_file(db))
 
 
 class _LosesAnswers(FakeQuickBooks):
@@ -177,7 +181,7 @@ def simulate_web_connector_run(
         if missing:
             raise ValueError(f"no queued export for {sorted(missing)}")
         unknown = {by_local_id[k]["id"] for k, v in outcomes.items() if v == UNKNOWN}
-        company = (_LosesAnswers(Path(f"{db}.quickbooks"), db=db, connection_id=conn["id"], change_ids=unknown)
+        company = (_LosesAnswers(_company_file(db), db=db, connection_id=conn["id"], change_ids=unknown)
                    if unknown else company_for(db))
         for local_id, outcome in outcomes.items():
             if outcome not in ("ok", UNKNOWN):
@@ -196,7 +200,7 @@ def simulate_web_connector_run(
         kind = {"synced": "synced", "queued": "requeued"}.get(row["status"], "error")
         if kind == "error" and row["outcome_unknown"]:
             kind = UNKNOWN
-        report.setdefault(kind, []).append(change["id"])
+        report[kind].append(change["id"])
         _check(outcomes.get(change["local_id"], "ok"), row)
     return report
 
