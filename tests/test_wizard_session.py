@@ -173,6 +173,7 @@ def test_a_mod_staged_before_its_add_synced_keeps_the_lines_quickbooks_gave(env)
     added, modified = overview.feed(store, conn)
     line_b = added["data"]["InvoiceLineRet"][1]["TxnLineID"]
     (invoice,) = company_for(store.path).all("Invoice")
-    assert [(ln["TxnLineID"], ln["Desc"], ln["Amount"]) for ln in invoice["InvoiceLineRet"]] == [(line_b, "two", "3.00")]
+    lines = [(ln["TxnLineID"], ln["Desc"], ln["Amount"]) for ln in invoice["InvoiceLineRet"]]
+    assert lines == [(line_b, "two", "3.00")]
     assert records.get_record(store, conn["id"], "Invoice", "I1")["data"]["InvoiceLine"] == [
         {"id": "b", "Desc": "two", "Amount": "3.00", "TxnLineID": line_b}]

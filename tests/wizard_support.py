@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # -- the command line --------------------------------------------------------------------------------
 
 
-def run_cli(*args: str, db: Path | str | None = None, input: str | bytes | None = None, env: Mapping[str, str] | None = None,
-            check: bool = False, cwd: Path | str = ROOT) -> subprocess.CompletedProcess[str]:
+def run_cli(*args: str, db: Path | str | None = None, input: str | bytes | None = None,
+            env: Mapping[str, str] | None = None, check: bool = False, cwd: Path | str = ROOT) -> subprocess.CompletedProcess[str]:
     """`qbsync ARGS` as the console script runs it, in this process: stdin is `input` (never a
     terminal), stdout and stderr are captured apart, the outer QBSYNC_* variables are removed,
     QBSYNC_DB points at `db` and `env` goes on top. The working directory is `cwd` (default: the
@@ -167,7 +167,7 @@ def simulate_web_connector_run(
     Returns the change ids by what happened: synced, error, unknown, requeued (still queued after
     the run: sent back or still waiting), applied and detected (imports)."""
     outcomes = dict(outcomes or {})
-    report: dict[str, list[int]] = {"synced": [], "error": [], "unknown": [], "requeued": [], "applied": [], "detected": []}
+    report: dict[str, list[int]] = {k: [] for k in ("synced", "error", "unknown", "requeued", "applied", "detected")}
     with open_store(db) as store:
         conn = store_connections.resolve_connection(store, connection)
         for type_name, data in imports:
@@ -205,12 +205,14 @@ def simulate_web_connector_run(
     return report
 
 
-def _refuse(company: FakeQuickBooks, store: Any, conn: Mapping[str, Any], change: Mapping[str, Any], outcome: Any) -> None:
+def _refuse(company: FakeQuickBooks, store: Any, conn: Mapping[str, Any], change: Mapping[str, Any],
+            outcome: Any) -> None:
     """Make QuickBooks refuse `change` with the status code of `outcome`, as it would."""
     kind, code = outcome[0], outcome[1]
     if kind != "error":
         raise ValueError(f"unknown outcome {outcome!r}")
-    qb_id = change["qb_id"] or (store_records.get_record(store, conn["id"], change["type"], change["local_id"]) or {}).get("qb_id")
+    record = store_records.get_record(store, conn["id"], change["type"], change["local_id"]) or {}
+    qb_id = change["qb_id"] or record.get("qb_id")
     if code == 3100 and change["action"] == "add":
         company.create(change["type"], {"Name": change["payload"]["Name"]})
     elif code == 3200 and qb_id:
