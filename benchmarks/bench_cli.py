@@ -43,10 +43,11 @@ def customer(i: int, prefix: str = "C") -> dict:
 
 def make_store(folder: Path) -> Path:
     """A store with AWAITING export changes in the wizard and ERRORS changes in the Error Log
-    (QuickBooks refused them with 3100), built through the library (not timed)."""
+    (QuickBooks refused them with 3100: a Web Connector run of the real service against a
+    FakeQuickBooks that already has those names), built through the library (not timed)."""
     from qbsync.store import open_store
     from qbsync.store.connections import add_connection, get_connection
-    from qbsync.sync import session, staging, wizard
+    from qbsync.sync import staging, wizard
     from qbsync.sync.passwords import hash_password
 
     db = folder / "qbsync.db"
@@ -55,11 +56,27 @@ def make_store(folder: Path) -> Path:
         conn = get_connection(store, "acme")
         staging.stage_lines(store, conn, "Customer", [json.dumps(customer(i, "E")) for i in range(ERRORS)])
         wizard.approve(store, conn)
-        for change in session.take_export_batch(store, conn):
-            session.record_error(store, change["id"], status_code=3100,
-                                 message=f'The name "{change["name"]}" of the list element is already in use.')
-        staging.stage_lines(store, conn, "Customer", [json.dumps(customer(i)) for i in range(AWAITING)])
+    refuse_all(db, [customer(i, "E")["Name"] for i in range(ERRORS)])
+    with open_store(db) as store:
+        staging.stage_lines(store, get_connection(store, "acme"), "Customer",
+                            [json.dumps(customer(i)) for i in range(AWAITING)])
     return db
+
+
+def refuse_all(db: Path, names: list[str]) -> None:
+    """One Web Connector run (the real service over HTTP) in which QuickBooks answers 3100 to each
+    queued Add: it already has a customer of every name."""
+    from qbsync.service import ConnectorService
+    from qbsync.soap.app import make_wsgi_app, serve
+    from qbsync.testing import FakeQuickBooks, WebConnector
+
+    company = FakeQuickBooks()
+    for name in names:
+        company.create("Customer", {"Name": name})
+    with serve(make_wsgi_app(ConnectorService(db), "/qbwc"), "127.0.0.1", 0) as server:
+        report = WebConnector(server.url("/qbwc"), USER, PASSWORD, company=company, noop_delay=0).run()
+    if not report.ok or report.status_codes != [3100] * len(names):
+        raise RuntimeError(f"the Web Connector run did not refuse every change: {report.errors} {report.status_codes}")
 
 
 def request_file(folder: Path) -> Path:

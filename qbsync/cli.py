@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -65,9 +66,16 @@ for _name in COMMAND_MODULES:
     importlib.import_module(f"qbsync.commands.{_name}").register(app)
 
 
+@functools.cache
+def command() -> typer.core.TyperGroup:
+    """The click command typer builds from `app` (calling `app` builds it anew every time, a
+    tenth of a second: noticeable when `main` runs many times in one process, as in the tests)."""
+    return typer.main.get_command(app)  # type: ignore[return-value]
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
-        code = app(args=argv, prog_name="qbsync", standalone_mode=False)
+        code = command().main(args=argv, prog_name="qbsync", standalone_mode=False)
     except TyperException as exc:  # usage errors of the command line itself: one line, exit 2
         ctx = getattr(exc, "ctx", None)
         where = ctx.command_path if ctx is not None else "qbsync"

@@ -9,8 +9,7 @@ depends on it, so a record's values in QuickBooks tell which staged version reac
 
 from __future__ import annotations
 
-import contextlib
-import io
+import functools
 import json
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,11 +26,18 @@ from qbsync.sync.passwords import hash_password
 from qbsync.testing import WebConnector
 from qbsync.testing.fake_quickbooks import FakeQuickBooks
 from clock import Clock
+from wizard_support import TEST_HASH_COST, run_cli
 
 USER, PASSWORD = "acme-sync", "acme-pass-1"
 SESSION_TIMEOUT = 120
 LIST_TYPES = ("Customer", "ItemService")
 WRITE_RQ = ("Add", "Mod")
+
+
+@functools.cache
+def password_hash() -> str:
+    """One scrypt hash for every world, at the tests' cost (each authenticate still verifies it)."""
+    return hash_password(PASSWORD, cost=TEST_HASH_COST)
 
 
 # -- the app's entities ---------------------------------------------------------------------------
@@ -157,7 +163,7 @@ class World:
     def __post_init__(self) -> None:
         self.db = self.folder / "qbsync.db"
         with open_store(self.db, create=True) as store:
-            add_connection(store, name="acme", username=USER, password_hash=hash_password(PASSWORD))
+            add_connection(store, name="acme", username=USER, password_hash=password_hash())
         self.fq = FakeQuickBooks(clock=self.clock)
         self.service = ConnectorService(str(self.db), batch_size=self.batch_size, clock=self.clock,
                                         session_timeout=SESSION_TIMEOUT)
@@ -193,16 +199,8 @@ class World:
 
     def cli(self, *args: str) -> tuple[int, str]:
         """The real `qbsync` command line, in this process (its stdout and exit code)."""
-        from qbsync.cli import main
-
-        out = io.StringIO()
-        code = 0
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
-            try:
-                main(["--db", str(self.db), *args])
-            except SystemExit as exc:
-                code = int(exc.code or 0)
-        return code, out.getvalue()
+        proc = run_cli("--db", str(self.db), *args)
+        return proc.returncode, proc.stdout
 
     def errors_json(self) -> list[dict[str, Any]]:
         code, text = self.cli("errors", "--format", "json")

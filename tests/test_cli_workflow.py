@@ -1,13 +1,14 @@
 """The help article's workflow, end to end through the real CLI against a real SQLite file:
-stage exports, detect imports, uncheck some in each section, approve with keep / clear, a
-(library-simulated) Web Connector run, the Error Log, Failed Syncs, retry, fix-edit-sequence."""
+stage exports, detect imports, uncheck some in each section, approve with keep / clear, a Web
+Connector run (the real service and FakeQuickBooks; imports recorded by the session library), the
+Error Log, Failed Syncs, retry, fix-edit-sequence."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-from wizard_support import jsonl, run_cli, simulate_web_connector_run
+from wizard_support import company_for, jsonl, run_cli, simulate_web_connector_run
 
 CUSTOMERS = [
     {"id": "C1", "Name": "Acme Ltd", "Phone": "555-0100"},
@@ -43,6 +44,7 @@ def by_name(rows):
 
 
 def test_keep_unchecked_comes_back_after_the_next_run(db):
+    company_for(db).create("ItemService", {"Name": "Labor", "SalesOrPurchase": {"AccountRef": {"FullName": "Services"}}})
     run_cli("stage", "Customer", db=db, input=jsonl(*CUSTOMERS), check=True)
     run_cli("stage", "Invoice", db=db, input=jsonl(INVOICE), check=True)
     # QuickBooks reported two records: the import section.
@@ -70,7 +72,7 @@ def test_keep_unchecked_comes_back_after_the_next_run(db):
     back = pending(db)
     assert {(r["name"], r["direction"], r["checked"]) for r in back} == {("Yak Farm", "import", True), ("Cobalt Co", "export", True)}
     status = json.loads(run_cli("status", "--format", "json", db=db, check=True).stdout)[0]
-    assert status["awaiting_import"] == 1 and status["awaiting_export"] == 1 and status["last_contact_outcome"] == "ok"
+    assert status["awaiting_import"] == 1 and status["awaiting_export"] == 1 and status["last_contact_outcome"] == "Synced 3"
     assert run_cli("status", "--check", db=db).returncode == 1
 
     # The mirror and the app's feed.
@@ -112,7 +114,8 @@ def test_errors_failed_retry_and_fix_edit_sequence(db):
     run_cli("stage", "Customer", db=db, input=jsonl(*CUSTOMERS), check=True)
     run_cli("approve", "--yes", db=db, check=True)
     simulate_web_connector_run(db)
-    # Three mods; QuickBooks refuses two of them.
+    # Three mods; QuickBooks refuses two of them: Acme was edited in QuickBooks meanwhile (its
+    # EditSequence moved on), someone holds Bolt open.
     run_cli("stage", "Customer", db=db, check=True, input=jsonl(
         {"id": "C1", "Name": "Acme Ltd", "Phone": "555-0199"},
         {"id": "C2", "Name": "Bolt Inc", "CreditLimit": 9000},
@@ -124,7 +127,7 @@ def test_errors_failed_retry_and_fix_edit_sequence(db):
     run_cli("approve", "--yes", db=db, check=True)
     simulate_web_connector_run(db, outcomes={
         "C1": ("error", 3200, "The provided edit sequence \"1\" is out-of-date."),
-        "C2": ("error", 3171, "closing date"),
+        "C2": ("error", 3170, "someone is editing it"),
     })
     errors = {e["name"]: e for e in json.loads(run_cli("errors", "--format", "json", db=db, check=True).stdout)}
     assert set(errors) == {"Acme Ltd", "Bolt Inc"}
@@ -137,18 +140,18 @@ def test_errors_failed_retry_and_fix_edit_sequence(db):
     assert all(e["steps"] for e in explained)
 
     refused = run_cli("fix-edit-sequence", str(bolt["id"]), db=db)
-    assert refused.returncode == 1 and "3171" in refused.stderr and len(refused.stderr.splitlines()) == 1
+    assert refused.returncode == 1 and "3170" in refused.stderr and len(refused.stderr.splitlines()) == 1
     run_cli("fix-edit-sequence", "--all", db=db, check=True)  # applies to 3200 only
     queue = {q["name"]: q for q in json.loads(run_cli("queue", "--format", "json", db=db, check=True).stdout)}
     assert set(queue) == {"Acme Ltd"} and queue["Acme Ltd"]["refresh_edit_sequence"] is True
     run_cli("retry", str(bolt["id"]), db=db, check=True)
-    simulate_web_connector_run(db, outcomes={"C2": ("error", 3171, "closing date")})
+    simulate_web_connector_run(db, outcomes={"C2": ("error", 3170, "someone is editing it")})
     errors = json.loads(run_cli("errors", "--format", "json", db=db, check=True).stdout)
     assert [(e["name"], e["attempts"]) for e in errors] == [("Bolt Inc", 2)]
 
     failed = json.loads(run_cli("failed", "--format", "json", db=db, check=True).stdout)
     assert [(f["name"], f["status_code"], f["resolved"]) for f in failed] == [
-        ("Acme Ltd", 3200, True), ("Bolt Inc", 3171, False), ("Bolt Inc", 3171, False)]
+        ("Acme Ltd", 3200, True), ("Bolt Inc", 3170, False), ("Bolt Inc", 3170, False)]
     assert json.loads(run_cli("failed", "--since", "2999-01-01", "--format", "json", db=db, check=True).stdout) == []
     run_cli("retry", "--all", db=db, check=True)
     simulate_web_connector_run(db)

@@ -1,4 +1,4 @@
-"""The issue texts as contracts, checked through the real CLI in a subprocess: the flags,
+"""The issue texts as contracts, checked through the real CLI (run in process): the flags,
 JSON keys and exit codes a script relies on, and what a new user tries first."""
 
 from __future__ import annotations

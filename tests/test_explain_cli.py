@@ -1,28 +1,20 @@
-"""`qbsync explain`, run as a real subprocess: exit codes, JSON on stdout, errors on stderr."""
+"""`qbsync explain` through the real CLI (in process): exit codes, JSON on stdout, errors on stderr."""
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from wizard_support import run_cli
 
 from qbsync.qbxml.status_codes import all_codes
 
-ROOT = Path(__file__).resolve().parent.parent
 CONTRACT_KEYS = {"code", "severity", "meaning", "retry_helps", "fix_edit_sequence_helps", "who_acts", "steps"}
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    env.pop("QBSYNC_DEBUG", None)
-    return subprocess.run(
-        [sys.executable, "-m", "qbsync", "explain", *args],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=60,
-    )
+    return run_cli("explain", *args)
 
 
 def run_json(*args: str):

@@ -1,6 +1,6 @@
 """The .qwc file: checked against Intuit's QWC.xsd (for the elements it knows) and the shapes of
-Intuit's sample .qwc files, the Web Connector's URL rules, and `qbsync qwc` as a real
-subprocess on a real store (GUIDs kept per connection, atomic --output, one-line refusals)."""
+Intuit's sample .qwc files, the Web Connector's URL rules, and `qbsync qwc` through the
+real CLI (in process) on a real store (GUIDs kept per connection, atomic --output, one-line refusals)."""
 
 from __future__ import annotations
 

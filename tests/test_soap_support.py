@@ -1,5 +1,5 @@
 """GET /support and GET /healthz over real HTTP, reading a real SQLite store filled through the
-store and session library functions."""
+store and session library functions (a message marked sent as the service marks it)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from qbsync.store import changes as store_changes
 from qbsync.store import open_store
 from qbsync.store import sessions as store_sessions
 from qbsync.store.connections import add_connection
-from qbsync.sync import session
+from qbsync.sync import export_results, session
 
 
 def _change(store, cid, local_id, *, direction="export", status="queued", name=None):
@@ -43,14 +43,14 @@ def db(tmp_path):
             dup = _change(store, acme["id"], "dup", name="Smith <&> Sons")
             lost = _change(store, acme["id"], "lost")
         session.start_session(store, acme)
-        batch = session.take_export_batch(store, acme, limit=50)
-        sent = {c["id"] for c in batch}
-        assert {dup, lost} <= sent
+        sent = [c["id"] for c in store_changes.list_changes(store, acme["id"], ["queued"], direction="export")]
+        export_results.mark_sending(store, sent, message_id="m1")  # one message out, as the service sends it
+        assert {dup, lost} <= set(sent)
         session.record_error(store, dup, status_code=3100, message='The name "Smith <&> Sons" is already in use.')
         session.record_outcome_unknown(store, lost, reason="the connection dropped")
-        for c in batch:
-            if c["id"] not in (dup, lost):
-                session.record_requeue(store, c["id"], reason="waiting for <Customer> q-0 & co")
+        for cid in sent:
+            if cid not in (dup, lost):
+                session.record_requeue(store, cid, reason="waiting for <Customer> q-0 & co")
         session.end_session(store, acme, outcome="ok: 0 synced, 2 errors")
         with store.transaction():
             sid = store_sessions.create_session(store, ticket_hash="deadbeef" * 8, connection_id=acme["id"],

@@ -1,4 +1,5 @@
-"""`qbsync validate` through the real CLI (a subprocess): output lines, json, stdin, exit codes."""
+"""`qbsync validate` through the real CLI (in process; the help once as a real process): output
+lines, json, stdin, exit codes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from wizard_support import run_cli
 
 FIXTURES = (Path(os.environ.get("QBSYNC_PUBLISHED_XSD") or Path(__file__).resolve().parents[2] / "shared" / "qbxml-xsd").parent / "qbxml-fixtures")
 if not FIXTURES.is_dir():
@@ -28,15 +30,9 @@ EMBEDDED_VALID = sorted(
 
 
 def run(*args: str, stdin: bytes | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if k not in ("QBSYNC_QBXML_SCHEMA_DIR", "QBSYNC_FORMAT")}
-    full_env.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "qbsync", "validate", *args],
-        input=stdin,
-        capture_output=True,
-        env=full_env,
-        timeout=60,
-    )
+    """`qbsync validate ARGS`, stdout and stderr as bytes."""
+    proc = run_cli("validate", *args, input=stdin, env=env)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.encode(), proc.stderr.encode())
 
 
 def test_intuit_samples_valid_against_published_13(published_xsd):

@@ -1,16 +1,19 @@
-"""The library a Web Connector session uses: taking exports to send, recording results,
-detected imports, end of session."""
+"""The library a Web Connector session uses: recording results of the changes a message carried,
+detected imports, end of session. Which changes go out when is the engine's (tests/test_engine_*,
+tests/test_service_export.py); here a message goes out as the service marks it
+(`export_results.mark_sending`), or a whole run is the real service with FakeQuickBooks."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
+from wizard_support import company_for, simulate_web_connector_run
 
 from qbsync.errors import QbsyncError
 from qbsync.store import changes as store_changes
 from qbsync.store import connections, logs, open_store, records
-from qbsync.sync import errorlog, overview, session, staging, wizard
+from qbsync.sync import errorlog, export_results, overview, session, staging, wizard
 
 
 @pytest.fixture
@@ -30,24 +33,19 @@ def approve(env):
     return wizard.approve(*env)
 
 
-def test_a_change_waits_for_the_records_it_refers_to(env):
+def send(env, message_id="m1"):
+    """Every queued export goes out in one message, marked as the service marks it."""
     store, conn = env
-    stage(env, "Invoice", {"id": "I1", "CustomerRef": {"local_id": "C1"}, "RefNumber": "1"})
-    stage(env, "Customer", {"id": "C1", "Name": "Acme"})
-    approve(env)
-    first = session.take_export_batch(store, conn, message_id="m1")
-    assert [(c["type"], c["status"], c["attempts"], c["message_id"]) for c in first] == [("Customer", "sending", 1, "m1")]
-    assert session.take_export_batch(store, conn) == []  # the invoice still waits for C1's ListID
-    session.record_synced(store, first[0]["id"], qb_id="80-1", edit_sequence="7", snapshot={"ListID": "80-1", "Name": "Acme"})
-    (inv,) = session.take_export_batch(store, conn)
-    assert inv["refs"] == [{"path": "CustomerRef", "local_id": "C1", "ref_type": "Customer"}]
+    ids = [c["id"] for c in store_changes.list_changes(store, conn["id"], ["queued"], direction="export")]
+    export_results.mark_sending(store, ids, message_id=message_id)
+    return store_changes.get_changes(store, ids)
 
 
 def test_synced_updates_the_mirror_feed_and_suppresses_the_echo(env):
     store, conn = env
     stage(env, "Customer", {"id": "C1", "Name": "Acme", "Phone": "1"})
     approve(env)
-    (c,) = session.take_export_batch(store, conn)
+    (c,) = send(env)
     snap = {"ListID": "80-1", "Name": "Acme", "FullName": "Acme", "Phone": "1", "EditSequence": "7"}
     session.record_synced(store, c["id"], qb_id="80-1", edit_sequence="7", snapshot=snap)
     rec = records.get_record(store, conn["id"], "Customer", "C1")
@@ -64,7 +62,7 @@ def test_error_appends_a_failure_in_the_same_transaction(env):
     store, conn = env
     stage(env, "Customer", {"id": "C1", "Name": "Acme"})
     approve(env)
-    (c,) = session.take_export_batch(store, conn)
+    (c,) = send(env)
     session.record_error(store, c["id"], status_code=3100, message='The name "Acme" of the list element is already in use.')
     (err,) = errorlog.errors(store, conn)
     assert (err["status_code"], err["actions"], err["direction"]) == (3100, ["retry"], "app → QB")
@@ -82,31 +80,35 @@ def test_not_processed_goes_back_to_the_queue_without_a_failure(env):
     store, conn = env
     stage(env, "Customer", {"id": "C1", "Name": "Acme"})
     approve(env)
-    (c,) = session.take_export_batch(store, conn)
+    (c,) = send(env)
+    assert (c["status"], c["attempts"], c["message_id"]) == ("sending", 1, "m1")
     session.record_requeue(store, c["id"], reason="not processed after an earlier error", status_code=3231)
     change = store_changes.get_change(store, c["id"])
     assert (change["status"], change["attempts"], change["note"]) == ("queued", 0, "3231: not processed after an earlier error")
     assert logs.list_failures(store, conn["id"]) == []
 
 
-def test_outcome_unknown_is_settled_by_the_next_session(env):
+def test_outcome_unknown_is_never_resent_and_can_be_settled(env):
     store, conn = env
     stage(env, "Customer", {"id": "C1", "Name": "Acme"}, {"id": "C2", "Name": "Bolt"})
     approve(env)
-    batch = session.take_export_batch(store, conn)
+    batch = send(env)
     session.record_outcome_unknown(store, batch[0]["id"], reason="connection lost")
     ended = session.end_session(store, conn, outcome="error: 0x80040408")  # C2 never answered either
     assert ended == []
     errors = errorlog.errors(store, conn)
     assert [e["actions"] for e in errors] == [[], []] and all(e["outcome_unknown"] for e in errors)
-    assert session.take_export_batch(store, conn) == []  # never re-sent blindly
-    unsettled = session.take_unsettled(store, conn)
-    assert [c["local_id"] for c in unsettled] == ["C1", "C2"]
-    session.record_synced(store, unsettled[0]["id"], qb_id="80-1", edit_sequence="1", snapshot={"ListID": "80-1"})
-    session.record_requeue(store, unsettled[1]["id"], reason="not in QuickBooks (checked)")
-    assert [c["status"] for c in store_changes.get_changes(store, [unsettled[0]["id"], unsettled[1]["id"]])] == ["synced", "queued"]
     (row,) = overview.status(store)
     assert row["last_contact_outcome"] == "error: 0x80040408" and row["last_contact_at"].endswith("Z")
+    # The next Web Connector run sends neither again: QuickBooks gets nothing.
+    report = simulate_web_connector_run(store.path)
+    assert report["synced"] == report["error"] == [] and company_for(store.path).all("Customer") == []
+    # Whoever checked QuickBooks settles them: one was applied, the other was not.
+    unsettled = [e["id"] for e in errorlog.errors(store, conn)]
+    assert [c["local_id"] for c in store_changes.get_changes(store, unsettled)] == ["C1", "C2"]
+    session.record_synced(store, unsettled[0], qb_id="80-1", edit_sequence="1", snapshot={"ListID": "80-1"})
+    session.record_requeue(store, unsettled[1], reason="not in QuickBooks (checked)")
+    assert [c["status"] for c in store_changes.get_changes(store, unsettled)] == ["synced", "queued"]
 
 
 def test_end_of_session_brings_held_changes_back_checked(env):
@@ -158,18 +160,20 @@ def test_results_need_a_change_that_is_being_sent(env):
 
 def test_a_mod_staged_before_its_add_synced_keeps_the_lines_quickbooks_gave(env):
     store, conn = env
+    company_for(store.path).create("Customer", {"Name": "Acme"})
     inv = {"id": "I1", "CustomerRef": {"FullName": "Acme"}, "RefNumber": "1",
            "InvoiceLine": [{"id": "a", "Desc": "one", "Amount": 1}, {"id": "b", "Desc": "two", "Amount": 2}]}
     stage(env, "Invoice", inv)
     approve(env)
     inv["InvoiceLine"] = [{"id": "b", "Desc": "two", "Amount": 3}]
-    stage(env, "Invoice", inv)  # the add is still queued: this becomes a mod
+    stage(env, "Invoice", inv)  # the add is still queued: this becomes a mod, staged without TxnLineIDs
     approve(env)
-    (add,) = session.take_export_batch(store, conn)  # the mod waits for the add
-    session.record_synced(store, add["id"], qb_id="T-1", edit_sequence="1",
-                          snapshot={"TxnID": "T-1", "InvoiceLineRet": [{"TxnLineID": "LA"}, {"TxnLineID": "LB"}]})
-    (mod,) = session.take_export_batch(store, conn)
-    assert mod["action"] == "mod" and mod["qb_id"] == "T-1"
-    assert mod["payload"]["InvoiceLine"] == [{"id": "b", "Desc": "two", "Amount": "3.00", "TxnLineID": "LB"}]
-    assert session.resolve_reference(store, conn, "I1")["qb_id"] == "T-1"
-    assert session.resolve_reference(store, conn, "nobody") is None
+    report = simulate_web_connector_run(store.path)
+    assert len(report["synced"]) == 2
+    added, modified = overview.feed(store, conn)
+    line_b = added["data"]["InvoiceLineRet"][1]["TxnLineID"]
+    (invoice,) = company_for(store.path).all("Invoice")
+    lines = [(ln["TxnLineID"], ln["Desc"], ln["Amount"]) for ln in invoice["InvoiceLineRet"]]
+    assert lines == [(line_b, "two", "3.00")]
+    assert records.get_record(store, conn["id"], "Invoice", "I1")["data"]["InvoiceLine"] == [
+        {"id": "b", "Desc": "two", "Amount": "3.00", "TxnLineID": line_b}]

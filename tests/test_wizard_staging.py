@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from wizard_support import company_for, simulate_web_connector_run
 
 from qbsync.errors import InvalidInput, NotFound
 from qbsync.store import changes as store_changes
@@ -32,20 +33,10 @@ def awaiting(env):
 
 
 def sync_all(env):
-    """Approve everything and let every export succeed (ids made up, as QuickBooks would)."""
+    """Approve everything and run the Web Connector: the real service and FakeQuickBooks."""
     store, conn = env
     wizard.approve(store, conn)
-    session.apply_queued_imports(store, conn)
-    n = 0
-    while batch := session.take_export_batch(store, conn):
-        for c in batch:
-            n += 1
-            qb_id = c["qb_id"] or f"8000000{n}-1"
-            lines = [{"TxnLineID": f"L-{n}-{i}"} for i, _ in enumerate(c["payload"].get("InvoiceLine", []))]
-            snap = {"ListID" if c["type"] != "Invoice" else "TxnID": qb_id, "EditSequence": str(100 + n), "Name": c["name"]}
-            if lines:
-                snap["InvoiceLineRet"] = lines
-            session.record_synced(store, c["id"], qb_id=qb_id, edit_sequence=str(100 + n), snapshot=snap)
+    simulate_web_connector_run(store.path)
 
 
 def test_new_records_are_adds_and_numbers_are_normalised(env):
@@ -91,7 +82,8 @@ def test_lines_keep_their_txn_line_ids_on_a_mod(env):
     (row,) = awaiting(env)
     payload = store_changes.get_change(env[0], row["id"])["payload"]
     first, second = payload["InvoiceLine"]
-    assert first["id"] == "b" and first["TxnLineID"].endswith("-1") and first["Amount"] == "25.00"
+    in_quickbooks = [line["TxnLineID"] for line in company_for(env[0].path).all("Invoice")[0]["InvoiceLineRet"]]
+    assert first["id"] == "b" and first["TxnLineID"] == in_quickbooks[1] and first["Amount"] == "25.00"
     assert "TxnLineID" not in second  # a new line
     assert set(payload) == {"InvoiceLine"}
 

@@ -1,13 +1,13 @@
 """What a Web Connector session does to the store (the engine calls these; each is one
-transaction). Export path: take the next queued changes (→ `sending`), then record one
-result per change: synced, error, back to queued, or outcome unknown. Import path: record
+transaction). Export path: record one result per change the engine sent (`sending`): synced,
+error, back to queued, or outcome unknown. Import path: record
 what QuickBooks reported (→ an `awaiting` import change), apply approved imports. End of
 session: held changes come back, the contact is remembered.
 
 Outcome unknown: a change was sent but no usable answer came back (connection lost,
 whole-message HRESULT after sending). It goes to the Error Log as `error` with
 `outcome_unknown` set and no actions: it is never re-sent blindly. The settling step (the
-reliability work, not wired into the service yet) takes it with `take_unsettled()`, checks QuickBooks (error recovery with the old message set id, or a
+reliability work, not wired into the service yet) checks QuickBooks (error recovery with the old message set id, or a
 query by ExternalGUID/name), and settles it with `record_synced` (it was applied),
 `record_requeue` (it was not) or `record_error`. An admin who checked QuickBooks by hand can
 `qbsync retry --force ID`.
@@ -31,90 +31,6 @@ _WAITS_FOR = ("awaiting", "held", "queued", "sending", "error")
 
 def _cid(connection: Mapping[str, Any] | int) -> int:
     return connection if isinstance(connection, int) else int(connection["id"])
-
-
-def _attach(store: Store, change: dict[str, Any]) -> dict[str, Any]:
-    change["refs"] = store_changes.get_refs(store, change["id"])
-    record = store_records.get_record(store, change["connection_id"], change["type"], change["local_id"])
-    change["record"] = record
-    if record and not change["qb_id"]:
-        change["qb_id"] = record["qb_id"]
-    if record and change["action"] == "mod" and change["direction"] == "export":
-        # The mirror at send time knows TxnLineIDs that staging may not have (an add still in
-        # flight then): match the lines again so QuickBooks keeps the existing ones.
-        payload = dict(change["payload"])
-        for line in catalogue.entity_type(change["type"]).lines:
-            if isinstance(payload.get(line.base), list):
-                payload[line.base] = content.keep_line_ids(payload[line.base], (record["data"] or {}).get(line.base))
-        change["payload"] = payload
-    return change
-
-
-def resolve_reference(store: Store, connection: Mapping[str, Any] | int, local_id: str) -> dict[str, Any] | None:
-    """The mirror record the app calls `local_id` (any type), with its `qb_id`, for turning a
-    `{"local_id": …}` reference into a ListID/TxnID at send time; None when unknown."""
-    for record in store_records.find_by_local_id(store, _cid(connection), str(local_id)):
-        if record["qb_id"]:
-            return record
-    return None
-
-
-def _blocked(store: Store, cid: int, change: dict[str, Any], taken: set[tuple[str, str]]) -> bool:
-    """True when the change must wait: an earlier change of the same entity is in this batch
-    or being sent, the entity itself has not reached QuickBooks yet (mod/delete after an add),
-    or a record it refers to by local id has an unsettled export (its ListID/TxnID is unknown)."""
-    key = (change["type"], change["local_id"])
-    if key in taken:
-        return True
-    earlier = store_changes.changes_for_entity(store, cid, "export", change["type"], change["local_id"], ("sending",))
-    if earlier:
-        return True
-    if change["action"] != "add" and not change["qb_id"]:
-        record = store_records.get_record(store, cid, change["type"], change["local_id"])
-        if not (record and record["qb_id"]):
-            return True
-    taken_ids = {local_id for _, local_id in taken}
-    for ref in store_changes.get_refs(store, change["id"]):
-        if any(r["qb_id"] for r in store_records.find_by_local_id(store, cid, ref["local_id"])):
-            continue
-        if ref["local_id"] in taken_ids:
-            return True
-        if any(c["id"] != change["id"] for c in store_changes.pending_changes_for_local_id(store, cid, ref["local_id"])):
-            return True
-    return False
-
-
-def take_export_batch(
-    store: Store, connection: Mapping[str, Any] | int, *, limit: int | None = None, message_id: str | None = None
-) -> list[dict[str, Any]]:
-    """The next queued export changes to send, oldest first, each now `sending` with its
-    attempt counted and `message_id` remembered. A change whose references or own add have not
-    reached QuickBooks yet waits for a later batch. Each row carries `refs` (local-id references
-    to resolve) and `record` (the mirror: qb_id, edit_sequence, data) for building the request;
-    `refresh_edit_sequence` asks for a re-read and merge before a Mod."""
-    cid = _cid(connection)
-    batch: list[dict[str, Any]] = []
-    with store.transaction():
-        taken: set[tuple[str, str]] = set()
-        for change in store_changes.list_changes(store, cid, ["queued"], direction="export"):
-            if limit is not None and len(batch) >= limit:
-                break
-            if _blocked(store, cid, change, taken):
-                taken.add((change["type"], change["local_id"]))
-                continue
-            taken.add((change["type"], change["local_id"]))
-            store_changes.update_change(
-                store, change["id"], status="sending", attempts=change["attempts"] + 1, last_tried=utc_now(),
-                message_id=message_id,
-            )
-            batch.append(_attach(store, store_changes.get_change(store, change["id"])))
-    return batch
-
-
-def take_unsettled(store: Store, connection: Mapping[str, Any] | int) -> list[dict[str, Any]]:
-    """Changes whose outcome is unknown, for the engine to check against QuickBooks."""
-    rows = store_changes.list_changes(store, _cid(connection), ["error"], direction="export")
-    return [_attach(store, r) for r in rows if r["outcome_unknown"]]
 
 
 def _sent(store: Store, change_id: int) -> dict[str, Any]:
