@@ -66,8 +66,8 @@ def make_store(folder: Path) -> Path:
 def refuse_all(db: Path, names: list[str]) -> None:
     """One Web Connector run (the real service over HTTP) in which QuickBooks answers 3100 to each
     queued Add: it already has a customer of every name."""
-    from qbsync.service import ConnectorService
-    from qbsync.soap.app import make_wsgi_app, serve
+    from qbsync.connector.service import ConnectorService
+    from qbsync.connector.app import make_wsgi_app, serve
     from qbsync.testing import FakeQuickBooks, WebConnector
 
     company = FakeQuickBooks()

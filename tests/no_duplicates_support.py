@@ -166,7 +166,7 @@ class World:
             add_connection(store, name="acme", username=USER, password_hash=password_hash())
         self.fq = FakeQuickBooks(clock=self.clock)
         self.service = ConnectorService(str(self.db), batch_size=self.batch_size, clock=self.clock,
-                                        session_timeout=SESSION_TIMEOUT)
+                                        session_timeout=SESSION_TIMEOUT, response_timeout=SESSION_TIMEOUT)
         self.server = serve(make_wsgi_app(self.service, "/qbwc"), "127.0.0.1", 0)
 
     def close(self) -> None:

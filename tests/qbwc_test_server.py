@@ -209,9 +209,15 @@ def serve(app):
         # races with select()); the loop ends once its map is empty.
         def stop():
             for dispatcher in list(server._map.values()):
-                dispatcher.close()
+                try:
+                    dispatcher.close()
+                except OSError:
+                    pass
 
-        server.trigger.pull_trigger(stop)
+        try:
+            server.trigger.pull_trigger(stop)
+        except OSError:  # the loop has ended already (its trigger is closed): close from here
+            stop()
         thread.join(timeout=10)
         server.task_dispatcher.shutdown()
 

@@ -68,7 +68,7 @@ def db(tmp_path_factory):
             json.dumps({"id": "C3", "Name": "Cobalt\nCo"}),
         ])
         wizard.approve(store, conn)
-    simulate_web_connector_run(path, outcomes={"C2": ("error", 3200, "stale"), "C3": "unknown"},
+    simulate_web_connector_run(path, outcomes={"C2": ("error", 3100, "name in use"), "C3": "unknown"},
                                imports=[("Customer", {"ListID": "80-9", "Name": "Zed", "EditSequence": "1"})])
     with open_store(path) as store:
         conn = connections.resolve_connection(store, None)
@@ -179,8 +179,8 @@ def test_a_pipe_gets_the_same_data_as_the_runner(db):
 
 def test_env_var_chooses_the_format(db):
     proc = run_cli("errors", db=db, env={"QBSYNC_FORMAT": "json"}, check=True)
-    error = next(e for e in json.loads(proc.stdout) if e["status_code"] == 3200)
-    assert error["actions"] == ["retry"]  # an add has no EditSequence to refresh
+    error = next(e for e in json.loads(proc.stdout) if e["status_code"] == 3100)
+    assert error["actions"] == ["retry"]
 
 
 def test_empty_lists(tmp_path):

@@ -25,8 +25,8 @@ from typing import Any
 from clock import Clock
 from typer.testing import CliRunner
 
-from qbsync.service import ConnectorService
-from qbsync.soap.app import make_wsgi_app, serve
+from qbsync.connector.service import ConnectorService
+from qbsync.connector.app import make_wsgi_app, serve
 from qbsync.store import changes as store_changes
 from qbsync.store import connections as store_connections
 from qbsync.store import open_store
