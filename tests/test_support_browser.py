@@ -105,7 +105,7 @@ def test_the_rendered_status_page_reads_well(db, tmp_path):
     assert "Changes await approval" in body
 
     # The Error Log: each action as the command to run, next to its change.
-    rows = {_text(tr.xpath("td")[0]): tr for tr in dom.xpath("//h3[.='Error Log']/following-sibling::table[1]//tr[td]")}
+    rows = {_text(tr.xpath("td")[0]): tr for tr in dom.xpath("//h3[.='Error Log']/following-sibling::div[1]/table//tr[td]")}
     def commands(change_id):  # the "Run" column
         return [_text(c) for c in rows[str(change_id)].xpath("td[7]//code")]
     assert commands(ids["missing"]) == [f"qbsync retry {ids['missing']}"]
@@ -115,7 +115,7 @@ def test_the_rendered_status_page_reads_well(db, tmp_path):
     assert 'QuickBooks said: There is an invalid reference to QuickBooks Item "Leaf removal".' in body
 
     # The run that failed, with its last error filled in.
-    runs = dom.xpath("//h3[.='Latest Web Connector runs']/following-sibling::table[1]//tr[td]")
+    runs = dom.xpath("//h3[.='Latest Web Connector runs']/following-sibling::div[1]/table//tr[td]")
     assert any(_text(tr.xpath("td")[-1]) == LAST_ERROR for tr in runs)
 
     # No literal Markdown outside what the data itself says, and no secrets.

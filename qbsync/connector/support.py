@@ -99,7 +99,7 @@ _STYLE = (
     "text-align:left;vertical-align:top}th{background:#f3f3f3}"
     "section{border-top:2px solid #888;margin-top:1.5em}ol{margin:0;padding-left:1.2em;min-width:20em}.muted{color:#666}"
     # times and commands never break mid-token
-    "time,code{white-space:nowrap}code{background:#f3f3f3;padding:0 .2em;border-radius:3px}"
+    ".scroll{overflow-x:auto}time,code{white-space:nowrap}code{background:#f3f3f3;padding:0 .2em;border-radius:3px}"
 )
 
 
@@ -153,7 +153,7 @@ def _table(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
     """A table of cells that are already HTML (escape text with _e, or use _time/_code)."""
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _s(value: Any) -> str:
