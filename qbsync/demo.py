@@ -186,7 +186,7 @@ class Demo:
         self.say(
             "On the QuickBooks PC, run `qbsync serve-connector` and write the .qwc file below; open it in the Web "
             "Connector (Add an application), enter the connection's password, and tick Auto-Run. On another "
-            "machine, serve behind an https reverse proxy and use its https URL (see the README)."
+            "machine, serve behind an https reverse proxy and use its https URL (see docs/connector.md)."
         )
         self.qbsync("qwc", "acme", "--url", "http://localhost:8080/qbwc", "--every-minutes", "15")
         self.stop_server()

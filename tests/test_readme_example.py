@@ -1,5 +1,5 @@
-"""The "Testing your integration" example of the README, run as a test. The README quotes the
-part between the markers verbatim (tests/test_readme.py checks it)."""
+"""The example of docs/testing.md ("Testing your integration"), run as a test. The page quotes
+the part between the markers verbatim (tests/test_readme.py checks it)."""
 
 # readme-example-start
 import json

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import os
+import re
 
 import pytest
 from soap_helpers import request
@@ -106,3 +107,16 @@ def test_healthz_is_503_when_the_store_cannot_be_opened(tmp_path):
         assert request(server.url("/support")).status == 503
         path.write_bytes(b"this is not a database at all, just text")
         assert request(server.url("/healthz")).status == 503
+
+
+def test_support_page_names_the_command_for_each_action_without_markdown(db):
+    """The HTML itself (tests/test_support_browser.py checks the rendered page where a browser is installed)."""
+    with serve(make_wsgi_app(StandInService(db)), "127.0.0.1", 0, threads=2) as server:
+        page = request(server.url("/support")).body.decode("utf-8")
+    assert re.search(r'id="generated">Generated at <time datetime="[0-9T:-]+Z">', page)
+    # Two connections on the page: each command names its connection.
+    assert re.search(r"<code>qbsync retry \d+ --connection acme</code>", page)
+    assert re.search(r"<code>qbsync retry --force \d+ --connection acme</code>", page)
+    assert "<code>qbsync approve --connection acme</code>" in page
+    assert html.escape("qbsync approve --connection '<b>evil</b> & co'") in page  # shell-quoted, then escaped
+    assert "`" not in page and "**" not in page

@@ -9,11 +9,13 @@ usernames, passwords, tickets or record contents. Every value is HTML-escaped.
 from __future__ import annotations
 
 import html
+import shlex
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from qbsync import __version__
 from qbsync.errors import QbsyncError
+from qbsync.timeutil import utc_now
 
 MAX_ROWS = 50  # per list on the page; the CLI shows the rest
 RECENT_RUNS = 10
@@ -75,14 +77,15 @@ def render_support_page(db_path: Any, *, soap_path: str = "/qbwc") -> tuple[str,
             "Check that the server was started with the right --db and that the file is readable."
         ))
         return "503 Service Unavailable", _page(body)
-    parts = [_p(
-        f"This is the qbsync QuickBooks Web Connector service. The Web Connector talks to "
-        f"{soap_path} (WSDL at {soap_path}?wsdl). Review and approve changes with "
-        "`qbsync pending` / `qbsync approve`; see every error with `qbsync errors --explain`."
-    )]
+    parts = [
+        f"<p>This is the qbsync QuickBooks Web Connector service. The Web Connector talks to {_code(soap_path)} "
+        f"(WSDL at {_code(soap_path + '?wsdl')}). Review and approve changes with {_code('qbsync pending')} and "
+        f"{_code('qbsync approve')}; see every error with {_code('qbsync errors --explain')}.</p>"
+    ]
     if not connections:
-        parts.append(_p("No connection yet: add one with `qbsync connection add NAME --username U`."))
-    parts += [_connection(c) for c in connections]
+        parts.append(f"<p>No connection yet: add one with {_code('qbsync connection add NAME --username U')}.</p>")
+    several = len(connections) > 1
+    parts += [_connection(c, _Commands(c["name"] if several else None)) for c in connections]
     return "200 OK", _page("\n".join(parts))
 
 
@@ -91,19 +94,49 @@ def render_support_page(db_path: Any, *, soap_path: str = "/qbwc") -> tuple[str,
 _e = html.escape
 
 _STYLE = (
-    "body{font-family:system-ui,sans-serif;margin:2em;max-width:72em;color:#222}"
+    "body{font-family:system-ui,sans-serif;margin:2em;max-width:80em;color:#222}"
     "table{border-collapse:collapse;margin:.5em 0 1em}td,th{border:1px solid #ccc;padding:.25em .5em;"
-    "text-align:left;vertical-align:top}th{background:#f3f3f3}.num{text-align:right}"
-    "section{border-top:2px solid #888;margin-top:1.5em}ol{margin:0;padding-left:1.2em}.muted{color:#666}"
+    "text-align:left;vertical-align:top}th{background:#f3f3f3}"
+    "section{border-top:2px solid #888;margin-top:1.5em}ol{margin:0;padding-left:1.2em;min-width:20em}.muted{color:#666}"
+    # times and commands never break mid-token
+    ".scroll{overflow-x:auto}time,code{white-space:nowrap}code{background:#f3f3f3;padding:0 .2em;border-radius:3px}"
 )
 
 
+class _Commands:
+    """The CLI command for each action, with --connection only when the page shows several."""
+
+    def __init__(self, connection: str | None) -> None:
+        self.suffix = f" --connection {shlex.quote(connection)}" if connection is not None else ""
+
+    def __call__(self, *words: Any) -> str:
+        return _code("qbsync " + " ".join(str(w) for w in words) + self.suffix)
+
+
+def _code(command: str) -> str:
+    return f"<code>{_e(command)}</code>"
+
+
+def _prose(text: Any) -> str:
+    """Text from the catalogue or the Error Log, escaped, its `quoted commands` as <code>."""
+    parts = _e("" if text is None else str(text)).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: leave the text as it is
+        return "`".join(parts)
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def _time(value: Any) -> str:
+    return f'<time datetime="{_e(str(value))}">{_e(str(value))}</time>' if value else ""
+
+
 def _page(body: str) -> str:
+    generated = utc_now()
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>qbsync: Web Connector status</title><style>{_STYLE}</style></head><body>"
-        f"<h1>qbsync: Web Connector status</h1>\n{body}\n"
+        f'<h1>qbsync: Web Connector status</h1>\n<p class="muted" id="generated">Generated at {_time(generated)} (UTC).'
+        f"</p>\n{body}\n"
         f'<p class="muted">qbsync {_e(__version__)}. This page is read-only.</p></body></html>\n'
     )
 
@@ -116,19 +149,18 @@ def _section(title: str, body: str) -> str:
     return f"<section><h2>{_e(title)}</h2>\n{body}</section>"
 
 
-def _table(headers: Iterable[str], rows: Iterable[Iterable[str]], raw: bool = False) -> str:
+def _table(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
+    """A table of cells that are already HTML (escape text with _e, or use _time/_code)."""
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{cell if raw else _e(cell)}</td>" for cell in row) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
 def _s(value: Any) -> str:
-    return "" if value is None else str(value)
+    return "" if value is None else _e(str(value))
 
 
-def _connection(c: Mapping[str, Any]) -> str:
+def _connection(c: Mapping[str, Any], cmd: _Commands) -> str:
     n = c["counts"]
     parts = [_table(
         ("Awaiting approval: import (QB → app)", "Awaiting approval: export (app → QB)",
@@ -136,15 +168,18 @@ def _connection(c: Mapping[str, Any]) -> str:
         [[_s(n.get("awaiting_import", 0)), _s(n.get("awaiting_export", 0)), _s(n.get("held", 0)),
           _s(n.get("queued", 0)), _s(n.get("errors", 0))]],
     )]
+    if n.get("awaiting_import") or n.get("awaiting_export"):
+        parts.append(f"<p>Changes await approval: review them with {cmd('pending')}, "
+                     f"then run {cmd('approve')}.</p>")
     if c["last_contact_at"]:
-        parts.append(_p(f"Last Web Connector contact: {c['last_contact_at']}, "
-                        f"outcome: {c['last_contact_outcome'] or 'unknown'}."))
+        parts.append(f"<p>Last Web Connector contact: {_time(c['last_contact_at'])}, "
+                     f"outcome: {_e(c['last_contact_outcome'] or 'unknown')}.</p>")
     else:
         parts.append(_p("The Web Connector has not contacted this connection yet."))
     parts.append(_runs(c["runs"]))
-    parts.append(_errors(c["errors"]))
-    parts.append(_queue_notes(c["queue_notes"]))
-    parts.append(_failed(c["failed"], c["failed_total"]))
+    parts.append(_errors(c["errors"], cmd))
+    parts.append(_queue_notes(c["queue_notes"], cmd))
+    parts.append(_failed(c["failed"], c["failed_total"], cmd))
     details = f"company file: {c['company_file'] or '(the one open in QuickBooks)'}; qbXML {c['qbxml_version']}"
     return _section(f"Connection {c['name']}", _p(details) + "\n" + "\n".join(parts))
 
@@ -158,59 +193,67 @@ def _runs(runs: list[dict[str, Any]]) -> str:
             outcome = r["summary"] or "closed"
         else:
             outcome = "in progress (or abandoned: it expires after the session timeout)"
-        rows.append([_s(r["created_at"]), _s(r["closed_at"] or r["last_call_at"]), f"{r['percent']}%", outcome,
-                     _s(r["last_error"])])
+        rows.append([_time(r["created_at"]), _time(r["closed_at"] or r["last_call_at"]), f"{r['percent']}%",
+                     _prose(outcome), _prose(r["last_error"]) or '<span class="muted">none</span>'])
     return "<h3>Latest Web Connector runs</h3>" + _table(
         ("Started", "Ended (or last call)", "Done", "Outcome", "Last error"), rows
     )
 
 
 def _steps(steps: Iterable[str]) -> str:
-    items = "".join(f"<li>{_e(s)}</li>" for s in steps)
+    items = "".join(f"<li>{_prose(s)}</li>" for s in steps)
     return f"<ol>{items}</ol>" if items else ""
 
 
-def _errors(errors: list[dict[str, Any]]) -> str:
+def _actions(e: Mapping[str, Any], cmd: _Commands) -> str:
+    """Each action the Error Log offers, as the command that does it."""
+    if e.get("outcome_unknown"):
+        return f"check QuickBooks first; only if the record is not there: {cmd('retry --force', e['id'])}"
+    return "<br>".join(cmd(a, e["id"]) for a in e["actions"]) or "none (resolve it in QuickBooks)"
+
+
+def _errors(errors: list[dict[str, Any]], cmd: _Commands) -> str:
     if not errors:
         return "<h3>Error Log</h3>" + _p("No errors.")
     rows = []
     for e in errors[:MAX_ROWS]:
-        reason = _e(e["reason"] or "")
+        reason = _prose(e["reason"])
         if e.get("message") and e["message"] != e["reason"]:
             reason += f'<br><span class="muted">QuickBooks said: {_e(e["message"])}</span>'
         rows.append([
-            _e(_s(e["id"])), _e(f"{e['action']} {e['type']} {_s(e['name'])}"), _e(e["direction"]),
-            _e(_s(e["status_code"])), reason, _steps(e.get("steps") or ()),
-            _e(", ".join(e["actions"]) or "none (check QuickBooks first)"), _e(_s(e["last_tried"])),
+            _s(e["id"]), _e(f"{e['action']} {e['type']} {e['name'] or ''}"), _e(e["direction"]),
+            _s(e["status_code"]), reason, _steps(e.get("steps") or ()),
+            _actions(e, cmd), _time(e["last_tried"]),
         ])
-    more = _p(f"… and {len(errors) - MAX_ROWS} more: run `qbsync errors`.") if len(errors) > MAX_ROWS else ""
+    more = f"<p>… and {len(errors) - MAX_ROWS} more: run {cmd('errors')}.</p>" if len(errors) > MAX_ROWS else ""
     return "<h3>Error Log</h3>" + _table(
-        ("Change", "What", "Direction", "Status code", "Reason", "How to resolve", "Actions", "Last tried"),
-        rows, raw=True,
+        ("Change", "What", "Direction", "Status code", "Reason", "How to resolve", "Run", "Last tried"), rows,
     ) + more
 
 
-def _queue_notes(rows: list[dict[str, Any]]) -> str:
+def _queue_notes(rows: list[dict[str, Any]], cmd: _Commands) -> str:
     if not rows:
         return ""
     table = _table(
         ("Change", "What", "Status", "Attempts", "Why it is waiting"),
-        [[_s(q["id"]), f"{q['action']} {q['type']} {_s(q['name'])}", q["status"], _s(q["attempts"]), _s(q["note"])]
-         for q in rows[:MAX_ROWS]],
+        [[_s(q["id"]), _e(f"{q['action']} {q['type']} {q['name'] or ''}"), _e(q["status"]), _s(q["attempts"]),
+          _prose(q["note"])] for q in rows[:MAX_ROWS]],
     )
-    more = _p(f"… and {len(rows) - MAX_ROWS} more: run `qbsync queue`.") if len(rows) > MAX_ROWS else ""
+    more = f"<p>… and {len(rows) - MAX_ROWS} more: run {cmd('queue')}.</p>" if len(rows) > MAX_ROWS else ""
     return "<h3>Queued changes with a note</h3>" + table + more
 
 
-def _failed(failed: list[dict[str, Any]], total: int) -> str:
+def _failed(failed: list[dict[str, Any]], total: int, cmd: _Commands) -> str:
     if not failed:
         return "<h3>Latest Failed Syncs</h3>" + _p("No failed syncs recorded.")
     rows = [
-        [_s(f["failed_at"]), _s(f["change_id"]), f"{f['action']} {f['type']} {_s(f['name'])}", f["direction"],
-         _s(f["status_code"]), _s(f["reason"]), "resolved" if f["resolved"] else _s(f["change_status"])]
+        [_time(f["failed_at"]), _s(f["change_id"]), _e(f"{f['action']} {f['type']} {f['name'] or ''}"),
+         _e(f["direction"]), _s(f["status_code"]), _prose(f["reason"]),
+         "resolved" if f["resolved"] else _s(f["change_status"])]
         for f in failed
     ]
-    more = _p(f"Showing the latest {len(failed)} of {total}: run `qbsync failed` for all.") if total > len(failed) else ""
+    more = (f"<p>Showing the latest {len(failed)} of {total}: run {cmd('failed')} for all.</p>"
+            if total > len(failed) else "")
     return "<h3>Latest Failed Syncs</h3>" + _table(
         ("When", "Change", "What", "Direction", "Status code", "Reason", "Now"), rows
     ) + more
