@@ -17,7 +17,7 @@ from qbsync.store import changes as store_changes
 from qbsync.store import open_store
 from qbsync.store import sessions as store_sessions
 from qbsync.store.connections import add_connection
-from qbsync.sync import export_results, session
+from qbsync.sync import delivery, export_results
 
 
 def _change(store, cid, local_id, *, direction="export", status="queued", name=None):
@@ -43,16 +43,16 @@ def db(tmp_path):
                 _change(store, acme["id"], f"q-{i}")
             dup = _change(store, acme["id"], "dup", name="Smith <&> Sons")
             lost = _change(store, acme["id"], "lost")
-        session.start_session(store, acme)
+        delivery.start_session(store, acme)
         sent = [c["id"] for c in store_changes.list_changes(store, acme["id"], ["queued"], direction="export")]
         export_results.mark_sending(store, sent, message_id="m1")  # one message out, as the service sends it
         assert {dup, lost} <= set(sent)
-        session.record_error(store, dup, status_code=3100, message='The name "Smith <&> Sons" is already in use.')
-        session.record_outcome_unknown(store, lost, reason="the connection dropped")
+        delivery.record_error(store, dup, status_code=3100, message='The name "Smith <&> Sons" is already in use.')
+        delivery.record_outcome_unknown(store, lost, reason="the connection dropped")
         for cid in sent:
             if cid not in (dup, lost):
-                session.record_requeue(store, cid, reason="waiting for <Customer> q-0 & co")
-        session.end_session(store, acme, outcome="ok: 0 synced, 2 errors")
+                delivery.record_requeue(store, cid, reason="waiting for <Customer> q-0 & co")
+        delivery.end_session(store, acme, outcome="ok: 0 synced, 2 errors")
         with store.transaction():
             sid = store_sessions.create_session(store, ticket_hash="deadbeef" * 8, connection_id=acme["id"],
                                                 at="2026-11-26T08:00:00Z", state={})

@@ -19,7 +19,7 @@ from qbsync.store import changes as store_changes
 from qbsync.store import open_store
 from qbsync.store import sessions as store_sessions
 from qbsync.store.connections import add_connection
-from qbsync.sync import session
+from qbsync.sync import delivery, export_results
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 BROWSER = next((path for name in BROWSERS if (path := shutil.which(name))), None)
@@ -49,13 +49,13 @@ def db(tmp_path):
             missing = _change(store, acme["id"], "Acme **Landscaping**")
             stale = _change(store, acme["id"], "Birch Tree Care", action="mod")
             lost = _change(store, acme["id"], "Grove `Apartments`")
-        session.start_session(store, acme)
-        session.take_export_batch(store, acme, limit=50)
-        session.record_error(store, missing, status_code=3140,
+        delivery.start_session(store, acme)
+        export_results.mark_sending(store, [missing, stale, lost], message_id="m1")  # one message out
+        delivery.record_error(store, missing, status_code=3140,
                              message='There is an invalid reference to QuickBooks Item "Leaf removal".')
-        session.record_error(store, stale, status_code=3200, message="The provided edit sequence is out-of-date.")
-        session.record_outcome_unknown(store, lost, reason="the connection dropped")
-        session.end_session(store, acme, outcome="failed: 0 synced, 3 errors")
+        delivery.record_error(store, stale, status_code=3200, message="The provided edit sequence is out-of-date.")
+        delivery.record_outcome_unknown(store, lost, reason="the connection dropped")
+        delivery.end_session(store, acme, outcome="failed: 0 synced, 3 errors")
         with store.transaction():
             sid = store_sessions.create_session(store, ticket_hash="deadbeef" * 8, connection_id=acme["id"],
                                                 at="2026-11-26T08:00:00Z", state={})

@@ -11,7 +11,7 @@ from wizard_support import company_for, simulate_web_connector_run
 from qbsync.errors import InvalidInput, NotFound
 from qbsync.store import changes as store_changes
 from qbsync.store import connections, open_store
-from qbsync.sync import overview, session, staging, wizard
+from qbsync.sync import delivery, overview, staging, wizard
 
 
 @pytest.fixture
@@ -103,8 +103,8 @@ def test_references_are_kept_and_recorded(env):
 
 def test_a_reference_resolving_to_the_same_record_is_not_a_change(env):
     store, conn = env
-    session.record_import(store, conn, "Customer", {"ListID": "80-1", "Name": "Acme", "FullName": "Acme", "EditSequence": "1"})
-    session.record_import(store, conn, "Invoice", {"TxnID": "90-1", "RefNumber": "5", "EditSequence": "1",
+    delivery.record_import(store, conn, "Customer", {"ListID": "80-1", "Name": "Acme", "FullName": "Acme", "EditSequence": "1"})
+    delivery.record_import(store, conn, "Invoice", {"TxnID": "90-1", "RefNumber": "5", "EditSequence": "1",
                                                    "CustomerRef": {"ListID": "80-1", "FullName": "Acme"}})
     sync_all(env)
     # The app links its own ids to both, with the same content: links only, no mods.
@@ -181,8 +181,8 @@ def test_bill_lines_and_payment_applied_to_txn(env):
 
 def test_a_conflicting_link_is_refused_or_skipped(env):
     store, conn = env
-    session.record_import(store, conn, "Customer", {"ListID": "80-1", "Name": "Acme", "EditSequence": "1"})
-    session.record_import(store, conn, "Customer", {"ListID": "80-2", "Name": "Bolt", "EditSequence": "1"})
+    delivery.record_import(store, conn, "Customer", {"ListID": "80-1", "Name": "Acme", "EditSequence": "1"})
+    delivery.record_import(store, conn, "Customer", {"ListID": "80-2", "Name": "Bolt", "EditSequence": "1"})
     sync_all(env)
     stage(env, "Customer", {"id": "C1", "ListID": "80-1", "Name": "Acme"})
     with pytest.raises(InvalidInput, match="linked to Customer 80-1"):

@@ -31,7 +31,7 @@ from qbsync.store import changes as store_changes
 from qbsync.store import connections as store_connections
 from qbsync.store import open_store
 from qbsync.store import records as store_records
-from qbsync.sync import session
+from qbsync.sync import delivery
 from qbsync.sync.passwords import hash_password
 from qbsync.testing import FakeQuickBooks, RunReport, WebConnector
 
@@ -171,10 +171,10 @@ def simulate_web_connector_run(
     with open_store(db) as store:
         conn = store_connections.resolve_connection(store, connection)
         for type_name, data in imports:
-            cid = session.record_import(store, conn, type_name, data, deleted=bool(data.pop("_deleted", False)))
+            cid = delivery.record_import(store, conn, type_name, data, deleted=bool(data.pop("_deleted", False)))
             if cid:
                 report["detected"].append(cid)
-        report["applied"] = session.apply_queued_imports(store, conn)
+        report["applied"] = delivery.apply_queued_imports(store, conn)
         queued = store_changes.list_changes(store, conn["id"], ["queued"], direction="export")
         by_local_id = {c["local_id"]: c for c in queued}
         missing = set(outcomes) - set(by_local_id)

@@ -39,7 +39,7 @@ from qbsync.store import export_lookup
 from qbsync.store import sessions as store_sessions
 from qbsync.store.db import Store, open_store
 from qbsync.sync import export_results
-from qbsync.sync import session as sync_session
+from qbsync.sync import delivery
 from qbsync.sync.passwords import verify_password
 from qbsync.timeutil import iso_utc, parse_iso_utc, to_utc, utc_clock
 
@@ -324,7 +324,7 @@ class ConnectorService:
                               f" (try again in {admission.postpone} s)" if admission.postpone else "")
                 return self._answer(engine.AUTH_BUSY, postpone=admission.postpone)
             if admission.status == engine.AUTH_NO_WORK:
-                back = sync_session.end_session(store, cid, outcome="nothing to do")
+                back = delivery.end_session(store, cid, outcome="nothing to do")
                 store_connections.record_contact(store, cid, "nothing to do", at=iso_utc(now))
                 self.log.info("connection %s: nothing to do (%d kept changes back in the wizard)",
                               connection["name"], len(back))
@@ -493,7 +493,7 @@ class ConnectorService:
         self._apply(call, reply)
         st = call.state
         summary = st.closing_text()
-        back = sync_session.end_session(call.store, call.connection_id, outcome=reply.closing or summary)
+        back = delivery.end_session(call.store, call.connection_id, outcome=reply.closing or summary)
         store_connections.record_contact(call.store, call.connection_id, reply.closing or summary, at=call.now)
         self._save(call, closed_at=call.now, summary=summary)
         self.log.info("session %d ended (connection %s, qbXML %s, %d message%s): %s%s", call.session_id,

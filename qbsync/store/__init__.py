@@ -8,6 +8,6 @@ Modules: `db` (opening, transactions), `schema` (migrations), `connections`, `re
 `changes`, `logs` (Failed Syncs and the app's feed).
 """
 
-from qbsync.store.db import Store, open_store, resolve_path, utc_now
+from qbsync.store.db import Store, open_store, resolve_path
 
-__all__ = ["Store", "open_store", "resolve_path", "utc_now"]
+__all__ = ["Store", "open_store", "resolve_path"]

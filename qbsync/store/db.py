@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from qbsync.errors import QbsyncError, StoreBusy
-from qbsync.timeutil import utc_now  # noqa: F401 - still imported from here by qbsync.sync.session and qbsync.store
 
 DEFAULT_PATH = "qbsync.db"
 DEFAULT_BUSY_TIMEOUT = 10.0  # seconds; QBSYNC_BUSY_TIMEOUT overrides

@@ -1,4 +1,4 @@
-"""What a Web Connector session records for its exports, beyond `qbsync.sync.session`:
+"""What a Web Connector session records for its exports, beyond `qbsync.sync.delivery`:
 marking a message's changes as sent, a synced change that came with a warning, a change that
 never left (invalid, waiting), and the EditSequence re-read before a fix-edit-sequence Mod.
 Each function joins the caller's transaction; `record_outcomes` records what the session engine
@@ -14,7 +14,7 @@ from qbsync.store import changes as store_changes
 from qbsync.store import records as store_records
 from qbsync.store.db import Store
 from qbsync.timeutil import utc_now
-from qbsync.sync import session as sync_session
+from qbsync.sync import delivery
 
 
 def mark_sending(store: Store, change_ids: Iterable[int], *, message_id: str | None, at: str | None = None) -> None:
@@ -36,7 +36,7 @@ def record_synced(
     """QuickBooks applied the change; with a warning (500–999) the code and QuickBooks' words
     stay on the change so `qbsync show` tells what QuickBooks left out."""
     with store.transaction():
-        sync_session.record_synced(
+        delivery.record_synced(
             store, change["id"], qb_id=qb_id or change.get("qb_id") or "", edit_sequence=edit_sequence,
             snapshot=snapshot,
         )
@@ -52,14 +52,14 @@ def record_not_sent(store: Store, change_id: int, *, message: str, at: str | Non
     and a Failed Syncs row, exactly like a refusal by QuickBooks but with no status code."""
     with store.transaction():
         mark_sending(store, [change_id], message_id=None, at=at)
-        sync_session.record_error(store, change_id, status_code=None, message=message)
+        delivery.record_error(store, change_id, status_code=None, message=message)
 
 
 def record_failed_lookup(store: Store, change_id: int, *, status_code: int | None, message: str) -> None:
     """The re-read before a Mod failed (the record is gone): the change goes to the Error Log."""
     with store.transaction():
         mark_sending(store, [change_id], message_id=None)
-        sync_session.record_error(store, change_id, status_code=status_code, message=message)
+        delivery.record_error(store, change_id, status_code=status_code, message=message)
 
 
 def note_waiting(store: Store, change_id: int, reason: str) -> None:
@@ -92,7 +92,7 @@ def requeue(store: Store, change: Mapping[str, Any], *, reason: str, status_code
     with store.transaction():
         if change["status"] == "sending":
             code = status_code if isinstance(status_code, int) else None  # an HRESULT is in the reason
-            sync_session.record_requeue(store, change["id"], reason=reason, status_code=code)
+            delivery.record_requeue(store, change["id"], reason=reason, status_code=code)
         else:
             store_changes.update_change(store, change["id"], note=reason)
 
@@ -109,7 +109,7 @@ def record_outcomes(store: Store, outcomes: Iterable[Outcome], *, at: str) -> di
                           status_code=o.status_code, warning=o.status_message)
         elif isinstance(o, Failed):
             if change["status"] == "sending":
-                sync_session.record_error(store, o.change_id, status_code=o.status_code, message=o.message,
+                delivery.record_error(store, o.change_id, status_code=o.status_code, message=o.message,
                                           severity=o.severity)
             elif o.status_code is not None:  # the re-read before a Mod: QuickBooks' answer counts
                 record_failed_lookup(store, o.change_id, status_code=o.status_code, message=o.message)
@@ -117,7 +117,7 @@ def record_outcomes(store: Store, outcomes: Iterable[Outcome], *, at: str) -> di
                 record_not_sent(store, o.change_id, message=o.message, at=at)
         elif isinstance(o, Unknown):
             if change["status"] == "sending":
-                sync_session.record_outcome_unknown(store, o.change_id, reason=o.reason)
+                delivery.record_outcome_unknown(store, o.change_id, reason=o.reason)
         elif isinstance(o, Requeued):
             requeue(store, change, reason=o.reason, status_code=o.status_code)
         elif isinstance(o, Waiting):

@@ -13,7 +13,7 @@ from wizard_support import company_for, simulate_web_connector_run
 from qbsync.errors import QbsyncError
 from qbsync.store import changes as store_changes
 from qbsync.store import connections, logs, open_store, records
-from qbsync.sync import errorlog, export_results, overview, session, staging, wizard
+from qbsync.sync import delivery, errorlog, export_results, overview, staging, wizard
 
 
 @pytest.fixture
@@ -47,15 +47,15 @@ def test_synced_updates_the_mirror_feed_and_suppresses_the_echo(env):
     approve(env)
     (c,) = send(env)
     snap = {"ListID": "80-1", "Name": "Acme", "FullName": "Acme", "Phone": "1", "EditSequence": "7"}
-    session.record_synced(store, c["id"], qb_id="80-1", edit_sequence="7", snapshot=snap)
+    delivery.record_synced(store, c["id"], qb_id="80-1", edit_sequence="7", snapshot=snap)
     rec = records.get_record(store, conn["id"], "Customer", "C1")
     assert (rec["qb_id"], rec["edit_sequence"], rec["data"], rec["qb_data"]) == ("80-1", "7", {"Name": "Acme", "Phone": "1"}, snap)
     (entry,) = overview.feed(store, conn)
     assert (entry["result"], entry["local_id"], entry["qb_id"], entry["edit_sequence"]) == ("synced", "C1", "80-1", "7")
     # QuickBooks reports our own save back: not an import.
-    assert session.record_import(store, conn, "Customer", snap) is None
+    assert delivery.record_import(store, conn, "Customer", snap) is None
     with pytest.raises(QbsyncError, match="not being sent"):
-        session.record_synced(store, c["id"], qb_id="80-1", edit_sequence="7", snapshot=snap)
+        delivery.record_synced(store, c["id"], qb_id="80-1", edit_sequence="7", snapshot=snap)
 
 
 def test_error_appends_a_failure_in_the_same_transaction(env):
@@ -63,7 +63,7 @@ def test_error_appends_a_failure_in_the_same_transaction(env):
     stage(env, "Customer", {"id": "C1", "Name": "Acme"})
     approve(env)
     (c,) = send(env)
-    session.record_error(store, c["id"], status_code=3100, message='The name "Acme" of the list element is already in use.')
+    delivery.record_error(store, c["id"], status_code=3100, message='The name "Acme" of the list element is already in use.')
     (err,) = errorlog.errors(store, conn)
     assert (err["status_code"], err["actions"], err["direction"]) == (3100, ["retry"], "app → QB")
     (failure,) = logs.list_failures(store, conn["id"])
@@ -82,7 +82,7 @@ def test_not_processed_goes_back_to_the_queue_without_a_failure(env):
     approve(env)
     (c,) = send(env)
     assert (c["status"], c["attempts"], c["message_id"]) == ("sending", 1, "m1")
-    session.record_requeue(store, c["id"], reason="not processed after an earlier error", status_code=3231)
+    delivery.record_requeue(store, c["id"], reason="not processed after an earlier error", status_code=3231)
     change = store_changes.get_change(store, c["id"])
     assert (change["status"], change["attempts"], change["note"]) == ("queued", 0, "3231: not processed after an earlier error")
     assert logs.list_failures(store, conn["id"]) == []
@@ -93,8 +93,8 @@ def test_outcome_unknown_is_never_resent_and_can_be_settled(env):
     stage(env, "Customer", {"id": "C1", "Name": "Acme"}, {"id": "C2", "Name": "Bolt"})
     approve(env)
     batch = send(env)
-    session.record_outcome_unknown(store, batch[0]["id"], reason="connection lost")
-    ended = session.end_session(store, conn, outcome="error: 0x80040408")  # C2 never answered either
+    delivery.record_outcome_unknown(store, batch[0]["id"], reason="connection lost")
+    ended = delivery.end_session(store, conn, outcome="error: 0x80040408")  # C2 never answered either
     assert ended == []
     errors = errorlog.errors(store, conn)
     assert [e["actions"] for e in errors] == [[], []] and all(e["outcome_unknown"] for e in errors)
@@ -106,45 +106,45 @@ def test_outcome_unknown_is_never_resent_and_can_be_settled(env):
     # Whoever checked QuickBooks settles them: one was applied, the other was not.
     unsettled = [e["id"] for e in errorlog.errors(store, conn)]
     assert [c["local_id"] for c in store_changes.get_changes(store, unsettled)] == ["C1", "C2"]
-    session.record_synced(store, unsettled[0], qb_id="80-1", edit_sequence="1", snapshot={"ListID": "80-1"})
-    session.record_requeue(store, unsettled[1], reason="not in QuickBooks (checked)")
+    delivery.record_synced(store, unsettled[0], qb_id="80-1", edit_sequence="1", snapshot={"ListID": "80-1"})
+    delivery.record_requeue(store, unsettled[1], reason="not in QuickBooks (checked)")
     assert [c["status"] for c in store_changes.get_changes(store, unsettled)] == ["synced", "queued"]
 
 
 def test_end_of_session_brings_held_changes_back_checked(env):
     store, conn = env
     stage(env, "Customer", {"id": "C1", "Name": "Acme"})
-    session.record_import(store, conn, "Customer", {"ListID": "80-9", "Name": "Zed", "EditSequence": "1"})
+    delivery.record_import(store, conn, "Customer", {"ListID": "80-9", "Name": "Zed", "EditSequence": "1"})
     store_changes.set_checked(store, [r["id"] for r in wizard.pending(store, conn)], False)
     result = wizard.approve(store, conn, unchecked="keep")
     assert result["queued"] == [] and len(result["held"]) == 2 and wizard.pending(store, conn) == []
-    assert sorted(session.end_session(store, conn)) == sorted(result["held"])
+    assert sorted(delivery.end_session(store, conn)) == sorted(result["held"])
     assert all(r["checked"] for r in wizard.pending(store, conn))
 
 
 def test_imports_detect_add_mod_delete_without_duplicates(env):
     store, conn = env
     qb = {"ListID": "80-1", "Name": "Acme", "Phone": "1", "EditSequence": "1", "TimeModified": "2026-11-01T10:00:00"}
-    first = session.record_import(store, conn, "Customer", qb)
-    assert session.record_import(store, conn, "Customer", {**qb, "Phone": "2", "EditSequence": "2"}) == first
+    first = delivery.record_import(store, conn, "Customer", qb)
+    assert delivery.record_import(store, conn, "Customer", {**qb, "Phone": "2", "EditSequence": "2"}) == first
     (row,) = wizard.pending(store, conn)
     assert (row["action"], row["local_id"]) == ("add", "80-1")
     approve(env)
-    assert session.apply_queued_imports(store, conn) == [first]
+    assert delivery.apply_queued_imports(store, conn) == [first]
     assert records.get_record(store, conn["id"], "Customer", "80-1")["data"]["Phone"] == "2"
     # A real change in QuickBooks: a mod with a field-by-field before/after.
-    mod = session.record_import(store, conn, "Customer", {**qb, "Phone": "3", "EditSequence": "3"})
+    mod = delivery.record_import(store, conn, "Customer", {**qb, "Phone": "3", "EditSequence": "3"})
     shown = wizard.show(store, conn, mod)
     assert shown["action"] == "mod" and shown["fields"] == [{"field": "Phone", "before": "2", "after": "3"}]
     # Only QuickBooks' bookkeeping moved: no change, but the mirror keeps the fresh EditSequence.
     approve(env)
-    session.apply_queued_imports(store, conn)
-    assert session.record_import(store, conn, "Customer", {**qb, "Phone": "3", "EditSequence": "4", "TimeModified": "x"}) is None
+    delivery.apply_queued_imports(store, conn)
+    assert delivery.record_import(store, conn, "Customer", {**qb, "Phone": "3", "EditSequence": "4", "TimeModified": "x"}) is None
     assert records.get_record(store, conn["id"], "Customer", "80-1")["edit_sequence"] == "4"
-    gone = session.record_import(store, conn, "Customer", {"ListID": "80-1", "ListDelType": "Customer"}, deleted=True)
+    gone = delivery.record_import(store, conn, "Customer", {"ListID": "80-1", "ListDelType": "Customer"}, deleted=True)
     assert wizard.show(store, conn, gone)["action"] == "delete"
     approve(env)
-    session.apply_queued_imports(store, conn)
+    delivery.apply_queued_imports(store, conn)
     assert records.list_records(store, conn["id"], "Customer") == []
     assert [e["action"] for e in overview.feed(store, conn)] == ["add", "mod", "delete"]
 
@@ -154,7 +154,7 @@ def test_results_need_a_change_that_is_being_sent(env):
     stage(env, "Customer", {"id": "C1", "Name": "Acme"})
     (row,) = wizard.pending(store, conn)
     with pytest.raises(QbsyncError):
-        session.record_error(store, row["id"], status_code=3100, message="x")
+        delivery.record_error(store, row["id"], status_code=3100, message="x")
     assert logs.list_failures(store, conn["id"]) == []
 
 

@@ -1,4 +1,4 @@
-"""What a Web Connector session does to the store (the engine calls these; each is one
+"""What a Web Connector session does to the store (the connector shell calls these; each is one
 transaction). Export path: record one result per change the engine sent (`sending`): synced,
 error, back to queued, or outcome unknown. Import path: record
 what QuickBooks reported (→ an `awaiting` import change), apply approved imports. End of
@@ -23,7 +23,8 @@ from qbsync.store import changes as store_changes
 from qbsync.store import connections as store_connections
 from qbsync.store import logs as store_logs
 from qbsync.store import records as store_records
-from qbsync.store.db import Store, utc_now
+from qbsync.store.db import Store
+from qbsync.timeutil import utc_now
 from qbsync.sync import catalogue, content
 
 _WAITS_FOR = ("awaiting", "held", "queued", "sending", "error")
