@@ -614,3 +614,27 @@ def test_log_qbxml_logs_every_message(env, caplog):
     assert trace.requests[0] in caplog.text
     assert "CustomerAddRs" in caplog.text
     assert trace.auth[0] not in caplog.text and PASSWORD not in caplog.text
+
+
+def test_a_change_waiting_for_a_record_still_to_be_approved_makes_no_session(env):
+    env.stage("Customer", [customer("C1", "Acme")])
+    env.stage("Invoice", [invoice("INV1", "C1", [{"id": "L1", "Desc": "Mowing", "Amount": "10.00"}])])
+    env.approve(uncheck=[1])  # the invoice goes, its customer is held back (kept)
+    assert env.run().auth[1] == "none"  # nothing could go: no session, no run ending in failure
+    note = env.changes()[2]["note"]
+    assert note.startswith("waiting for Customer C1") and env.changes()[2]["status"] == "queued"
+    assert env.errors() == []
+    env.approve()  # the customer comes back after that run, checked: approved now
+    assert env.run().summary == "Synced 2"
+
+
+def test_a_change_whose_reference_was_cleared_goes_to_the_error_log_not_waiting_forever(env):
+    env.stage("Customer", [customer("C1", "Acme")])
+    env.stage("Invoice", [invoice("INV1", "C1", [{"id": "L1", "Desc": "Mowing", "Amount": "10.00"}])])
+    env.approve(uncheck=[1], unchecked="clear")  # the customer is cleared: it will never go
+    assert env.run().auth[1] == "none"
+    (err,) = env.errors()
+    assert err["id"] == 2 and "Customer C1" in err["reason"] and "cleared or deleted" in err["reason"]
+    assert env.changes()[2]["status"] == "error" and len(env.failed()) == 1
+    assert env.run().auth[1] == "none"  # and it is not offered again
+    assert len(env.failed()) == 1

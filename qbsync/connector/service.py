@@ -247,15 +247,19 @@ class ConnectorService:
 
     def _work(self, call: _Call, *, with_sending: bool = False) -> Work:
         """The queued exports of the session (and, while a response is read, those of the message
-        out) with the mirror records they touch."""
-        rows = export_lookup.queued_exports(call.store, call.connection_id, call.state.max_change_id,
-                                            with_sending=with_sending)
-        refs = export_lookup.refs_for_changes(call.store, [r["id"] for r in rows])
+        out) with what the engine needs to know about the records they touch."""
+        return self._load_work(call.store, call.connection_id, call.state.max_change_id, with_sending=with_sending)
+
+    @staticmethod
+    def _load_work(store: Store, connection_id: int, max_change_id: int | None, *, with_sending: bool = False) -> Work:
+        rows = export_lookup.queued_exports(store, connection_id, max_change_id, with_sending=with_sending)
+        refs = export_lookup.refs_for_changes(store, [r["id"] for r in rows])
         changes = [ExportChange.from_row(r, refs.get(r["id"], ())) for r in rows]
         local_ids = {c.local_id for c in changes} | {r.local_id for c in changes for r in c.refs}
         mirror = Mirror(MirrorRecord.from_row(r)
-                        for r in export_lookup.records_for_local_ids(call.store, call.connection_id, local_ids))
-        return Work(changes, mirror)
+                        for r in export_lookup.records_for_local_ids(store, connection_id, local_ids))
+        missing = {i for i in local_ids if not mirror.find(i)}
+        return Work(changes, mirror, export_lookup.unapproved_local_ids(store, connection_id, missing))
 
     def _apply(self, call: _Call, reply: Reply) -> None:
         """Record the reply's outcomes in the store and log what they say."""
@@ -317,8 +321,11 @@ class ConnectorService:
                                            self.limits)
                        for r in store_sessions.open_sessions(store, cid)]
             queued, top = export_lookup.count_queued(store, cid)
+            work = self._load_work(store, cid, top) if queued and not running else None
             admission = engine.admit(queued=queued, imports_due=self.imports_due(store, connection, now),
-                                     running_seconds_left=running, busy_postpone=self.busy_postpone)
+                                     running_seconds_left=running, busy_postpone=self.busy_postpone, work=work)
+            if admission.outcomes:
+                export_results.record_outcomes(store, admission.outcomes, at=iso_utc(now))
             if admission.status == engine.AUTH_BUSY:
                 self.log.info("connection %s: a session is still running; answering busy%s", connection["name"],
                               f" (try again in {admission.postpone} s)" if admission.postpone else "")
@@ -326,8 +333,11 @@ class ConnectorService:
             if admission.status == engine.AUTH_NO_WORK:
                 back = delivery.end_session(store, cid, outcome="nothing to do")
                 store_connections.record_contact(store, cid, "nothing to do", at=iso_utc(now))
-                self.log.info("connection %s: nothing to do (%d kept changes back in the wizard)",
-                              connection["name"], len(back))
+                waiting = len(admission.outcomes)
+                self.log.info("connection %s: nothing to do (%d kept changes back in the wizard%s)",
+                              connection["name"], len(back),
+                              f"; {waiting} queued change(s) cannot go: see `qbsync queue` and `qbsync errors`"
+                              if waiting else "")
                 return self._answer(engine.AUTH_NO_WORK)
             ticket = secrets.token_urlsafe(24)  # 192 random bits
             state = SessionState(total=queued, max_change_id=top)

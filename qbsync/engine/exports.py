@@ -20,7 +20,7 @@ before it joins a message, so one bad change never blocks the rest of its batch.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,13 +132,20 @@ def _blocker(
     mirror: Mirror,
     queued_entities: Mapping[tuple[str, str], list[int]],
     queued_local: Mapping[str, list[tuple[str, int]]],
+    unapproved: Container[str] | None = None,
 ) -> tuple[str, str] | None:
     """Why `change` cannot go in this message: ("defer", reason) when what it needs is still
-    queued (a later message), ("wait", reason) when what it needs is not coming; None: ready."""
+    queued (a later message), ("wait", reason) when what it needs is not coming yet (awaiting
+    approval, held or in the Error Log), ("gone", reason) when it never will (cleared or deleted:
+    `unapproved` names the local ids that still have such a change; None: not known, so wait);
+    None: ready."""
     earlier = [i for i in queued_entities.get(change.entity, ()) if i < change.id]
     if earlier:
         return "defer", f"waiting for change {earlier[0]} to the same {change.type} to be sent first"
     if change.action != "add" and not _qb_id(change, mirror):
+        if unapproved is not None and change.local_id not in unapproved:
+            return "gone", (f"not sent: {change.type} {change.local_id} never reached QuickBooks and its add is "
+                            "no longer on its way (cleared or deleted); stage the record again as new")
         return "wait", f"waiting for {change.type} {change.local_id} (it has not reached QuickBooks yet)"
     for ref in change.refs:
         if mirror.find(ref.local_id, ref.types):
@@ -149,6 +156,9 @@ def _blocker(
         label = f"{pending[0]} {ref.local_id}" if pending else ref.label()
         if pending:
             return "defer", f"waiting for {label}"
+        if unapproved is not None and ref.local_id not in unapproved:
+            return "gone", (f"not sent: it refers to {label}, which is neither in QuickBooks nor on its way "
+                            f"(cleared or deleted); stage {ref.local_id} again, or the change without that reference")
         return "wait", f"waiting for {label} (not in QuickBooks yet, and not approved to go)"
     return None
 
@@ -162,12 +172,14 @@ def plan_exports(
     skip: Iterable[int] = (),
     refreshed: Mapping[int, str] | None = None,
     alone: Iterable[int] = (),
+    unapproved: Container[str] | None = None,
     validate: bool = True,
 ) -> ExportPlan:
     """Choose the next message. `changes` are the connection's queued exports; `skip` the ones
     this session will not send again; `refreshed` maps a change to the EditSequence re-read for
     it; `alone` the changes that go in a message of their own (they were in a message QuickBooks
-    could not parse), first. Re-reads come first (one REFRESH message), then writes in
+    could not parse), first; `unapproved` the local ids that have a change still to be approved,
+    held or in the Error Log (a reference to anything else that is not in QuickBooks fails). Re-reads come first (one REFRESH message), then writes in
     dependency order."""
     refreshed = dict(refreshed or {})
     skip, alone = set(skip), set(alone)
@@ -184,11 +196,14 @@ def plan_exports(
 
     waiting: list[Waiting] = []
     deferred: list[Waiting] = []
+    gone: list[Failed] = []
     ready: list[ExportChange] = []
     for c in candidates:
-        block = _blocker(c, mirror, queued_entities, queued_local)
+        block = _blocker(c, mirror, queued_entities, queued_local, unapproved)
         if block is None:
             ready.append(c)
+        elif block[0] == "gone":
+            gone.append(Failed(c.id, None, block[1]))
         elif block[0] == "wait":
             waiting.append(Waiting(c.id, block[1]))
         else:
@@ -199,12 +214,12 @@ def plan_exports(
         ready, batch_size = isolated[:1], 1
     to_refresh = [c for c in ready if needs_refresh(c, mirror, refreshed)]
     if to_refresh:
-        plan = ExportPlan(REFRESH, waiting=waiting, deferred=deferred)
+        plan = ExportPlan(REFRESH, invalid=gone, waiting=waiting, deferred=deferred)
         for c in to_refresh[:batch_size]:
             plan.requests.append(PlannedRequest(request_id_for(REFRESH, c.id), c.id, refresh_request(c, mirror)))
         return plan
 
-    plan = ExportPlan(WRITE, waiting=waiting, deferred=deferred)
+    plan = ExportPlan(WRITE, invalid=gone, waiting=waiting, deferred=deferred)
     taken: set[tuple[str, str]] = set()
     taken_local: set[str] = set()
     for c in ready:

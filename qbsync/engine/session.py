@@ -95,11 +95,13 @@ class Limits:
 
 @dataclass
 class Work:
-    """What the export step needs: the connection's queued exports and the mirror records they
-    touch (plain data the shell loads)."""
+    """What the export step needs: the connection's queued exports, the mirror records they
+    touch, and which of the local ids they need still have a change to be approved, held or in
+    the Error Log (None: not known; a reference to anything else not in QuickBooks fails)."""
 
     changes: list[ExportChange] = field(default_factory=list)
     mirror: Mirror = field(default_factory=Mirror)
+    unapproved: frozenset[str] | None = None
 
 
 @dataclass
@@ -335,19 +337,29 @@ def revive(state: SessionState) -> None:
 @dataclass(frozen=True)
 class Admission:
     """authenticate's decision: `status` is AUTH_GO (start a session), AUTH_NO_WORK or AUTH_BUSY;
-    `postpone`: seconds QBWC should wait before trying again (busy only)."""
+    `postpone`: seconds QBWC should wait before trying again (busy only); `outcomes`: what was
+    learnt about queued changes that cannot go (to record even when no session starts)."""
 
     status: str
     postpone: int | None = None
+    outcomes: tuple[Outcome, ...] = ()
 
 
-def admit(*, queued: int, imports_due: bool, running_seconds_left: Sequence[int], busy_postpone: bool) -> Admission:
+def admit(*, queued: int, imports_due: bool, running_seconds_left: Sequence[int], busy_postpone: bool,
+          work: Work | None = None) -> Admission:
     """Whether a connection's authenticate starts a session. `running_seconds_left`: for each
-    session of the connection still open, the seconds until it expires."""
+    session of the connection still open, the seconds until it expires. With `work` (the queued
+    exports), a session starts only when one of them can go: changes that wait for records still
+    to be approved, or that refer to records gone for good, make no session (`none`) but are
+    noted (waiting) or sent to the Error Log (gone)."""
     if running_seconds_left:
         return Admission(AUTH_BUSY, max(running_seconds_left) if busy_postpone else None)
     if queued == 0 and not imports_due:
         return Admission(AUTH_NO_WORK)
+    if work is not None and not imports_due:
+        plan = exports.plan_exports(work.changes, work.mirror, unapproved=work.unapproved, validate=False)
+        if plan.empty:
+            return Admission(AUTH_NO_WORK, outcomes=(*plan.invalid, *plan.waiting, *plan.deferred))
     return Admission(AUTH_GO)
 
 
@@ -552,6 +564,7 @@ class Session:
             return exports.plan_exports(
                 work.changes, work.mirror, batch_size=self.limits.batch_size, version=st.qbxml_version or "13.0",
                 skip=set(st.skip) | set(st.settled), refreshed=st.refreshed_ids(), alone=set(st.alone),
+                unapproved=work.unapproved,
             )
         raise ValueError(f"unknown session step {step!r}")
 
@@ -584,13 +597,18 @@ class Session:
 
 
 def _forget(work: Work, outcomes: list[Outcome]) -> None:
-    """`work` as the store has it after `outcomes`: what they settled is no longer queued, and
-    what they synced is known to QuickBooks."""
+    """`work` as the store has it after `outcomes`: what they settled is no longer queued, what
+    they synced is known to QuickBooks, and what failed is in the Error Log."""
     settled = {o.change_id: o for o in outcomes if isinstance(o, (Synced, Failed, Unknown))}
     if not settled:
         return
+    in_error_log = set()
     for change in work.changes:
         o = settled.get(change.id)
         if isinstance(o, Synced) and change.action != "delete":
             work.mirror.learn(change.type, change.local_id, o.qb_id or change.qb_id, o.edit_sequence)
+        elif isinstance(o, (Failed, Unknown)):
+            in_error_log.add(change.local_id)  # on its way still: a retry may send it
     work.changes = [c for c in work.changes if c.id not in settled]
+    if work.unapproved is not None and in_error_log:
+        work.unapproved = work.unapproved | in_error_log

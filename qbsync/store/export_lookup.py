@@ -63,3 +63,18 @@ def records_for_local_ids(store: Store, connection_id: int, local_ids: Iterable[
         )
         found.extend(store_records._row(r) for r in rows)  # type: ignore[misc]
     return found
+
+
+def unapproved_local_ids(store: Store, connection_id: int, local_ids: Iterable[str]) -> frozenset[str]:
+    """Which of `local_ids` have an export change still to be approved (awaiting), held, or in the
+    Error Log: records on their way to QuickBooks, not gone."""
+    wanted = sorted(set(local_ids))
+    found: set[str] = set()
+    for chunk in _chunks(wanted):
+        marks = ", ".join("?" * len(chunk))
+        found.update(r["local_id"] for r in store.query(
+            f"SELECT DISTINCT local_id FROM changes WHERE connection_id = ? AND direction = 'export'"
+            f" AND status IN ('awaiting', 'held', 'error') AND local_id IN ({marks})",
+            [connection_id, *chunk],
+        ))
+    return frozenset(found)
