@@ -12,7 +12,7 @@ from qbsync import __version__
 from typer.exceptions import TyperException
 
 from qbsync.commands import helptext
-from qbsync.commands._support import interrupted_message
+from qbsync.commands._support import interrupted_message, reset
 from qbsync.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, QbsyncError
 
 app = typer.Typer(
@@ -69,6 +69,7 @@ helptext.tidy(app)
 
 
 def main(argv: list[str] | None = None) -> None:
+    reset()
     try:
         code = app(args=argv, prog_name="qbsync", standalone_mode=False)
     except TyperException as exc:  # usage errors of the command line itself: one line, exit 2

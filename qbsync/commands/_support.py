@@ -128,6 +128,12 @@ def on_interrupt(meaning: str) -> None:
     _interrupt_means = meaning
 
 
+def reset() -> None:
+    """Each run starts loud and with no interrupt meaning (cli.main; tests run many in one process)."""
+    global _quiet, _interrupt_means
+    _quiet, _interrupt_means = False, None
+
+
 def interrupted_message() -> str:
     """The line Ctrl-C leaves on stderr (cli.main prints it with exit 130)."""
     return "qbsync: interrupted" + (f"; {_interrupt_means}" if _interrupt_means else "")
