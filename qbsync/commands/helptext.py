@@ -55,7 +55,7 @@ def _option_metavar(option: TyperOption) -> str:
     if desc.annotation in (int, float):
         return "N"
     long_names = [o for o in option.opts if o.startswith("--")] or option.opts
-    return long_names[0].lstrip("-").upper()
+    return long_names[0].lstrip("-").split("-")[-1].upper()  # --client-version VERSION
 
 
 def _tidy_params(params: list[Any]) -> None:
