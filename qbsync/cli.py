@@ -12,7 +12,7 @@ from qbsync import __version__
 from typer.exceptions import TyperException
 
 from qbsync.commands import helptext
-from qbsync.commands._support import interrupted_message, reset
+from qbsync.commands.messages import interrupted_message, reset
 from qbsync.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, QbsyncError
 
 app = typer.Typer(

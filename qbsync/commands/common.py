@@ -31,7 +31,7 @@ FormatOption = Annotated[Format, format_option()]
 ResultFormatOption = Annotated[Format | None, format_option("Also print the result as data.")]
 
 def _set_quiet(value: bool) -> bool:
-    from qbsync.commands._support import set_quiet
+    from qbsync.commands.messages import set_quiet
 
     return set_quiet(value)
 

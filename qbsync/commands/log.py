@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from qbsync.commands._support import connection, counted, fmt_value, open_db, parse_ids, render, say, since_option, warn
+from qbsync.commands._support import connection, counted, fmt_value, open_db, parse_ids, render, since_option
 from qbsync.commands.common import ConnectionOption, DbOption, Format, FormatOption, IdsArgument, QuietOption
+from qbsync.commands.messages import say, warn
 
 AllOption = Annotated[bool, typer.Option("--all", help="Every change in the Error Log.")]
 # The note says why a queued change is not moving ("waiting for Customer C-9").

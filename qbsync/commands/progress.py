@@ -20,7 +20,7 @@ _BAR_WIDTH = 24
 
 def wanted(stream: IO[str] | None = None) -> bool:
     """Whether to show progress: stderr is a terminal and the command is not --quiet."""
-    from qbsync.commands._support import quiet
+    from qbsync.commands.messages import quiet
 
     stream = stream or sys.stderr
     return not quiet() and stream.isatty()

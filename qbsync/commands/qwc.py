@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from qbsync.commands._support import option_values, say, warn
+from qbsync.commands._support import option_values
 from qbsync.commands.common import DbOption, QuietOption
+from qbsync.commands.messages import say, warn
 
 # The .qwc always carries a Scheduler: it only presets the interval, the user still ticks Auto-Run.
 DEFAULT_EVERY_MINUTES = 15

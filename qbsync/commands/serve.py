@@ -11,8 +11,8 @@ from typing import Annotated, Any
 
 import typer
 
-from qbsync.commands._support import warn
 from qbsync.commands.common import DbOption
+from qbsync.commands.messages import warn
 
 LOGGER_NAME = "qbsync.connector"
 _RESERVED_PATHS = ("/support", "/healthz")

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from qbsync.commands._support import confirm_or_yes, open_db, option_values, read_password, render, say, since_option
+from qbsync.commands._support import confirm_or_yes, open_db, option_values, read_password, render, since_option
 from qbsync.commands.common import DbOption, Format, FormatOption, QuietOption
+from qbsync.commands.messages import say
 
 CONNECTION_COLUMNS = (
     "name", "username", "company_file", "qbxml_version", "import_types", "import_since", "last_contact_at",

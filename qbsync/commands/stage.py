@@ -7,8 +7,9 @@ from typing import Annotated
 
 import typer
 
-from qbsync.commands._support import connection, on_interrupt, open_db, plural, render, say, warn
+from qbsync.commands._support import connection, open_db, plural, render
 from qbsync.commands.common import ConnectionOption, DbOption, QuietOption, ResultFormatOption
+from qbsync.commands.messages import on_interrupt, say, warn
 
 RESULT_COLUMNS = ("type", "read", "added", "modified", "deleted", "updated", "unchanged", "linked", "cleared", "skipped")
 

@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from qbsync.commands._support import say
 from qbsync.commands.common import QuietOption, SchemaDirOption, format_option
+from qbsync.commands.messages import say
 
 STDIN_NAME = "<stdin>"
 

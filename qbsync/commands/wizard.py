@@ -8,11 +8,12 @@ from typing import Annotated
 import typer
 
 from qbsync.commands._support import (
-    confirm_or_yes, connection, counted, fmt_value, open_db, parse_ids, plural, render, say, type_option, warn,
+    confirm_or_yes, connection, counted, fmt_value, open_db, parse_ids, plural, render, type_option,
 )
 from qbsync.commands.common import (
     ConnectionOption, DbOption, Format, FormatOption, IdsArgument, QuietOption, ResultFormatOption,
 )
+from qbsync.commands.messages import say, warn
 
 DirectionOption = Annotated[
     str | None, typer.Option("--direction", "-d", metavar="import|export", help="Only this direction.")
