@@ -12,14 +12,16 @@ import typer
 from qbsync import __version__
 from typer.exceptions import TyperException
 
-from qbsync.errors import EXIT_ERROR, EXIT_USAGE, QbsyncError
+from qbsync.commands import helptext
+from qbsync.commands.messages import interrupted_message, reset
+from qbsync.errors import EXIT_ERROR, EXIT_INTERRUPTED, EXIT_USAGE, QbsyncError
 
 app = typer.Typer(
     name="qbsync",
     help="Two-way sync between your app and QuickBooks Desktop through the QuickBooks Web Connector.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (bash, zsh, fish, PowerShell)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -50,7 +52,7 @@ def _version(value: bool) -> None:
 @app.callback(epilog="Examples:  qbsync pending   ·   qbsync approve --yes   ·   qbsync errors --explain   ·   qbsync --db /srv/qbsync.db status --check")
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
-    db: str | None = typer.Option(None, "--db", help="SQLite store file for the command that follows (same as QBSYNC_DB).", show_default=False),
+    db: str | None = typer.Option(None, "--db", metavar="FILE", help="SQLite store file for the command that follows (same as QBSYNC_DB).", show_default=False),
 ) -> None:
     """qbsync: review, approve and move changes between your app and QuickBooks Desktop.
 
@@ -64,6 +66,7 @@ def _root(
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"qbsync.commands.{_name}").register(app)
+helptext.tidy(app)
 
 
 @functools.cache
@@ -74,6 +77,7 @@ def command() -> typer.core.TyperGroup:
 
 
 def main(argv: list[str] | None = None) -> None:
+    reset()
     try:
         code = command().main(args=argv, prog_name="qbsync", standalone_mode=False)
     except TyperException as exc:  # usage errors of the command line itself: one line, exit 2
@@ -90,11 +94,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"qbsync: error: {exc}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
-        print("qbsync: interrupted", file=sys.stderr)
-        sys.exit(130)
+        print(interrupted_message(), file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
     except Exception as exc:  # the last line of defence: no tracebacks for users
         if os.environ.get("QBSYNC_DEBUG") == "1":
             raise
         print(f"qbsync: error: {type(exc).__name__}: {exc} (set QBSYNC_DEBUG=1 for details)", file=sys.stderr)
         sys.exit(EXIT_ERROR)
+    if code == EXIT_INTERRUPTED:  # typer's answer to a KeyboardInterrupt inside a command
+        print(interrupted_message(), file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)

@@ -1,10 +1,19 @@
-"""Exit codes and the one exception type the CLI turns into a one-line error."""
+"""Exit codes and the one exception type the CLI turns into a one-line error.
+
+The rule: 2 when the command line is wrong (an unknown command or option, a missing value, any
+value an option refuses: a date that does not exist, an unknown --type or --import type, a URL
+qbsync will not use, an id that is not a number); 3 when the data is wrong (a JSON line, a qbXML
+document, stdin, the TYPE or CODE a command works on); 1 when a well-formed name finds nothing in
+the store (an id, a connection) or an action is refused; 4 when the store stays locked; 130 on
+Ctrl-C. Checks of option values run inside `commands._support.option_values()`.
+"""
 
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INVALID = 3
 EXIT_BUSY = 4
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
 
 
 class QbsyncError(Exception):

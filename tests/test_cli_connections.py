@@ -55,7 +55,7 @@ def test_a_password_is_never_an_argument(tmp_path):
 
 def test_import_since_is_stored_in_utc(tmp_path):
     """`--import-since` with an offset is stored as the same moment in UTC; a bare date stays a
-    date (midnight UTC); nonsense is refused with exit 3 and the stored value is kept."""
+    date (midnight UTC); nonsense is refused with exit 2 (a bad option value) and the stored value is kept."""
     db = tmp_path / "qbsync.db"
     run_cli("init", db=db, check=True)
     run_cli("connection", "add", "main", "--username", "qbwc", "--import-since", "2026-03-01T10:00:00+02:00",
@@ -75,5 +75,5 @@ def test_import_since_is_stored_in_utc(tmp_path):
         run_cli("connection", "set", "main", "--import-since", given, db=db, check=True)
         assert stored() == expected, given
     refused = run_cli("connection", "set", "main", "--import-since", "2026-03-01T25:00:00+02:00", db=db)
-    assert refused.returncode == 3 and refused.stderr.count("\n") == 1 and "--import-since" in refused.stderr
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1 and "--import-since" in refused.stderr
     assert stored() == "2026-03-01"

@@ -60,11 +60,20 @@ def db(tmp_path_factory):
         (("records", "Spaceship"), None, 3, ["Spaceship"]),
         (("pending", "--direction", "sideways"), None, 2, ["sideways"]),
         (("pending", "--connection", "other"), None, 1, ["other"]),
-        (("failed", "--since", "yesterday"), None, 3, ["yesterday"]),
+        # One rule: a bad option value is a usage error (2), bad data invalid input (3).
+        (("failed", "--since", "yesterday"), None, 2, ["yesterday"]),
+        (("failed", "--since", "2026-02-30"), None, 2, ["2026-02-30"]),
+        (("changes", "--since", "abc"), None, 2, ["abc"]),
+        (("pending", "--type", "Spaceship"), None, 2, ["Spaceship"]),
+        (("uncheck", "--type", "Spaceship"), None, 2, ["Spaceship"]),
+        (("connection", "set", "main", "--import-since", "2026-02-30"), None, 2, ["--import-since"]),
+        (("connection", "set", "main", "--qbxml-version", "thirteen"), None, 2, ["--qbxml-version"]),
+        (("connection", "set", "main", "--username", " "), None, 2, ["empty"]),
         (("connection", "add", "second", "-u", "qbwc2"), None, 2, ["--password-stdin"]),
         (("connection", "add", "main", "-u", "other", "--password-env", "HOME"), None, 1, ["already exists"]),
         (("connection", "remove", "main"), None, 2, ["--yes"]),
-        (("connection", "set", "main", "--import", "Spaceship"), None, 3, ["Spaceship"]),
+        (("connection", "set", "main", "--import", "Spaceship"), None, 2, ["Spaceship", "Customer", "Bill"]),
+        (("connection", "add", "x", "--password-stdin"), "pw\n", 2, ["--username"]),
     ],
 )
 def test_bad_input_is_one_line_and_changes_nothing(db, args, stdin, code, words):

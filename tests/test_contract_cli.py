@@ -192,16 +192,17 @@ def test_listing_commands_parse_back_in_every_format(busy_db, fmt):
 # -- blank names, ids given twice --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [
-    ["connection", "add", "", "--username", "other", "--password-stdin"],
-    ["connection", "add", "  ", "--username", "other", "--password-stdin"],
-    ["connection", "add", "other", "--username", "", "--password-stdin"],
-    ["connection", "set", "main", "--username", " "],
-    ["connection", "set", "main", "--rename", ""],
+# The NAME argument is data (exit 3); an option's value is a usage error (exit 2).
+@pytest.mark.parametrize("args, code", [
+    (["connection", "add", "", "--username", "other", "--password-stdin"], 3),
+    (["connection", "add", "  ", "--username", "other", "--password-stdin"], 3),
+    (["connection", "add", "other", "--username", "", "--password-stdin"], 2),
+    (["connection", "set", "main", "--username", " "], 2),
+    (["connection", "set", "main", "--rename", ""], 2),
 ])
-def test_blank_connection_name_or_username_is_invalid_input(db, args):
+def test_blank_connection_name_or_username_is_refused(db, args, code):
     proc = run_cli(*args, db=db, input="pw\n")
-    assert proc.returncode == 3 and proc.stdout == ""
+    assert proc.returncode == code and proc.stdout == ""
     assert proc.stderr.startswith("qbsync: error: ") and "cannot be empty" in proc.stderr
     (row,) = as_json(run_cli("connection", "list", "--format", "json", db=db))
     assert (row["name"], row["username"]) == ("main", "qbwc")  # nothing changed
@@ -225,7 +226,7 @@ def test_import_types_are_canonical_and_listed_once(db):
     (row,) = as_json(run_cli("connection", "list", "--format", "json", db=db))
     assert row["import_types"] == ["Customer", "Invoice"]
     bad = run_cli("connection", "set", "main", "--import", "Customer,Gadget", db=db)
-    assert bad.returncode == 3 and "Gadget" in bad.stderr
+    assert bad.returncode == 2 and "Gadget" in bad.stderr
 
 
 def test_a_bad_date_names_the_field_without_the_add_element(db):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import typer
@@ -41,6 +42,42 @@ def parse_ids(values: Sequence[str] | None) -> list[int]:
     return out
 
 
+@contextmanager
+def option_values() -> Iterator[None]:
+    """Around the checks of option values: one rule for exit codes, a value an option refuses is
+    a usage error (2), whatever the check calls it; bad data (a file, stdin, the TYPE or CODE a
+    command works on) stays invalid input (3)."""
+    from qbsync.errors import InvalidInput
+
+    try:
+        yield
+    except InvalidInput as exc:
+        raise UsageError(str(exc)) from None
+
+
+def type_option(value: str | None) -> str | None:
+    """A `--type` value as the catalogue spells it; an unknown type is a usage error."""
+    if value is None:
+        return None
+    from qbsync.sync.catalogue import entity_type
+
+    with option_values():
+        return entity_type(value).name
+
+
+def since_option(value: str | None, option: str, example: str) -> str | None:
+    """A date or date-time option (UTC as stored, see timeutil.parse_user_time); an impossible
+    date such as 2026-02-30 is a usage error like any other bad value. None and "" pass."""
+    if not value:
+        return value
+    from qbsync.timeutil import parse_user_time
+
+    try:
+        return parse_user_time(value)
+    except ValueError:
+        raise UsageError(f"{option} takes {example}, not {value!r}") from None
+
+
 def fmt_value(fmt: Any) -> str:
     return getattr(fmt, "value", fmt) or "table"
 
@@ -54,11 +91,6 @@ def render(
     from qbsync.output import render as _render
 
     return _render(rows, fmt_value(fmt), columns=columns, empty_message=empty, keys=keys)
-
-
-def say(message: str) -> None:
-    """A message for people: stderr, never mixed with the data on stdout."""
-    print(message, file=sys.stderr, flush=True)
 
 
 def confirm_or_yes(question: str, yes: bool, what: str) -> bool:

@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
-from qbsync.commands._support import connection, fmt_value, open_db, counted, parse_ids, render, say
-from qbsync.commands.common import ConnectionOption, DbOption, Format, FormatOption
+from qbsync.commands._support import connection, counted, fmt_value, open_db, parse_ids, render, since_option
+from qbsync.commands.common import ConnectionOption, DbOption, Format, FormatOption, IdsArgument, QuietOption
+from qbsync.commands.messages import say, warn
 
-IdsArgument = Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="Change ids.", show_default=False)]
 AllOption = Annotated[bool, typer.Option("--all", help="Every change in the Error Log.")]
-QUEUE_COLUMNS = ("id", "direction", "type", "action", "name", "status", "approved_at", "attempts", "summary")
+# The note says why a queued change is not moving ("waiting for Customer C-9").
+QUEUE_COLUMNS = ("id", "direction", "type", "action", "name", "status", "approved_at", "attempts", "note", "summary")
 # The JSON keys of a queue row (sync.wizard.queue builds it): the csv/tsv header of an empty queue.
 QUEUE_KEYS = (
     "id", "direction", "type", "action", "name", "status", "approved_at", "attempts", "refresh_edit_sequence", "note",
@@ -56,9 +57,12 @@ def errors(
 
     with open_db(db, write=False) as store:
         rows = errorlog.errors(store, connection(store, conn), explain=explain)
-    if explain and fmt_value(fmt) == "table":
+    if fmt_value(fmt) == "table":
         for r in rows:
-            r["steps"] = " ".join(f"{i}. {s}" for i, s in enumerate(r["steps"], 1))
+            if r["message"] and r["message"] in r["reason"]:
+                r["message"] = None  # the reason already quotes QuickBooks' message: once is enough
+            if explain:
+                r["steps"] = " ".join(f"{i}. {s}" for i, s in enumerate(r["steps"], 1))
     steps = ("steps",) if explain else ()
     render(rows, fmt, errorlog.ERROR_COLUMNS + steps, empty="the Error Log is empty", keys=errorlog.ERROR_KEYS + steps)
 
@@ -75,16 +79,9 @@ def failed(
 
         qbsync failed --since 2026-11-01 --format csv
     """
-    from qbsync.errors import InvalidInput
     from qbsync.sync import errorlog
-    from qbsync.timeutil import parse_user_time
 
-    bound = None
-    if since:
-        try:
-            bound = parse_user_time(since)
-        except ValueError:
-            raise InvalidInput(f"--since takes a date like 2026-11-01, not {since!r}") from None
+    bound = since_option(since, "--since", "a date like 2026-11-01")
     with open_db(db, write=False) as store:
         rows = errorlog.failed(store, connection(store, conn), since=bound)
     render(rows, fmt, errorlog.FAILED_COLUMNS, empty="no failed syncs", keys=errorlog.FAILED_KEYS)
@@ -98,6 +95,7 @@ def retry(
     ] = False,
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
+    quiet: QuietOption = False,
 ) -> None:
     """Put changes from the Error Log back in the queue for the next Web Connector run.
 
@@ -113,9 +111,9 @@ def retry(
         result = errorlog.retry(store, connection(store, conn), parse_ids(ids), all_=all_, force=force)
     say(f"queued {counted(result['queued'])} for retry")
     if result.get("superseded"):
-        say(f"cleared {', '.join(map(str, result['superseded']))}: a later change of the same record already sent newer values")
+        warn(f"cleared {', '.join(map(str, result['superseded']))}: a later change of the same record already sent newer values")
     if result["skipped"]:
-        say(f"left {', '.join(map(str, result['skipped']))} in the Error Log: outcome unknown (see `qbsync errors`)")
+        warn(f"left {', '.join(map(str, result['skipped']))} in the Error Log: outcome unknown (see `qbsync errors`)")
 
 
 def fix_edit_sequence(
@@ -126,6 +124,7 @@ def fix_edit_sequence(
     ] = False,
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
+    quiet: QuietOption = False,
 ) -> None:
     """Re-read the QuickBooks record and re-send (stale EditSequence, 3200).
 
@@ -144,7 +143,7 @@ def fix_edit_sequence(
         result = errorlog.fix_edit_sequence(store, connection(store, conn), parse_ids(ids), all_=all_, force=force)
     say(f"queued {counted(result['queued'])} to re-read the EditSequence")
     for refused in result["refused"]:
-        say(f"not applicable to change {refused}")
+        warn(f"not applicable to change {refused}")
 
 
 def register(app: typer.Typer) -> None:

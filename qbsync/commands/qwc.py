@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from qbsync.commands.common import DbOption
+from qbsync.commands._support import option_values
+from qbsync.commands.common import DbOption, QuietOption
+from qbsync.commands.messages import say, warn
 
 # The .qwc always carries a Scheduler: it only presets the interval, the user still ticks Auto-Run.
 DEFAULT_EVERY_MINUTES = 15
@@ -64,6 +65,7 @@ def qwc(
         typer.Option("--output", "-o", help="Write the .qwc to this file (atomically) instead of stdout."),
     ] = None,
     db: DbOption = "qbsync.db",
+    quiet: QuietOption = False,
 ) -> None:
     """Write the .qwc file that adds CONNECTION to QuickBooks Web Connector.
 
@@ -82,28 +84,31 @@ def qwc(
     from qbsync.store.connections import get_connection
     from qbsync.store.sessions import qwc_identifiers
 
-    qwc_file.check_app_url(url)  # refuse before touching the store
+    with option_values():
+        qwc_file.check_app_url(url)  # refuse before touching the store
     qwc_file.check_value("the connection name", connection)
-    with open_store(db) as store:
+    # One transaction: ids made for this file are kept only once the file is written (a failed
+    # write leaves the store as it was).
+    with open_store(db) as store, store.transaction():
         conn = get_connection(store, connection)
         owner_id, file_id = qwc_identifiers(store, conn["id"])
-    text = qwc_file.render(
-        qwc_file.QwcFile(
-            connection=conn["name"], username=conn["username"], app_url=url.strip(), owner_id=owner_id,
-            file_id=file_id, every_minutes=every_minutes,
+        text = qwc_file.render(
+            qwc_file.QwcFile(
+                connection=conn["name"], username=conn["username"], app_url=url.strip(), owner_id=owner_id,
+                file_id=file_id, every_minutes=every_minutes,
+            )
         )
-    )
+        if output is not None:
+            write_atomically(output, text)
     if output is None:
         from qbsync.output import write_text
 
         write_text(text)
     else:
-        write_atomically(output, text)
-        print(f"wrote {output}: open it in QuickBooks Web Connector (Add an application) and enter the "
-              f"password of connection {conn['name']}", file=sys.stderr)
+        say(f"wrote {output}: open it in QuickBooks Web Connector (Add an application) and enter the "
+            f"password of connection {conn['name']}")
     if url.strip().lower().startswith("http:"):
-        print("note: plain http works only when the Web Connector runs on this machine (localhost)",
-              file=sys.stderr)
+        warn("note: plain http works only when the Web Connector runs on this machine (localhost)")
 
 
 def register(app: typer.Typer) -> None:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from qbsync.commands.common import DbOption
+from qbsync.commands.messages import warn
 
 LOGGER_NAME = "qbsync.connector"
 _RESERVED_PATHS = ("/support", "/healthz")
@@ -138,11 +139,15 @@ def serve_connector(
     from qbsync.connector.app import make_wsgi_app
     from qbsync.output import write_text
     from qbsync.store import open_store, resolve_path
+    from qbsync.store.connections import list_connections
 
     path = _check_options(path, min_client_version)
     db_path = resolve_path(db)
-    with open_store(db_path):  # refuses a missing store ("run `qbsync init`") and migrates
-        pass
+    with open_store(db_path) as store:  # refuses a missing store ("run `qbsync init`") and migrates
+        nobody = not list_connections(store)
+    if nobody:
+        warn("qbsync: warning: the store has no connection, so no Web Connector can log in; "
+             "add one with `qbsync connection add NAME --username USER --password-env VAR`")
     if record is not None:
         try:
             record.mkdir(parents=True, exist_ok=True)

@@ -6,8 +6,9 @@ from typing import Annotated
 
 import typer
 
-from qbsync.commands._support import confirm_or_yes, open_db, read_password, render, say
-from qbsync.commands.common import DbOption, Format, FormatOption
+from qbsync.commands._support import confirm_or_yes, open_db, option_values, read_password, render, since_option
+from qbsync.commands.common import DbOption, Format, FormatOption, QuietOption
+from qbsync.commands.messages import say
 
 CONNECTION_COLUMNS = (
     "name", "username", "company_file", "qbxml_version", "import_types", "import_since", "last_contact_at",
@@ -19,25 +20,27 @@ CONNECTION_KEYS = (
     "updated_at", "last_contact_at", "last_contact_outcome",
 )
 
-UsernameOption = Annotated[str | None, typer.Option("--username", "-u", help="The Web Connector user name (in the .qwc file).")]
+_USERNAME_HELP = "The Web Connector user name (in the .qwc file)."
+UsernameOption = Annotated[str | None, typer.Option("--username", "-u", metavar="NAME", help=_USERNAME_HELP)]
+RequiredUsernameOption = Annotated[str, typer.Option("--username", "-u", metavar="NAME", help=_USERNAME_HELP, show_default=False)]
 CompanyFileOption = Annotated[
-    str | None, typer.Option("--company-file", help="Company file path; empty = whichever file is open in QuickBooks.")
+    str | None, typer.Option("--company-file", metavar="PATH", help="Company file path; empty = whichever file is open in QuickBooks.")
 ]
 ImportOption = Annotated[
-    str | None, typer.Option("--import", help="Types imported from QuickBooks, comma-separated (e.g. Customer,Invoice).")
+    str | None, typer.Option("--import", metavar="TYPES", help="Types imported from QuickBooks, comma-separated (e.g. Customer,Invoice).")
 ]
 ImportSinceOption = Annotated[
-    str | None, typer.Option("--import-since", help="Import only records modified on or after this date (YYYY-MM-DD: midnight UTC) "
+    str | None, typer.Option("--import-since", metavar="DATE", help="Import only records modified on or after this date (YYYY-MM-DD: midnight UTC) "
                  "or time (2026-03-01T10:00:00+02:00, stored in UTC as 2026-03-01T08:00:00Z).")
 ]
-VersionOption = Annotated[str | None, typer.Option("--qbxml-version", help="Highest qbXML version to use (e.g. 13.0).")]
+VersionOption = Annotated[str | None, typer.Option("--qbxml-version", metavar="VERSION", help="Highest qbXML version to use (e.g. 13.0).")]
 PasswordStdinOption = Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")]
 PasswordEnvOption = Annotated[
     str | None, typer.Option("--password-env", metavar="VAR", help="Read the password from environment variable VAR.")
 ]
 
 
-def init(db: DbOption = "qbsync.db") -> None:
+def init(db: DbOption = "qbsync.db", quiet: QuietOption = False) -> None:
     """Create the store (or bring an existing one to the current schema). Safe to run again.
 
     Example:
@@ -57,21 +60,21 @@ def init(db: DbOption = "qbsync.db") -> None:
 def _types(value: str | None) -> list[str] | None:
     if value is None:
         return None
-    from qbsync.sync.catalogue import entity_type
+    from qbsync.sync.catalogue import importable_type
 
-    return list(dict.fromkeys(entity_type(t.strip()).name for t in value.split(",") if t.strip()))
+    with option_values():
+        return list(dict.fromkeys(importable_type(t) for t in value.split(",") if t.strip()))
 
 
 def _since(value: str | None) -> str | None:
-    if value is None or value == "":
-        return value
-    from qbsync.errors import InvalidInput
-    from qbsync.timeutil import parse_user_time
+    # stored in UTC: an offset is converted, a bare date kept
+    return since_option(value, "--import-since", "a date like 2026-01-31 (or a time like 2026-01-31T08:00:00Z)")
 
-    try:
-        return parse_user_time(value)  # stored in UTC: an offset is converted, a bare date kept
-    except ValueError:
-        raise InvalidInput(f"--import-since takes a date like 2026-01-31 (or a time like 2026-01-31T08:00:00Z), not {value!r}") from None
+
+def _checked_option(value: str | None, option: str) -> str | None:
+    """`_checked_name` for an option's value: refused, it is a usage error (exit 2)."""
+    with option_values():
+        return _checked_name(value, option)
 
 
 def _checked_name(value: str | None, what: str) -> str | None:
@@ -95,16 +98,16 @@ def _version(value: str | None) -> str | None:
         return None
     import re
 
-    from qbsync.errors import InvalidInput
+    from qbsync.errors import UsageError
 
     if not re.fullmatch(r"\d{1,2}\.\d", value):
-        raise InvalidInput(f"--qbxml-version takes a version like 13.0, not {value!r}")
+        raise UsageError(f"--qbxml-version takes a version like 13.0, not {value!r}")
     return value
 
 
 def add(
     name: Annotated[str, typer.Argument(help="A name for this connection (one QuickBooks company file).")],
-    username: UsernameOption = None,
+    username: RequiredUsernameOption,
     company_file: CompanyFileOption = "",
     import_types: ImportOption = None,
     import_since: ImportSinceOption = None,
@@ -112,6 +115,7 @@ def add(
     password_stdin: PasswordStdinOption = False,
     password_env: PasswordEnvOption = None,
     db: DbOption = "qbsync.db",
+    quiet: QuietOption = False,
 ) -> None:
     """Add a connection (one QuickBooks company file).
 
@@ -122,14 +126,11 @@ def add(
 
         printf '%s\\n' "$QBWC_PASSWORD" | qbsync connection add main --username qbwc --import Customer,Invoice --password-stdin
     """
-    from qbsync.errors import UsageError
     from qbsync.store import connections as sc
     from qbsync.sync.passwords import hash_password
 
-    if username is None:
-        raise UsageError("--username is required (the Web Connector user name)")
     _checked_name(name, "the connection name")
-    _checked_name(username, "--username")
+    _checked_option(username, "--username")
     types = _types(import_types) or []
     since = _since(import_since)
     version = _version(qbxml_version) or "13.0"
@@ -160,13 +161,14 @@ def list_(fmt: FormatOption = Format.table, db: DbOption = "qbsync.db") -> None:
 
 def set_(
     name: Annotated[str, typer.Argument(help="The connection to change.")],
-    rename: Annotated[str | None, typer.Option("--rename", help="A new name for the connection.")] = None,
+    rename: Annotated[str | None, typer.Option("--rename", metavar="NAME", help="A new name for the connection.")] = None,
     username: UsernameOption = None,
     company_file: CompanyFileOption = None,
     import_types: ImportOption = None,
     import_since: ImportSinceOption = None,
     qbxml_version: VersionOption = None,
     db: DbOption = "qbsync.db",
+    quiet: QuietOption = False,
 ) -> None:
     """Change a connection's settings (only the options given).
 
@@ -178,7 +180,7 @@ def set_(
     from qbsync.store import connections as sc
 
     fields = {
-        "name": _checked_name(rename, "--rename"), "username": _checked_name(username, "--username"), "company_file": company_file, "import_types": _types(import_types),
+        "name": _checked_option(rename, "--rename"), "username": _checked_option(username, "--username"), "company_file": company_file, "import_types": _types(import_types),
         "import_since": _since(import_since), "qbxml_version": _version(qbxml_version),
     }
     if all(v is None for v in fields.values()):
@@ -192,6 +194,7 @@ def remove(
     name: Annotated[str, typer.Argument(help="The connection to remove.")],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask (required when not on a terminal).")] = False,
     db: DbOption = "qbsync.db",
+    quiet: QuietOption = False,
 ) -> None:
     """Remove a connection and everything recorded for it (mirror, changes, logs).
 
@@ -214,6 +217,7 @@ def passwd(
     password_stdin: PasswordStdinOption = False,
     password_env: PasswordEnvOption = None,
     db: DbOption = "qbsync.db",
+    quiet: QuietOption = False,
 ) -> None:
     """Set a new Web Connector password for a connection.
 

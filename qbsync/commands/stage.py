@@ -7,20 +7,16 @@ from typing import Annotated
 
 import typer
 
-from qbsync.commands._support import connection, open_db, plural, render, say
-from qbsync.commands.common import ConnectionOption, DbOption, ResultFormatOption
+from qbsync.commands._support import connection, open_db, plural, render
+from qbsync.commands.common import ConnectionOption, DbOption, QuietOption, ResultFormatOption
+from qbsync.commands.messages import on_interrupt, say, warn
 
 RESULT_COLUMNS = ("type", "read", "added", "modified", "deleted", "updated", "unchanged", "linked", "cleared", "skipped")
 
 
-def _progress(count: int) -> None:
-    sys.stderr.write(f"\rvalidated {count} lines")
-    sys.stderr.flush()
-
-
 def stage(
     type_name: Annotated[str, typer.Argument(metavar="TYPE", help="The record type, e.g. Customer, Invoice.")],
-    file: Annotated[str, typer.Argument(metavar="[FILE|-]", help="JSON lines file; - or nothing reads stdin.")] = "-",
+    file: Annotated[str, typer.Argument(metavar="FILE", help="JSON lines file; - or nothing reads stdin.")] = "-",
     delete: Annotated[
         list[str] | None, typer.Option("--delete", metavar="ID", help="Stage a delete of this app id (repeatable).")
     ] = None,
@@ -30,6 +26,7 @@ def stage(
     fmt: ResultFormatOption = None,
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
+    quiet: QuietOption = False,
 ) -> None:
     """Stage the app's records for export (JSON lines).
 
@@ -45,10 +42,12 @@ def stage(
 
         qbsync stage Customer --delete C-17
     """
+    from qbsync.commands import progress
     from qbsync.errors import InvalidInput, UsageError
     from qbsync.sync import staging
     from qbsync.sync.catalogue import entity_type
 
+    on_interrupt("nothing was staged")  # all or nothing: the transaction rolls back, or never began
     et = entity_type(type_name)
     with open_db(db) as store:
         conn_row = connection(store, conn)
@@ -63,17 +62,18 @@ def stage(
                 handle = sys.stdin if file == "-" else open(file, encoding="utf-8")
             except OSError as exc:
                 raise UsageError(f"cannot read {file}: {exc.strerror}") from None
-            progress = _progress if sys.stderr.isatty() else None
+            shown = progress.Progress(f"staging {et.name}", progress.input_size(handle)) if progress.wanted() else None
             try:
                 with handle:
-                    result = staging.stage_lines(store, conn_row, et.name, handle, skip_invalid=skip_invalid, progress=progress)
+                    lines = shown.read(handle) if shown else handle
+                    result = staging.stage_lines(store, conn_row, et.name, lines, skip_invalid=skip_invalid)
             except UnicodeDecodeError as exc:
                 raise InvalidInput(f"{file} is not UTF-8 text ({exc.reason}); nothing was staged") from None
             finally:
-                if progress is not None:
-                    sys.stderr.write("\r\033[K")
+                if shown is not None:
+                    shown.close()
     for problem in result.skipped:
-        say(f"skipped {problem}")
+        warn(f"skipped {problem}")
     parts = [
         plural(result.added, "add"), plural(result.modified, "mod"), plural(result.deleted, "delete"),
         f"{result.updated} updated", f"{result.unchanged} unchanged",

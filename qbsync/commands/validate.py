@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from qbsync.commands.common import SchemaDirOption, format_option
+from qbsync.commands.common import QuietOption, SchemaDirOption, format_option
+from qbsync.commands.messages import say
 
 STDIN_NAME = "<stdin>"
 
@@ -34,6 +35,7 @@ def validate(
         ValidateFormat,
         format_option("text: one line per problem (file:line: path: message); json/jsonl: one row per file.", envvar=None),
     ] = ValidateFormat.text,
+    quiet: QuietOption = False,
 ) -> None:
     """Validate qbXML requests or responses (it tells which) against the embedded schema, or
     Intuit's SDK schemas with --schema-dir, using the version in <?qbxml version?> where present.
@@ -102,7 +104,7 @@ def validate(
         summary += f"{len(invalid)} invalid, {errors} error{'s' if errors != 1 else ''}"
     else:
         summary += "all valid"
-    print(summary, file=sys.stderr)
+    say(summary)
     if invalid:
         raise typer.Exit(EXIT_INVALID)
 

@@ -8,15 +8,17 @@ from typing import Annotated
 import typer
 
 from qbsync.commands._support import (
-    confirm_or_yes, connection, counted, fmt_value, open_db, parse_ids, plural, render, say,
+    confirm_or_yes, connection, counted, fmt_value, open_db, parse_ids, plural, render, type_option,
 )
-from qbsync.commands.common import ConnectionOption, DbOption, Format, FormatOption, ResultFormatOption
+from qbsync.commands.common import (
+    ConnectionOption, DbOption, Format, FormatOption, IdsArgument, QuietOption, ResultFormatOption,
+)
+from qbsync.commands.messages import say, warn
 
 DirectionOption = Annotated[
     str | None, typer.Option("--direction", "-d", metavar="import|export", help="Only this direction.")
 ]
 TypeOption = Annotated[str | None, typer.Option("--type", "-t", metavar="TYPE", help="Only this record type.")]
-IdsArgument = Annotated[list[str] | None, typer.Argument(metavar="[ID]...", help="Change ids.", show_default=False)]
 # The JSON keys of a pending row (sync.wizard.pending_row builds it): the csv/tsv header when
 # nothing awaits approval. The table shows wizard.PENDING_COLUMNS.
 PENDING_KEYS = (
@@ -47,6 +49,7 @@ def pending(
     from qbsync.output import write_text
     from qbsync.sync import wizard
 
+    type_name = type_option(type_name)
     with open_db(db, write=False) as store:
         rows = wizard.pending(store, connection(store, conn), direction=direction, type_name=type_name)
     if count:
@@ -108,6 +111,7 @@ def show(
 def _mark(checked: bool, ids: list[str] | None, type_name: str | None, direction: str | None, conn: str | None, db: str) -> None:
     from qbsync.sync import wizard
 
+    type_name = type_option(type_name)
     with open_db(db) as store:
         touched = wizard.set_checked(
             store, connection(store, conn), checked, parse_ids(ids), type_name=type_name, direction=direction
@@ -122,6 +126,7 @@ def check(
     direction: DirectionOption = None,
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
+    quiet: QuietOption = False,
 ) -> None:
     """Check changes again (they will be approved).
 
@@ -140,6 +145,7 @@ def uncheck(
     direction: DirectionOption = None,
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
+    quiet: QuietOption = False,
 ) -> None:
     """Uncheck changes: `approve` leaves them out (keeps or clears them, one rule for all).
 
@@ -166,6 +172,7 @@ def approve(
     fmt: ResultFormatOption = None,
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",
+    quiet: QuietOption = False,
     more_unchecked: Annotated[list[str] | None, typer.Argument(hidden=True, show_default=False, metavar="--uncheck ID")] = None,
 ) -> None:
     """Approve every checked change in both sections (keep or clear the unchecked).
@@ -207,7 +214,7 @@ def approve(
                 left = len(rows) - len(going)
                 imports = sum(1 for r in going if r["direction"] == "import")
                 fate = "kept: they come back after the next Web Connector run" if rule == "keep" else "cleared: they do not come back unless they change again"
-                say(f"Approve {plural(len(going), 'change')} ({imports} import, {len(going) - imports} export)"
+                warn(f"Approve {plural(len(going), 'change')} ({imports} import, {len(going) - imports} export)"
                     + (f"; {plural(left, 'unchecked change')} will be {fate}" if left else ""))
                 if not confirm_or_yes("Approve?", yes, "approve"):
                     say("nothing approved")

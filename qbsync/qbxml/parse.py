@@ -21,6 +21,7 @@ from typing import IO, Any
 from lxml import etree
 
 from qbsync.errors import InvalidInput
+from qbsync.qbxml import safexml
 from qbsync.qbxml.schema import Schema, load_schema
 from qbsync.qbxml.xsdmodel import ElementDecl
 
@@ -141,7 +142,8 @@ class ResponseStream:
     def __iter__(self) -> Iterator[tuple[RsHeader, str | None, dict | None]]:
         rs_env = self.schema.element("QBXMLMsgsRs")
         events = etree.iterparse(
-            _source(self._data), events=("start", "end"), huge_tree=True, remove_comments=True, remove_pis=True
+            _source(self._data), events=("start", "end"), remove_comments=True, remove_pis=True,
+            **safexml.PARSER_OPTIONS,
         )
         depth = 0
         header: RsHeader | None = None
@@ -150,6 +152,8 @@ class ResponseStream:
             for event, el in events:
                 if event == "start":
                     depth += 1
+                    if depth == 1 and safexml.has_doctype(el.getroottree()):
+                        raise InvalidInput(f"response refused: {safexml.DOCTYPE_REFUSED}")
                     if depth == 2 and el.tag == "QBXMLMsgsRs":
                         self.message_attrs = dict(el.attrib)
                     elif depth == 3:
@@ -215,7 +219,7 @@ def parse_response(data: str | bytes | Path | IO[bytes], schema: Schema | None =
 def _schema_warnings(data: str | bytes, schema: Schema) -> list[str]:
     raw = _XML_DECL.sub("", data, count=1).encode("utf-8") if isinstance(data, str) else data
     try:
-        tree = etree.parse(io.BytesIO(raw))
+        tree = etree.parse(io.BytesIO(raw), safexml.parser())
     except etree.XMLSyntaxError:
         return []
     return [f"line {e.line}: {e.message}" for e in schema.validate_tree(tree)]
@@ -265,9 +269,11 @@ def parse_request(text: str | bytes, schema: Schema | None = None) -> RequestMes
     schema = schema or load_schema(version)
     raw = _XML_DECL.sub("", text, count=1).encode("utf-8") if isinstance(text, str) else text
     try:
-        root = etree.fromstring(raw, etree.XMLParser(remove_comments=True, remove_pis=True, huge_tree=True))
+        root = etree.fromstring(raw, safexml.parser(remove_comments=True, remove_pis=True))
     except etree.XMLSyntaxError as exc:
         raise InvalidInput(f"request is not well-formed XML: {exc}") from None
+    if safexml.has_doctype(root.getroottree()):
+        raise InvalidInput(f"request refused: {safexml.DOCTYPE_REFUSED}")
     msgs = root.find("QBXMLMsgsRq")
     if root.tag != "QBXML" or msgs is None:
         raise InvalidInput("not a qbXML request message (expected QBXML/QBXMLMsgsRq)")

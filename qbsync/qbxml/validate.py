@@ -21,6 +21,7 @@ from pathlib import Path
 from lxml import etree
 
 from qbsync.errors import QbsyncError
+from qbsync.qbxml import safexml
 from qbsync.qbxml.problems import Problem
 from qbsync.qbxml.schema import DEFAULT_VERSION, Schema, available_versions, embedded_dir, load_schema
 from qbsync.qbxml.versions import version_key
@@ -80,6 +81,9 @@ def validate_document(
     root = tree.getroot()
     declared = _declared_version(root)
     report.kind = _kind(root)
+    if safexml.has_doctype(tree):  # before anything reads the document's content
+        report.errors.append(Problem("/", safexml.DOCTYPE_REFUSED, 1))
+        return report
     if version is None:
         report.version = declared
     if report.kind == UNKNOWN:
@@ -133,8 +137,7 @@ def _parse(data: str | bytes) -> etree._ElementTree:
     if isinstance(data, str):
         # lxml refuses str input that declares an encoding; the text is already decoded
         data = _XML_DECL_ENCODING.sub(r"\1", data, count=1).encode("utf-8")
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True, remove_blank_text=False)
-    return etree.ElementTree(etree.fromstring(data, parser))
+    return etree.ElementTree(etree.fromstring(data, safexml.parser(remove_blank_text=False)))
 
 
 def _syntax_message(exc: etree.XMLSyntaxError) -> str:

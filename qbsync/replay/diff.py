@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from qbsync.qbxml import safexml
 from qbsync.recording import NOT_RECORDED, Callback, Exchange
 
 NORMALISED = (
@@ -35,7 +36,7 @@ NORMALISED = (
 )
 MESSAGE_SET_ATTRS = ("newMessageSetID", "oldMessageSetID")
 _MAX_VALUE = 200  # characters of an element shown when it is missing or added
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+_PARSER = safexml.parser()
 
 
 def _parse(text: str) -> etree._Element:

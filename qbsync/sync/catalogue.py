@@ -17,6 +17,23 @@ def type_names() -> list[str]:
     return list(ENTITY_TYPES)
 
 
+# What the Web Connector service imports from QuickBooks, so what `connection add/set --import`
+# accepts: the one list. The service has no import step yet (engine.session.STEPS is export
+# only); the two-way sync imports every catalogue type, so until then it is the catalogue's.
+IMPORTABLE_TYPES: tuple[str, ...] = tuple(ENTITY_TYPES)
+
+
+def importable_type(name: str) -> str:
+    """`name` as the catalogue spells it, if the service imports it; InvalidInput naming the
+    accepted types otherwise."""
+    from qbsync.errors import InvalidInput
+
+    known = next((t for t in IMPORTABLE_TYPES if t.casefold() == name.strip().casefold()), None)
+    if known is None:
+        raise InvalidInput(f"the service does not import {name!r}; --import accepts {', '.join(IMPORTABLE_TYPES)}")
+    return known
+
+
 @lru_cache(maxsize=None)
 def add_decls(type_name: str) -> tuple[Any, dict[str, Any]]:
     """(Add element declaration, {line base name: line Add declaration}) from the schema."""

@@ -13,11 +13,15 @@ from qbsync.store.db import Store
 from qbsync.sync.catalogue import status_info
 from qbsync.sync.wizard import direction_label
 
-ERROR_COLUMNS = ("id", "name", "type", "direction", "status_code", "reason", "attempts", "last_tried", "actions")
+# The table shows QuickBooks' own message (which item, which customer) next to the catalogue's reason.
+ERROR_COLUMNS = ("id", "name", "type", "direction", "status_code", "reason", "message", "attempts", "last_tried", "actions")
 FAILED_COLUMNS = ("id", "change_id", "name", "type", "direction", "status_code", "reason", "failed_at", "resolved")
 # The JSON keys of each row (also the csv/tsv header when there are no rows); *_COLUMNS are the
 # table's readable subset. `errors --explain` adds "steps".
-ERROR_KEYS = (*ERROR_COLUMNS, "action", "local_id", "message", "outcome_unknown", "resolve_in")
+ERROR_KEYS = (
+    "id", "name", "type", "direction", "status_code", "reason", "attempts", "last_tried", "actions", "action", "local_id",
+    "message", "outcome_unknown", "resolve_in",
+)
 FAILED_KEYS = (
     "id", "change_id", "name", "type", "direction", "action", "status_code", "reason", "message", "attempt",
     "failed_at", "resolved", "change_status",

@@ -11,6 +11,7 @@ from typing import Any
 
 from lxml import etree
 
+from qbsync.qbxml import safexml
 from qbsync.errors import QbsyncError
 from qbsync.qbxml import RequestMessage, RsSpec, build_response, parse_request, qbxml_version
 from qbsync.qbxml.schema import Schema
@@ -23,7 +24,7 @@ from qbsync.testing.fake_quickbooks.records import Ctx
 from qbsync.testing.fake_quickbooks.shape import shape
 
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+_PARSER = safexml.parser()
 _STOPPING = ("stopOnError", "rollbackOnError")  # rollbackOnError: QuickBooks' behaviour unverified
 KEPT_MESSAGE_SETS = 10  # QuickBooks answers about the latest message set; the fake keeps a few
 MAX_REQUEST_ID = 50  # characters; a longer requestID is answered with 1060

@@ -8,6 +8,7 @@ from typing import Any
 
 from lxml import etree
 
+from qbsync.qbxml import safexml
 from qbsync.qbxml.versions import version_key
 from qbsync.testing.web_connector.company import CompanyAdapter, CompanyReply
 from qbsync.testing.web_connector.report import (
@@ -449,7 +450,7 @@ def _is_lost_response(exc: Exception) -> bool:
     return isinstance(exc, ConnectionLost)
 
 
-_RESPONSE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+_RESPONSE_PARSER = safexml.parser()
 
 
 def _status_codes(xml: str, warnings: list[str]) -> list[int]:

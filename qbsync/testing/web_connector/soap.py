@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from qbsync.qbxml import safexml
+
 INTUIT_NS = "http://developer.intuit.com/"
 SOAP11_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_NS = "http://www.w3.org/2003/05/soap-envelope"
@@ -122,7 +124,7 @@ class Reply:
     present: bool = True
 
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=True)
+_PARSER = safexml.parser()
 
 
 def _local(tag: object) -> str:
