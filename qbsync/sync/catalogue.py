@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from qbsync.qbxml import entities
 from qbsync.qbxml.entities import ENTITY_TYPES, EntityType, entity
 
 
@@ -15,6 +16,11 @@ def entity_type(name: str) -> EntityType:
 
 def type_names() -> list[str]:
     return list(ENTITY_TYPES)
+
+
+def name_space_types(name: str) -> tuple[str, ...]:
+    """The list types whose names QuickBooks keeps unique together with `name`'s (3100)."""
+    return entities.name_space_types(name)
 
 
 @lru_cache(maxsize=None)
