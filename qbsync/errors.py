@@ -5,6 +5,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INVALID = 3
 EXIT_BUSY = 4
+EXIT_SKIPPED = 5  # `stage --skip-invalid` staged the valid lines and skipped some invalid ones
 
 
 class QbsyncError(Exception):
