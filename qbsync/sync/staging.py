@@ -37,6 +37,7 @@ class StageProblem:
     line: int
     field: str | None
     message: str
+    local_id: str | None = None  # the app's id on the refused line, when it has a usable one
 
     def __str__(self) -> str:
         where = f"line {self.line}" + (f": {self.field}" if self.field else "")
@@ -220,6 +221,9 @@ def parse_lines(
         item, found = check_record(et, obj, lineno)
         if item is not None:
             items.append(item)
+        elif isinstance(obj, dict) and isinstance(obj.get("id"), (str, int)) and not isinstance(obj["id"], bool):
+            for p in found:
+                p.local_id = str(obj["id"])
         problems.extend(found)
     return items, problems
 
@@ -371,8 +375,11 @@ def stage_items(
     return result
 
 
-def check_call(store: Store, connection_id: int, et: Any, items: list[StagedItem]) -> tuple[list[StagedItem], list[StageProblem]]:
-    """The checks across lines (stage_checks): the items still valid, and the problems found."""
+def check_call(
+    store: Store, connection_id: int, et: Any, items: list[StagedItem], refused_ids: Iterable[str] = ()
+) -> tuple[list[StagedItem], list[StageProblem]]:
+    """The checks across lines (stage_checks): the items still valid, and the problems found.
+    `refused_ids`: the ids on lines already refused (a reference to one is refused too)."""
     problems: list[StageProblem] = []
     refused: set[int] = set()
 
@@ -383,7 +390,7 @@ def check_call(store: Store, connection_id: int, et: Any, items: list[StagedItem
 
     keep = refuse(stage_checks.duplicate_ids(items))
     keep = refuse(stage_checks.name_clashes(store, connection_id, et, keep))
-    refused_ids = {i.local_id for i in items if i.line in refused}
+    refused_ids = {*refused_ids, *(i.local_id for i in items if i.line in refused)}
     keep = refuse(stage_checks.dangling_references(store, connection_id, keep, refused_ids))
     return keep, problems
 
@@ -398,7 +405,7 @@ def stage_lines(
     et = catalogue.entity_type(type_name)
     items, problems = parse_lines(type_name, lines, progress)
     read = len(items) + len({p.line for p in problems})
-    items, found = check_call(store, connection["id"], et, items)
+    items, found = check_call(store, connection["id"], et, items, {p.local_id for p in problems if p.local_id})
     problems = sorted(problems + found, key=lambda p: p.line)
     if problems and not skip_invalid:
         first = problems[0]
