@@ -32,8 +32,8 @@ def approve(env):
 
 def test_a_change_waits_for_the_records_it_refers_to(env):
     store, conn = env
-    stage(env, "Invoice", {"id": "I1", "CustomerRef": {"local_id": "C1"}, "RefNumber": "1"})
     stage(env, "Customer", {"id": "C1", "Name": "Acme"})
+    stage(env, "Invoice", {"id": "I1", "CustomerRef": {"local_id": "C1"}, "RefNumber": "1"})
     approve(env)
     first = session.take_export_batch(store, conn, message_id="m1")
     assert [(c["type"], c["status"], c["attempts"], c["message_id"]) for c in first] == [("Customer", "sending", 1, "m1")]
