@@ -138,6 +138,21 @@ def test_customers_vendors_and_employees_share_one_name_space(db):
     assert stage(db, "Customer", {"id": "C1", "Name": "Acme", "Phone": "1"}).returncode == 0
 
 
+def test_other_lists_keep_names_unique_within_themselves(db):
+    proc = stage(db, "Class", {"id": "K1", "Name": "North"}, {"id": "K2", "Name": "north"})
+    refused(proc, 2, "Name", "in the Class list", "3100")
+
+
+def test_linking_an_imported_record_to_the_app_id_is_no_clash(db):
+    simulate_web_connector_run(db, imports=[("Customer", {"ListID": "80-1", "Name": "Acme", "FullName": "Acme",
+                                                          "EditSequence": "1"})])
+    run_cli("approve", "--yes", db=db, check=True)
+    simulate_web_connector_run(db)  # the import is in the mirror, keyed by its ListID
+    proc = stage(db, "Customer", {"id": "C1", "ListID": "80-1", "Name": "Acme"})
+    assert proc.returncode == 0, proc.stderr
+    refused(stage(db, "Customer", {"id": "C2", "Name": "ACME"}), 1, "Name", "Customer 'C1'")
+
+
 def test_item_types_share_one_name_space(db):
     assert stage(db, "ItemService", {"id": "S1", "Name": "Mowing", **ITEM}).returncode == 0
     proc = stage(db, "ItemNonInventory", {"id": "N1", "Name": "MOWING", **ITEM})

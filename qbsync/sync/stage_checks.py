@@ -151,9 +151,9 @@ def name_clashes(store: Store, connection_id: int, et: Any, items: Sequence[Item
     if not types or not items:
         return []
     entries = _holdings(store, connection_id, types)
-    linked = {item.link_id for item in items if item.link_id}
-    for key in [k for k, e in entries.items() if k[0] == et.name and e.qb_id in linked]:
-        del entries[key]  # the line links its id to this QuickBooks record: one record, not two
+    linked = {item.link_id: item.local_id for item in items if item.link_id}
+    for key in [k for k, e in entries.items() if k[0] == et.name and e.qb_id in linked and linked[e.qb_id] != k[1]]:
+        del entries[key]  # a line links its own id to this QuickBooks record: one record, not two
     for item in items:
         key = (et.name, item.local_id)
         before = entries.get(key)
@@ -166,8 +166,8 @@ def name_clashes(store: Store, connection_id: int, et: Any, items: Sequence[Item
         full = full_names.of(key)
         if full:
             groups[_fold(full)].append(key)
-    shared = " and ".join(", ".join(types).rsplit(", ", 1)) if len(types) > 1 else f"the {et.name} list"
-    why = f"QuickBooks keeps names unique across {shared} ({_NAME_IN_USE})"
+    shared = "across " + " and ".join(", ".join(types).rsplit(", ", 1)) if len(types) > 1 else f"in the {et.name} list"
+    why = f"QuickBooks keeps names unique {shared} ({_NAME_IN_USE})"
     problems: list[Problem] = []
     for keys in groups.values():
         if len(keys) < 2:
