@@ -235,15 +235,20 @@ def forget_seen(store: Store, connection_id: int, type_: str, local_id: str) -> 
     store.execute("DELETE FROM seen WHERE connection_id = ? AND type = ? AND local_id = ?", (connection_id, type_, local_id))
 
 
-def local_ids_with_unsettled_exports(store: Store, connection_id: int, local_ids: Iterable[str]) -> set[str]:
-    """Which of `local_ids` name an entity (any type) with an export change not yet settled."""
+def local_ids_with_unsettled_exports(
+    store: Store, connection_id: int, local_ids: Iterable[str], types: Sequence[str]
+) -> set[str]:
+    """Which of `local_ids` name an entity of one of `types` with an export change not yet
+    settled (pass every type for a reference; naming them lets SQLite use changes_by_entity)."""
     wanted = sorted(set(local_ids))
+    statuses = (*OPEN, *IN_FLIGHT)
     found: set[str] = set()
     for chunk in _chunks(wanted):  # type: ignore[arg-type]
         rows = store.query(
-            "SELECT DISTINCT local_id FROM changes WHERE connection_id = ? AND direction = 'export'"
-            f" AND status IN ({_marks(len(OPEN + IN_FLIGHT))}) AND local_id IN ({_marks(len(chunk))})",
-            [connection_id, *OPEN, *IN_FLIGHT, *chunk],
+            f"SELECT DISTINCT local_id FROM changes WHERE connection_id = ? AND direction = 'export'"
+            f" AND type IN ({_marks(len(types))}) AND local_id IN ({_marks(len(chunk))})"
+            f" AND status IN ({_marks(len(statuses))})",
+            [connection_id, *types, *chunk, *statuses],
         )
         found.update(r["local_id"] for r in rows)
     return found

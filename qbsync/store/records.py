@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from qbsync.store.db import Store
@@ -115,15 +115,17 @@ def relink(store: Store, connection_id: int, type_: str, old_local_id: str, new_
 _CHUNK = 500  # values per IN (…): well under SQLite's limit on bound variables
 
 
-def local_ids_present(store: Store, connection_id: int, local_ids: Iterable[str]) -> set[str]:
-    """Which of `local_ids` name a mirror record of any type (references carry no type)."""
+def local_ids_present(store: Store, connection_id: int, local_ids: Iterable[str], types: Sequence[str]) -> set[str]:
+    """Which of `local_ids` name a mirror record of one of `types` (references carry no type:
+    pass every type; naming them lets SQLite search the (connection, type, local id) index)."""
     wanted = sorted(set(local_ids))
     found: set[str] = set()
     for i in range(0, len(wanted), _CHUNK):
         chunk = wanted[i : i + _CHUNK]
         rows = store.query(
-            f"SELECT DISTINCT local_id FROM records WHERE connection_id = ? AND local_id IN ({', '.join('?' * len(chunk))})",
-            [connection_id, *chunk],
+            f"SELECT DISTINCT local_id FROM records WHERE connection_id = ? AND type IN ({', '.join('?' * len(types))})"
+            f" AND local_id IN ({', '.join('?' * len(chunk))})",
+            [connection_id, *types, *chunk],
         )
         found.update(r["local_id"] for r in rows)
     return found

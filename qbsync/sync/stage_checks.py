@@ -209,8 +209,9 @@ def dangling_references(
     wanted = {lid for found in refs.values() for _, lid in found}
     if not wanted:
         return []
-    known = store_records.local_ids_present(store, connection_id, wanted)
-    known |= store_changes.local_ids_with_unsettled_exports(store, connection_id, wanted - known)
+    types = catalogue.type_names()
+    known = store_records.local_ids_present(store, connection_id, wanted, types)
+    known |= store_changes.local_ids_with_unsettled_exports(store, connection_id, wanted - known, types)
     in_call = Counter(item.local_id for item in items)
     for lid in refused_ids:
         in_call[lid] += 0  # known to this call, valid on no line
