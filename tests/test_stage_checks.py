@@ -243,7 +243,8 @@ def test_skip_invalid_with_nothing_to_skip_exits_0(db):
 
 def test_the_checks_read_the_store_in_a_few_batched_queries(tmp_path):
     """Not a benchmark: the number of statements the checks run grows with the file by chunks
-    of 500 ids at most, never one per line (so 100,000 lines stay linear)."""
+    of 500 ids at most, never one per line, and none scans a table (so 100,000 lines against a
+    large store stay linear)."""
     store = open_store(tmp_path / "s.db", create=True)
     conn = connections.add_connection(store, name="main", username="u", password_hash="h")
 
@@ -259,6 +260,10 @@ def test_the_checks_read_the_store_in_a_few_batched_queries(tmp_path):
         finally:
             store.conn.set_trace_callback(None)
         assert found == [] and len(keep) == len(items)
+        for sql in seen:  # and each one searches an index: no scan of a table per chunk of ids
+            plan = " ".join(r["detail"] for r in store.query(f"EXPLAIN QUERY PLAN {sql}"))
+            assert "SCAN" not in plan.replace("SCAN CONSTANT ROW", ""), (sql[:200], plan)
+            assert "local_id IN" not in sql or "local_id=?" in plan, (sql[:200], plan)  # not every row of the connection
         return len(seen)
 
     assert statements(400) == statements(4000) <= 10
