@@ -13,6 +13,7 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INVALID = 3
 EXIT_BUSY = 4
+EXIT_SKIPPED = 5  # `stage --skip-invalid` staged the valid lines and skipped some invalid ones
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT), as shells report it
 
 

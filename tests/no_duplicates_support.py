@@ -21,6 +21,7 @@ from qbsync.connector.service import ConnectorService
 from qbsync.connector.app import make_wsgi_app, serve
 from qbsync.store import open_store
 from qbsync.store.connections import add_connection, get_connection
+from qbsync.qbxml.entities import dependency_order
 from qbsync.sync import errorlog, overview, staging, wizard
 from qbsync.sync.passwords import hash_password
 from qbsync.testing import WebConnector
@@ -184,7 +185,8 @@ class World:
             by_type: dict[str, list[Entity]] = {}
             for lid in local_ids:
                 by_type.setdefault(self.entities[lid].type, []).append(self.entities[lid])
-            for type_name, group in by_type.items():
+            for type_name in dependency_order(list(by_type)):  # what is referred to first
+                group = by_type[type_name]
                 result = staging.stage_lines(store, conn, type_name, [json.dumps(e.data()) for e in group])
                 assert not result.skipped, result.skipped
                 assert len(result.change_ids) == len(group), (result.as_dict(), [e.local_id for e in group])

@@ -234,5 +234,6 @@ def test_a_bad_date_names_the_field_without_the_add_element(db):
     proc = run_cli("stage", "Invoice", db=db, input=bad)
     assert proc.returncode == 3 and proc.stderr.startswith("qbsync: error: line 1: TxnDate: ")
     proc = run_cli("stage", "Invoice", "--skip-invalid", "--format", "json", db=db, input=bad)
-    (result,) = as_json(proc)
+    assert proc.returncode == 5  # lines were skipped
+    (result,) = json.loads(proc.stdout)
     assert [(p["line"], p["field"]) for p in result["skipped"]] == [(1, "TxnDate")]

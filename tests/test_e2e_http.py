@@ -110,14 +110,16 @@ def test_2000_changes_in_ceil_2000_over_batch_and_a_few_round_trips(db):
 
 
 def test_dependencies_go_parent_first_over_http_even_when_staged_in_reverse(db):
-    stage(db, "ReceivePayment", [{"id": "P1", "CustomerRef": {"local_id": "J1"}, "TotalAmount": "45.00",
-                                  "AppliedToTxn": [{"TxnID": {"local_id": "INV1"}, "PaymentAmount": "45.00"}]}])
-    stage(db, "Invoice", [{"id": "INV1", "CustomerRef": {"local_id": "J1"}, "RefNumber": "INV-1", "TxnDate": "2026-11-20",
-                           "InvoiceLine": [{"id": "L1", "ItemRef": {"local_id": "I1"}, "Quantity": 3}]}])
+    # stage refuses a reference to a record not staged yet, except to a line of the same file:
+    # there the job comes before its customer, and is still sent after it
+    stage(db, "Customer", [{"id": "J1", "Name": "Roof job", "ParentRef": {"local_id": "C1"}},
+                           {"id": "C1", "Name": "Acme Roofing"}])
     stage(db, "ItemService", [{"id": "I1", "Name": "Labor",
                                "SalesOrPurchase": {"Price": "15.00", "AccountRef": {"FullName": "Services"}}}])
-    stage(db, "Customer", [{"id": "J1", "Name": "Roof job", "ParentRef": {"local_id": "C1"}}])
-    stage(db, "Customer", [{"id": "C1", "Name": "Acme Roofing"}])
+    stage(db, "Invoice", [{"id": "INV1", "CustomerRef": {"local_id": "J1"}, "RefNumber": "INV-1", "TxnDate": "2026-11-20",
+                           "InvoiceLine": [{"id": "L1", "ItemRef": {"local_id": "I1"}, "Quantity": 3}]}])
+    stage(db, "ReceivePayment", [{"id": "P1", "CustomerRef": {"local_id": "J1"}, "TotalAmount": "45.00",
+                                  "AppliedToTxn": [{"TxnID": {"local_id": "INV1"}, "PaymentAmount": "45.00"}]}])
     approve(db)
     company = FakeQuickBooks()
     report = run_connector(db, company)

@@ -21,7 +21,7 @@ def stage(
         list[str] | None, typer.Option("--delete", metavar="ID", help="Stage a delete of this app id (repeatable).")
     ] = None,
     skip_invalid: Annotated[
-        bool, typer.Option("--skip-invalid", help="Stage the valid lines and report the invalid ones (default: a bad line stages nothing).")
+        bool, typer.Option("--skip-invalid", help="Stage the valid lines and report the invalid ones; exit code 5 when any was skipped (default: a bad line stages nothing).")
     ] = False,
     fmt: ResultFormatOption = None,
     conn: ConnectionOption = None,
@@ -43,7 +43,7 @@ def stage(
         qbsync stage Customer --delete C-17
     """
     from qbsync.commands import progress
-    from qbsync.errors import InvalidInput, UsageError
+    from qbsync.errors import EXIT_SKIPPED, InvalidInput, UsageError
     from qbsync.sync import staging
     from qbsync.sync.catalogue import entity_type
 
@@ -83,13 +83,16 @@ def stage(
     if result.cleared:
         parts.append(f"{result.cleared} cleared")
     if result.skipped:
-        parts.append(f"{len({p.line for p in result.skipped})} skipped")
+        parts.append(f"{result.skipped_lines} skipped")
     say(f"staged {et.name}: {', '.join(parts)}")
     if fmt is not None:
         row = result.as_dict()
         if fmt.value == "table":  # people read how many lines were skipped; programs get the problems
-            row["skipped"] = len({p.line for p in result.skipped})
+            row["skipped"] = result.skipped_lines
         render([row], fmt, RESULT_COLUMNS)
+    if result.skipped:  # cron tells a partial stage from a clean one by the exit code
+        say(f"{plural(result.skipped_lines, 'invalid line')} skipped (exit code {EXIT_SKIPPED})")
+        raise typer.Exit(EXIT_SKIPPED)
 
 
 def register(app: typer.Typer) -> None:

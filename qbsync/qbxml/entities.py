@@ -120,6 +120,10 @@ class EntityType:
     references: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     lines: tuple[LineAggregate, ...] = ()
     hierarchical: bool = False  # has ParentRef: the display name is the FullName ("Parent:Child")
+    # Lists whose FullNames QuickBooks keeps unique together (3100 "already in use"): customers,
+    # vendors and employees share one; all item types share one; other lists have their own.
+    # Empty for transactions.
+    name_space: str = ""
 
     def __post_init__(self) -> None:
         # Keep the catalogue immutable all the way down.
@@ -171,7 +175,7 @@ _ACCOUNT, _CLASS, _TERMS, _TAX = ("Account",), ("Class",), ("StandardTerms",), (
 
 
 def _list(name: str, *, external_guid: bool, iterator: bool, mod: bool = True, hierarchical: bool = False,
-          references: Mapping[str, tuple[str, ...]] | None = None) -> EntityType:
+          references: Mapping[str, tuple[str, ...]] | None = None, name_space: str | None = None) -> EntityType:
     return EntityType(
         name=name, kind=LIST, id_field="ListID", name_field="Name",
         display_fields=("FullName", "Name") if hierarchical else ("Name",),
@@ -179,7 +183,7 @@ def _list(name: str, *, external_guid: bool, iterator: bool, mod: bool = True, h
         supports_external_guid=external_guid, iterator=iterator,
         # For every supported type the delete enumeration value is the type's own name.
         del_rq="ListDel", del_type=name, deleted_query_rq="ListDeletedQuery", list_deleted_type=name,
-        references=references or {}, hierarchical=hierarchical,
+        references=references or {}, hierarchical=hierarchical, name_space=name_space or name,
     )
 
 
@@ -243,13 +247,13 @@ def _item_refs(name: str) -> dict[str, tuple[str, ...]]:
 # templates, …) are left out: they play no part in ordering qbsync's own changes.
 
 _TYPES: tuple[EntityType, ...] = (
-    _list("Customer", external_guid=True, iterator=True, hierarchical=True, references={
+    _list("Customer", name_space="entity", external_guid=True, iterator=True, hierarchical=True, references={
         "ClassRef": _CLASS,
         "ParentRef": ("Customer",),  # a job is a Customer whose ParentRef is its customer
         "TermsRef": _TERMS,
         "SalesTaxCodeRef": _TAX,
     }),
-    _list("Vendor", external_guid=True, iterator=True, references={
+    _list("Vendor", name_space="entity", external_guid=True, iterator=True, references={
         "ClassRef": _CLASS,
         "TermsRef": _TERMS,
         "SalesTaxCodeRef": _TAX,
@@ -257,14 +261,14 @@ _TYPES: tuple[EntityType, ...] = (
         "TaxOnSalesAccountRef": _ACCOUNT,
         "PrefillAccountRef": _ACCOUNT,
     }),
-    _list("Employee", external_guid=True, iterator=False, references={
+    _list("Employee", name_space="entity", external_guid=True, iterator=False, references={
         "SupervisorRef": ("Employee",),
         "EmployeePayrollInfo/ClassRef": _CLASS,
     }),
-    _list("ItemService", external_guid=True, iterator=True, hierarchical=True, references=_item_refs("ItemService")),
-    _list("ItemNonInventory", external_guid=True, iterator=True, hierarchical=True,
+    _list("ItemService", name_space="item", external_guid=True, iterator=True, hierarchical=True, references=_item_refs("ItemService")),
+    _list("ItemNonInventory", name_space="item", external_guid=True, iterator=True, hierarchical=True,
           references=_item_refs("ItemNonInventory")),
-    _list("ItemInventory", external_guid=True, iterator=True, hierarchical=True, references={
+    _list("ItemInventory", name_space="item", external_guid=True, iterator=True, hierarchical=True, references={
         "ClassRef": _CLASS,
         "ParentRef": ("ItemInventory",),
         "SalesTaxCodeRef": _TAX,
@@ -274,7 +278,7 @@ _TYPES: tuple[EntityType, ...] = (
         "PrefVendorRef": ("Vendor",),
         "AssetAccountRef": _ACCOUNT,
     }),
-    _list("ItemOtherCharge", external_guid=True, iterator=True, hierarchical=True,
+    _list("ItemOtherCharge", name_space="item", external_guid=True, iterator=True, hierarchical=True,
           references=_item_refs("ItemOtherCharge")),
     _list("Class", external_guid=False, iterator=False, hierarchical=True, references={"ParentRef": _CLASS}),
     _list("StandardTerms", external_guid=False, iterator=False, mod=False),
@@ -373,6 +377,13 @@ def entity(name: str) -> EntityType:
             f"unknown object type {name!r}; supported types: {', '.join(ENTITY_TYPES)}"
         )
     return found
+
+
+def name_space_types(name: str) -> tuple[str, ...]:
+    """The list types whose names must be unique together with ``name``'s (itself included);
+    empty for a transaction type."""
+    space = entity(name).name_space
+    return tuple(t.name for t in _TYPES if space and t.name_space == space)
 
 
 def dependency_order(names: list[str] | tuple[str, ...] | None = None) -> list[str]:

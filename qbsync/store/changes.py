@@ -233,3 +233,44 @@ def set_seen(store: Store, connection_id: int, direction: str, type_: str, local
 
 def forget_seen(store: Store, connection_id: int, type_: str, local_id: str) -> None:
     store.execute("DELETE FROM seen WHERE connection_id = ? AND type = ? AND local_id = ?", (connection_id, type_, local_id))
+
+
+def local_ids_with_unsettled_exports(
+    store: Store, connection_id: int, local_ids: Iterable[str], types: Sequence[str]
+) -> set[str]:
+    """Which of `local_ids` name an entity of one of `types` with an export change not yet
+    settled (pass every type for a reference; naming them lets SQLite use changes_by_entity)."""
+    wanted = sorted(set(local_ids))
+    statuses = (*OPEN, *IN_FLIGHT)
+    found: set[str] = set()
+    for chunk in _chunks(wanted):  # type: ignore[arg-type]
+        rows = store.query(
+            f"SELECT DISTINCT local_id FROM changes WHERE connection_id = ? AND direction = 'export'"
+            f" AND type IN ({_marks(len(types))}) AND local_id IN ({_marks(len(chunk))})"
+            f" AND status IN ({_marks(len(statuses))})",
+            [connection_id, *types, *chunk, *statuses],
+        )
+        found.update(r["local_id"] for r in rows)
+    return found
+
+
+def unsettled_export_names(store: Store, connection_id: int, types: Iterable[str]) -> list[dict[str, Any]]:
+    """The name-deciding part of each unsettled export change of these types, oldest first:
+    type, local_id, action, and for Name and ParentRef whether the payload sets them
+    (`has_name`, `has_parent`) and to what (`name`, `parent` parsed; None clears)."""
+    types = list(types)
+    if not types:
+        return []
+    rows = store.query(
+        "SELECT type, local_id, action, json_extract(payload, '$.Name') AS name,"
+        " json_type(payload, '$.Name') IS NOT NULL AS has_name,"
+        " json_quote(json_extract(payload, '$.ParentRef')) AS parent,"
+        " json_type(payload, '$.ParentRef') IS NOT NULL AS has_parent"
+        f" FROM changes WHERE connection_id = ? AND direction = 'export' AND type IN ({_marks(len(types))})"
+        f" AND status IN ({_marks(len(OPEN + IN_FLIGHT))}) ORDER BY id",
+        [connection_id, *types, *OPEN, *IN_FLIGHT],
+    )
+    for r in rows:
+        r["parent"] = json.loads(r["parent"]) if r["parent"] else None
+        r["has_name"], r["has_parent"] = bool(r["has_name"]), bool(r["has_parent"])
+    return rows

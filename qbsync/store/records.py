@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from qbsync.store.db import Store
@@ -109,3 +110,40 @@ def relink(store: Store, connection_id: int, type_: str, old_local_id: str, new_
         " AND change_id IN (SELECT id FROM changes WHERE connection_id = ?)",
         (new_local_id, old_local_id, connection_id),
     )
+
+
+_CHUNK = 500  # values per IN (…): well under SQLite's limit on bound variables
+
+
+def local_ids_present(store: Store, connection_id: int, local_ids: Iterable[str], types: Sequence[str]) -> set[str]:
+    """Which of `local_ids` name a mirror record of one of `types` (references carry no type:
+    pass every type; naming them lets SQLite search the (connection, type, local id) index)."""
+    wanted = sorted(set(local_ids))
+    found: set[str] = set()
+    for i in range(0, len(wanted), _CHUNK):
+        chunk = wanted[i : i + _CHUNK]
+        rows = store.query(
+            f"SELECT DISTINCT local_id FROM records WHERE connection_id = ? AND type IN ({', '.join('?' * len(types))})"
+            f" AND local_id IN ({', '.join('?' * len(chunk))})",
+            [connection_id, *types, *chunk],
+        )
+        found.update(r["local_id"] for r in rows)
+    return found
+
+
+def names_of_types(store: Store, connection_id: int, types: Iterable[str]) -> list[dict[str, Any]]:
+    """What decides the FullName of each mirror record of these list types, without loading
+    whole records: type, local_id, qb_id, `name` (Name), `parent` (ParentRef, parsed) and
+    `full_name` (the FullName QuickBooks last reported, when it did)."""
+    types = list(types)
+    if not types:
+        return []
+    rows = store.query(
+        "SELECT type, local_id, qb_id, json_extract(data, '$.Name') AS name,"
+        " json_quote(json_extract(data, '$.ParentRef')) AS parent, json_extract(qb_data, '$.FullName') AS full_name"
+        f" FROM records WHERE connection_id = ? AND type IN ({', '.join('?' * len(types))}) ORDER BY id",
+        [connection_id, *types],
+    )
+    for r in rows:
+        r["parent"] = json.loads(r["parent"]) if r["parent"] else None
+    return rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from qbsync.qbxml import entities
 from qbsync.qbxml.entities import ENTITY_TYPES, EntityType, entity
 
 
@@ -32,6 +33,11 @@ def importable_type(name: str) -> str:
     if known is None:
         raise InvalidInput(f"the service does not import {name!r}; --import accepts {', '.join(IMPORTABLE_TYPES)}")
     return known
+
+
+def name_space_types(name: str) -> tuple[str, ...]:
+    """The list types whose names QuickBooks keeps unique together with `name`'s (3100)."""
+    return entities.name_space_types(name)
 
 
 @lru_cache(maxsize=None)

@@ -16,11 +16,12 @@ from qbsync.store import changes as store_changes
 from qbsync.store import records as store_records
 from qbsync.store.db import Store
 from qbsync.timeutil import utc_now
-from qbsync.sync import catalogue, content
+from qbsync.sync import catalogue, content, stage_checks
 
 PLACEHOLDER_ID = "80000001-1234567890"  # stands in for a local_id reference during validation
 _FOLDABLE = ("awaiting", "held")
 _UNSETTLED = ("awaiting", "held", "queued", "sending", "error")
+_TOO_DEEP = object()  # a line the JSON decoder could not descend
 
 
 @dataclass
@@ -36,6 +37,7 @@ class StageProblem:
     line: int
     field: str | None
     message: str
+    local_id: str | None = None  # the app's id on the refused line, when it has a usable one
 
     def __str__(self) -> str:
         where = f"line {self.line}" + (f": {self.field}" if self.field else "")
@@ -59,11 +61,17 @@ class StageResult:
     skipped: list[StageProblem] = field(default_factory=list)
     change_ids: list[int] = field(default_factory=list)
 
+    @property
+    def skipped_lines(self) -> int:
+        """How many lines were skipped (a line may have several problems)."""
+        return len({p.line for p in self.skipped})
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "type": self.type, "read": self.read, "added": self.added, "modified": self.modified,
             "deleted": self.deleted, "updated": self.updated, "unchanged": self.unchanged, "linked": self.linked,
-            "cleared": self.cleared, "skipped": [p.as_dict() for p in self.skipped], "change_ids": self.change_ids,
+            "cleared": self.cleared, "skipped": [p.as_dict() for p in self.skipped],
+            "skipped_lines": self.skipped_lines, "change_ids": self.change_ids,
         }
 
 
@@ -145,6 +153,13 @@ def check_record(et: Any, obj: Any, lineno: int) -> tuple[StagedItem | None, lis
     link_id = obj.get(et.id_field)
     if link_id is not None and (not isinstance(link_id, str) or not link_id.strip()):
         return bad(et.id_field, f"{et.id_field} must be a non-empty string")
+    name = obj.get(et.name_field)
+    if et.is_list and isinstance(name, str):
+        if not name.strip():
+            return bad(et.name_field, "must not be blank: QuickBooks refuses a record without a name (3210)")
+        if ":" in name:
+            return bad(et.name_field, f"{name!r} contains ':', which QuickBooks keeps for the name hierarchy"
+                                      " (FullName \"Parent:Child\"); name a sub-record by Name and ParentRef")
     decl, line_decls = catalogue.add_decls(et.name)
     problems = [StageProblem(lineno, p, m) for p, m in _ref_problems(obj, "")]
     view: dict[str, Any] = {}
@@ -198,9 +213,17 @@ def parse_lines(
         except json.JSONDecodeError as exc:
             problems.append(StageProblem(lineno, None, f"malformed JSON: {exc.msg} (column {exc.colno})"))
             continue
+        except RecursionError:
+            obj = _TOO_DEEP
+        if obj is _TOO_DEEP or isinstance(obj, (dict, list)) and stage_checks.too_deep(obj):
+            problems.append(StageProblem(lineno, None, f"JSON nested more than {stage_checks.MAX_DEPTH} levels deep"))
+            continue
         item, found = check_record(et, obj, lineno)
         if item is not None:
             items.append(item)
+        elif isinstance(obj, dict) and isinstance(obj.get("id"), (str, int)) and not isinstance(obj["id"], bool):
+            for p in found:
+                p.local_id = str(obj["id"])
         problems.extend(found)
     return items, problems
 
@@ -352,18 +375,42 @@ def stage_items(
     return result
 
 
+def check_call(
+    store: Store, connection_id: int, et: Any, items: list[StagedItem], refused_ids: Iterable[str] = ()
+) -> tuple[list[StagedItem], list[StageProblem]]:
+    """The checks across lines (stage_checks): the items still valid, and the problems found.
+    `refused_ids`: the ids on lines already refused (a reference to one is refused too)."""
+    problems: list[StageProblem] = []
+    refused: set[int] = set()
+
+    def refuse(found: list[stage_checks.Problem]) -> list[StagedItem]:
+        problems.extend(StageProblem(*p) for p in found)
+        refused.update(p[0] for p in found)
+        return [i for i in items if i.line not in refused]
+
+    keep = refuse(stage_checks.duplicate_ids(items))
+    keep = refuse(stage_checks.name_clashes(store, connection_id, et, keep))
+    refused_ids = {*refused_ids, *(i.local_id for i in items if i.line in refused)}
+    keep = refuse(stage_checks.dangling_references(store, connection_id, keep, refused_ids))
+    return keep, problems
+
+
 def stage_lines(
     store: Store, connection: Mapping[str, Any], type_name: str, lines: Iterable[str], *,
     skip_invalid: bool = False, progress: Callable[[int], None] | None = None,
 ) -> StageResult:
-    """Validate every line, then stage them. A bad line raises InvalidInput (nothing written)
-    unless skip_invalid, which stages the good lines and reports the bad ones."""
+    """Validate every line, each alone and then across lines and against the store, then stage
+    them. A bad line raises InvalidInput (nothing written) unless skip_invalid, which stages the
+    good lines and reports the bad ones."""
+    et = catalogue.entity_type(type_name)
     items, problems = parse_lines(type_name, lines, progress)
+    read = len(items) + len({p.line for p in problems})
+    items, found = check_call(store, connection["id"], et, items, {p.local_id for p in problems if p.local_id})
+    problems = sorted(problems + found, key=lambda p: p.line)
     if problems and not skip_invalid:
         first = problems[0]
         more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
         raise InvalidInput(f"{first}{more}; nothing was staged (--skip-invalid stages the valid lines)")
-    read = len(items) + len({p.line for p in problems})
     return stage_items(store, connection, type_name, items, problems, read, skip_invalid=skip_invalid)
 
 
