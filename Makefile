@@ -18,8 +18,9 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The venv's bin/ first on PATH: tests (and the README's example) run the `qbsync` console script.
+# One worker per core (pytest-xdist): every test has its own temporary store, port and company.
 test: $(STAMP)
-	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -n auto
 
 demo: $(STAMP)
 	$(BIN)/python -m qbsync.demo
