@@ -163,7 +163,10 @@ def test_quiet_silences_messages_but_never_data_warnings_or_errors(tmp_path):
 
 
 def test_shell_completion_can_be_shown_and_installed():
-    proc = run_cli("--show-completion", "bash")
+    # typer names the shell it runs under (not an argument): run it from bash, which must not exec
+    # it in its own place (hence the second command), whatever shell runs the test suite
+    proc = subprocess.run(["bash", "-c", f'"{sys.executable}" -m qbsync --show-completion; exit $?'],
+                          capture_output=True, text=True, cwd=str(ROOT), env=env_without_qbsync(), timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert "complete " in proc.stdout and "_QBSYNC_COMPLETE" in proc.stdout
     assert "--install-completion" in run_cli("--help", env={"COLUMNS": "120"}).stdout
