@@ -6,7 +6,6 @@ a reverse proxy."""
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -15,44 +14,23 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 from lxml import etree
+from e2e_support import PASSWORD, USER, approve, db, error_log, stage  # noqa: F401 - db is a fixture
 from soap_helpers import INTUIT, NS, call, post_soap, request
 
 from qbsync.qbxml import parse_request
-from qbsync.connector.service import ConnectorService
 from qbsync.connector.app import make_wsgi_app, serve
+from qbsync.connector.service import ConnectorService
 from qbsync.store import open_store
-from qbsync.store.connections import add_connection, get_connection
-from qbsync.sync import errorlog, overview, staging, wizard
-from qbsync.sync.passwords import hash_password
+from qbsync.store.connections import get_connection
+from qbsync.sync import overview
 from qbsync.testing import WebConnector
 from qbsync.testing.fake_quickbooks import FakeQuickBooks
 from qbsync.testing.web_connector.soap import build_envelope
 
 ROOT = Path(__file__).resolve().parents[1]
-USER, PASSWORD = "acme-sync", "acme-pass-1"
 WSDL = "http://schemas.xmlsoap.org/wsdl/"
 WSDL_SOAP = "http://schemas.xmlsoap.org/wsdl/soap/"
-
-
-@pytest.fixture
-def db(tmp_path):
-    path = tmp_path / "qbsync.db"
-    with open_store(path, create=True) as store:
-        add_connection(store, name="acme", username=USER, password_hash=hash_password(PASSWORD))
-    return path
-
-
-def stage(db, type_name: str, rows: list[dict]) -> None:
-    with open_store(db) as store:
-        result = staging.stage_lines(store, get_connection(store, "acme"), type_name, [json.dumps(r) for r in rows])
-    assert not getattr(result, "problems", None), result
-
-
-def approve(db) -> None:
-    with open_store(db) as store:
-        wizard.approve(store, get_connection(store, "acme"))
 
 
 def changes(db) -> list[dict]:
@@ -63,11 +41,6 @@ def changes(db) -> list[dict]:
 def records(db, type_name: str) -> dict[str, dict]:
     with open_store(db) as store:
         return {r["local_id"]: r for r in overview.records(store, get_connection(store, "acme"), type_name)}
-
-
-def error_log(db) -> list[dict]:
-    with open_store(db) as store:
-        return errorlog.errors(store, get_connection(store, "acme"))
 
 
 def run_connector(db, company: FakeQuickBooks, **service_options):

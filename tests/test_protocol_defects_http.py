@@ -4,50 +4,22 @@ driven by the shipped WebConnector with a FakeQuickBooks company."""
 
 from __future__ import annotations
 
-import json
-
-import pytest
+from e2e_support import PASSWORD, USER, approve, db, error_log, stage  # noqa: F401 - db is a fixture
 
 from qbsync.connector.app import make_wsgi_app, serve
 from qbsync.connector.service import ConnectorService
 from qbsync.store import open_store
-from qbsync.store.connections import add_connection, get_connection
+from qbsync.store.connections import get_connection
 from qbsync.store.sessions import recent_sessions
-from qbsync.sync import errorlog, overview, staging, wizard
-from qbsync.sync.passwords import hash_password
+from qbsync.sync import errorlog, overview, staging
 from qbsync.testing import FakeQuickBooks, Reply, WebConnector
 
-USER, PASSWORD = "acme-sync", "acme-pass-1"
 PARSE_ERROR = "QuickBooks found an error when parsing the provided XML text stream."
-
-
-@pytest.fixture
-def db(tmp_path):
-    path = tmp_path / "qbsync.db"
-    with open_store(path, create=True) as store:
-        add_connection(store, name="acme", username=USER, password_hash=hash_password(PASSWORD))
-    return path
-
-
-def stage(db, type_name: str, rows: list[dict]) -> None:
-    with open_store(db) as store:
-        result = staging.stage_lines(store, get_connection(store, "acme"), type_name, [json.dumps(r) for r in rows])
-    assert not getattr(result, "problems", None), result
 
 
 def stage_deletes(db, type_name: str, ids: list[str]) -> None:
     with open_store(db) as store:
         staging.stage_deletes(store, get_connection(store, "acme"), type_name, ids)
-
-
-def approve(db) -> None:
-    with open_store(db) as store:
-        wizard.approve(store, get_connection(store, "acme"))
-
-
-def error_log(db) -> list[dict]:
-    with open_store(db) as store:
-        return errorlog.errors(store, get_connection(store, "acme"))
 
 
 def failed(db) -> list[dict]:
