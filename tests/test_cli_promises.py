@@ -231,9 +231,13 @@ def test_ctrl_c_while_stage_reads_stdin_stages_nothing(db):
             time.sleep(0.05)
         time.sleep(0.3)
         proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        # stdin stays open until it has exited: closing it (as communicate() does) could let a
+        # busy machine's stage see the end of its input before it handles the signal
+        proc.wait(timeout=30)
+        out, err = proc.stdout.read(), proc.stderr.read()
     finally:
         proc.kill()
+        proc.stdin.close()
     assert proc.returncode == 130, err
     assert err.decode().splitlines() == ["qbsync: interrupted; nothing was staged"]
     assert out == b"" and dump(db) == before
