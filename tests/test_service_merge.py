@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from qbsync.qbxml import parse_request
-from qbsync.sync import errorlog
+from qbsync.sync import errorlog, overview
 from test_service_export import ITEM, Env, customer, invoice
 
 
@@ -50,6 +50,9 @@ def test_disjoint_fields_keep_both_edits(env):
     assert mirror["data"]["Fax"] == "999" and mirror["data"]["Phone"] == "222"
     change = env.changes()[cid]
     assert change["status"] == "synced" and "Fax" in change["note"]
+    with env.store() as store:
+        entry = [f for f in overview.feed(store, env.conn) if f["change_id"] == cid][-1]
+    assert entry["data"]["Fax"] == "999" and entry["data"]["Phone"] == "222"  # the app reads QuickBooks' edit
 
 
 def test_same_field_different_values_is_a_conflict_until_force(env):
