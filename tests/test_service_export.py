@@ -362,7 +362,7 @@ def test_fix_edit_sequence_re_reads_then_sends_the_mod(env, caplog):
     env.run()
     qb_id = env.records("Customer")["C1"]["qb_id"]
     env.clock.advance(60)
-    env.fq.edit("Customer", qb_id, {"Phone": "111"})  # someone edits it in QuickBooks
+    env.fq.edit("Customer", qb_id, {"Fax": "111"})  # someone edits it in QuickBooks
     env.stage("Customer", [customer("C1", "Acme", Phone="222")])
     env.approve()
     trace = env.run()
@@ -376,8 +376,9 @@ def test_fix_edit_sequence_re_reads_then_sends_the_mod(env, caplog):
     kinds = [[r.name for r in parse_request(x).requests] for x in trace.requests]
     assert kinds == [["CustomerQuery"], ["CustomerMod"]]
     assert trace.summary == "Synced 1"
-    assert env.fq.get("Customer", qb_id)["Phone"] == "222"  # the app's value wins
-    assert "re-read" in caplog.text and "the app's values win" in caplog.text
+    assert env.fq.get("Customer", qb_id)["Phone"] == "222"  # the app's value is sent
+    assert env.fq.get("Customer", qb_id)["Fax"] == "111"  # QuickBooks' edit is kept
+    assert "re-read" in caplog.text
 
 
 def test_a_re_read_that_finds_nothing_keeps_quickbooks_status_in_the_error_log(env):

@@ -120,7 +120,7 @@ def fix_edit_sequence(
     ids: IdsArgument = None,
     all_: AllOption = False,
     force: Annotated[
-        bool, typer.Option("--force", help="Also for export mods whose status code a fresh EditSequence may not fix.")
+        bool, typer.Option("--force", help="Also for export mods whose status code a fresh EditSequence may not fix; the app's values win (no merge), e.g. after a merge conflict.")
     ] = False,
     conn: ConnectionOption = None,
     db: DbOption = "qbsync.db",

@@ -51,7 +51,8 @@ class ExportChange:
     name: str | None = None
     payload: dict[str, Any] = field(default_factory=dict)
     refs: tuple[Ref, ...] = ()
-    refresh_edit_sequence: bool = False
+    before: dict[str, Any] = field(default_factory=dict)  # a Mod's fields as they were
+    refresh_edit_sequence: int = 0  # 1: re-read and merge before the Mod; 2: re-read, the app's values win
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], refs: Iterable[Mapping[str, Any]] = ()) -> ExportChange:
@@ -64,7 +65,8 @@ class ExportChange:
             name=row.get("name"),
             payload=dict(row.get("payload") or {}),
             refs=tuple(Ref.from_row(r) for r in refs),
-            refresh_edit_sequence=bool(row.get("refresh_edit_sequence")),
+            before=dict(row.get("before") or {}),
+            refresh_edit_sequence=int(row.get("refresh_edit_sequence") or 0),
         )
 
     @property
@@ -187,11 +189,17 @@ class Unknown:
 
 @dataclass(frozen=True)
 class Refreshed:
-    """The current record was re-read from QuickBooks before a Mod (fix-edit-sequence)."""
+    """The current record was re-read from QuickBooks before a Mod (fix-edit-sequence). After a
+    merge, `send` is the Mod's payload, `kept` what only QuickBooks changed (path -> value) and
+    `added_lines` the TxnLineIDs of lines QuickBooks added, by line field; `send` None: the
+    app's values win as they are."""
 
     change_id: int
     edit_sequence: str
     snapshot: dict[str, Any]
+    send: dict[str, Any] | None = None
+    kept: dict[str, Any] = field(default_factory=dict)
+    added_lines: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

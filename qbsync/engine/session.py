@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from qbsync.engine import exports
+from qbsync.engine import exports, refresh
 from qbsync.engine.model import ExportChange, Failed, Mirror, Outcome, Refreshed, Requeued, Synced, Unknown, Waiting
 from qbsync.qbxml.versions import VersionError, version_key
 
@@ -474,6 +474,7 @@ class Session:
         sent = exports.SentMessage.from_dict(st.sent)  # type: ignore[arg-type]
         st.sent = None
         found = self._interpret(sent, response, hresult, message)
+        found.outcomes = refresh.decide_all(found.outcomes, work.changes, work.mirror)  # merge before the Mod
         reply = Reply(0, notes=[found.summary])
         self._take(reply, found.outcomes)
         if found.fatal:

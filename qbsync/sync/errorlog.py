@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from qbsync.engine.refresh import APP_WINS, CONFLICT
 from qbsync.errors import QbsyncError, UsageError
 from qbsync.store import changes as store_changes
 from qbsync.store import logs as store_logs
@@ -42,14 +43,18 @@ def reason(status_code: int | None, message: str | None, outcome_unknown: bool =
     return message or (info.meaning if info is not None else "failed")
 
 
+def merge_conflict(change: Mapping[str, Any]) -> bool:
+    """The last re-read found QuickBooks and the app changed the same field differently."""
+    return change["status_code"] is None and str(change["status_message"] or "").startswith(CONFLICT)
+
+
 def fix_edit_sequence_applies(change: Mapping[str, Any]) -> bool:
     info = status_info(change["status_code"])
     return (
         change["direction"] == "export"
         and change["action"] == "mod"
         and not change["outcome_unknown"]
-        and info is not None
-        and bool(info.fix_edit_sequence_helps)
+        and (merge_conflict(change) or (info is not None and bool(info.fix_edit_sequence_helps)))
     )
 
 
@@ -200,8 +205,10 @@ def fix_edit_sequence(
     store: Store, connection: Mapping[str, Any], ids: Sequence[int] = (), *, all_: bool = False, force: bool = False
 ) -> dict[str, list[int]]:
     """Queue changes so the next run re-reads the QuickBooks record (fresh EditSequence), merges
-    and re-sends. Only where the catalogue says a fresh EditSequence helps (3200), unless
-    `force` (still only for export mods: nothing else carries an EditSequence)."""
+    the app's change with what changed in QuickBooks, and sends the merged Mod. Only where the
+    catalogue says a fresh EditSequence helps (3200) or the last merge found a conflict, unless
+    `force` (still only for export mods: nothing else carries an EditSequence). With `force`
+    the app's values win: the re-read only takes QuickBooks' EditSequence, no merge."""
     with store.transaction():
         rows = _targets(store, connection, ids, all_)
         refused: list[str] = []
@@ -219,5 +226,6 @@ def fix_edit_sequence(
             refused.append(f"{r['id']} ({why})")
         if refused and not all_:
             raise QbsyncError(f"refused: change {'; '.join(refused)}; nothing was changed")
-        store_changes.set_status(store, chosen, "queued", refresh_edit_sequence=1, note="fix-edit-sequence")
+        store_changes.set_status(store, chosen, "queued", refresh_edit_sequence=APP_WINS if force else 1,
+                                 note="fix-edit-sequence --force (the app's values win)" if force else "fix-edit-sequence")
     return {"queued": chosen, "refused": refused}  # type: ignore[dict-item]

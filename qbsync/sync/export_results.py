@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from qbsync.engine.merge import QB_LINE_PREFIX
 from qbsync.engine.model import Failed, Outcome, Refreshed, Requeued, Synced, Unknown, Waiting
 from qbsync.store import changes as store_changes
 from qbsync.store import records as store_records
@@ -67,23 +68,43 @@ def note_waiting(store: Store, change_id: int, reason: str) -> None:
     store_changes.update_change(store, change_id, note=reason)
 
 
-def record_refreshed(
-    store: Store, change: Mapping[str, Any], *, edit_sequence: str, snapshot: Mapping[str, Any]
-) -> None:
-    """QuickBooks' current EditSequence (and record) re-read before a Mod: the mirror takes them,
-    the app's values still win when the Mod is sent."""
+def record_refreshed(store: Store, change: Mapping[str, Any], outcome: Refreshed) -> None:
+    """QuickBooks' current EditSequence (and record) re-read before a Mod: the mirror takes them.
+    After a merge the change carries the merged payload, and what only QuickBooks changed flows
+    into the mirror's data (a line QuickBooks added is kept there by its TxnLineID); else the
+    app's values win."""
     with store.transaction():
         cid, type_name, local_id = change["connection_id"], change["type"], change["local_id"]
         record = store_records.get_record(store, cid, type_name, local_id)
+        data = dict(record["data"]) if record is not None else {}
+        if outcome.send is not None:
+            data = merged_data(data, outcome)
         if record is not None:
             store_records.save_record(
-                store, cid, type_name, local_id, qb_id=record["qb_id"], edit_sequence=edit_sequence,
-                name=record["name"], data=record["data"], qb_data=dict(snapshot),
+                store, cid, type_name, local_id, qb_id=record["qb_id"], edit_sequence=outcome.edit_sequence,
+                name=record["name"], data=data, qb_data=dict(outcome.snapshot),
             )
-        store_changes.update_change(
-            store, change["id"], refresh_edit_sequence=0,
-            note=f"re-read from QuickBooks (EditSequence {edit_sequence}); the app's values win",
-        )
+        note = f"re-read from QuickBooks (EditSequence {outcome.edit_sequence}); "
+        if outcome.send is None:
+            store_changes.update_change(store, change["id"], refresh_edit_sequence=0, note=note + "the app's values win")
+            return
+        kept = sorted(outcome.kept)
+        note += ("merged: QuickBooks' changes kept (" + ", ".join(kept) + "), the app's sent"
+                 if kept else "merged: QuickBooks changed none of the app's fields")
+        store_changes.update_change(store, change["id"], refresh_edit_sequence=0, payload=outcome.send, note=note)
+
+
+def merged_data(data: Mapping[str, Any], outcome: Refreshed) -> dict[str, Any]:
+    """The mirror's data with what only QuickBooks changed: fields the app keeps there take
+    QuickBooks' values; lines QuickBooks added join the app's lines (id ``qb:<TxnLineID>``)."""
+    out = dict(data)
+    for key, value in outcome.kept.items():
+        if "/" not in key and "[" not in key and key in out:
+            out[key] = value
+    for key, added in outcome.added_lines.items():
+        lines = out.get(key) if isinstance(out.get(key), list) else []
+        out[key] = [*lines, *({"id": QB_LINE_PREFIX + t, "TxnLineID": t} for t in added)]
+    return out
 
 
 def requeue(store: Store, change: Mapping[str, Any], *, reason: str, status_code: int | str | None = None) -> None:
@@ -123,5 +144,5 @@ def record_outcomes(store: Store, outcomes: Iterable[Outcome], *, at: str) -> di
         elif isinstance(o, Waiting):
             note_waiting(store, o.change_id, o.reason)
         elif isinstance(o, Refreshed):
-            record_refreshed(store, change, edit_sequence=o.edit_sequence, snapshot=o.snapshot)
+            record_refreshed(store, change, o)
     return rows
