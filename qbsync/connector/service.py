@@ -205,7 +205,7 @@ class ConnectorService:
         (see `engine.session.may_revive`); None when it is closed or has just expired."""
         state = SessionState.from_dict(row["state"])
         state.closed = row["closed_at"] is not None
-        stale = not state.closed and self._expired(row, now)
+        stale = not state.closed and engine.is_expired(state, parse_iso_utc(row["last_call_at"]), now, self.limits)
         if not state.closed and not stale:
             return row
         later = store_sessions.started_since(store, int(row["connection_id"]), int(row["id"]))
@@ -283,8 +283,9 @@ class ConnectorService:
         elif isinstance(o, Waiting):
             self.log.debug("session %d: %s not sent: %s", call.session_id, what, o.reason)
         elif isinstance(o, Refreshed):
-            self.log.info("session %d: %s re-read from QuickBooks (EditSequence %s); the app's values win",
-                          call.session_id, what, o.edit_sequence)
+            how = "the app's values win" if o.send is None else "merged with QuickBooks' changes"
+            self.log.info("session %d: %s re-read from QuickBooks (EditSequence %s); %s",
+                          call.session_id, what, o.edit_sequence, how)
 
     # ------------------------------------------------------------------------------------------
     # the callbacks

@@ -179,8 +179,8 @@ def plan_exports(
     this session will not send again; `refreshed` maps a change to the EditSequence re-read for
     it; `alone` the changes that go in a message of their own (they were in a message QuickBooks
     could not parse), first; `unapproved` the local ids that have a change still to be approved,
-    held or in the Error Log (a reference to anything else that is not in QuickBooks fails). Re-reads come first (one REFRESH message), then writes in
-    dependency order."""
+    held or in the Error Log (a reference to anything else that is not in QuickBooks fails).
+    Re-reads come first (one REFRESH message), then writes in dependency order."""
     refreshed = dict(refreshed or {})
     skip, alone = set(skip), set(alone)
     schema = load_schema(version) if validate else None

@@ -20,9 +20,10 @@ def _row(row: dict[str, Any] | None) -> dict[str, Any] | None:
         for col in _JSON_COLUMNS:
             if isinstance(row.get(col), str):
                 row[col] = json.loads(row[col])
-        for col in ("checked", "outcome_unknown", "refresh_edit_sequence"):
+        for col in ("checked", "outcome_unknown"):
             if col in row and row[col] is not None:
                 row[col] = bool(row[col])
+        # refresh_edit_sequence stays the number it is: 0 none, 1 re-read and merge, 2 the app wins
     return row
 
 

@@ -26,13 +26,6 @@ def queued_exports(store: Store, connection_id: int, max_change_id: int | None =
     rows = store_changes.list_changes(store, connection_id, statuses, direction="export")
     if max_change_id is not None:
         rows = [r for r in rows if r["id"] <= max_change_id]
-    marked = [r["id"] for r in rows if r.get("refresh_edit_sequence")]
-    if marked:  # rows carry it as a flag: 2 (re-read, the app's values win) is read as it is
-        app_wins = {r["id"] for part in _chunks(marked) for r in store.query(
-            f"SELECT id FROM changes WHERE refresh_edit_sequence = 2 AND id IN ({','.join('?' * len(part))})", list(part))}
-        for r in rows:
-            if r["id"] in app_wins:
-                r["refresh_edit_sequence"] = 2
     return rows
 
 

@@ -131,7 +131,7 @@ def record_outcomes(store: Store, outcomes: Iterable[Outcome], *, at: str) -> di
         elif isinstance(o, Failed):
             if change["status"] == "sending":
                 delivery.record_error(store, o.change_id, status_code=o.status_code, message=o.message,
-                                          severity=o.severity)
+                                      severity=o.severity)
             elif o.status_code is not None:  # the re-read before a Mod: QuickBooks' answer counts
                 record_failed_lookup(store, o.change_id, status_code=o.status_code, message=o.message)
             else:  # refused by qbsync itself (the request breaks the schema): no status code
