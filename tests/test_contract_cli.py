@@ -17,7 +17,7 @@ CUSTOMERS = [{"id": "C1", "Name": "Acme Ltd"}, {"id": "C2", "Name": "Bolt Inc"},
 def db(tmp_path):
     path = tmp_path / "qbsync.db"
     run_cli("init", db=path, check=True)
-    run_cli("connection", "add", "main", "--username", "qbwc", "--password-stdin", db=path, input="s3cret\n", check=True)
+    run_cli("connection", "add", "main", "--username", "qbwc", "--import", "Customer", "--password-stdin", db=path, input="s3cret\n", check=True)
     return path
 
 

@@ -29,16 +29,29 @@ from pathlib import Path
 from typing import Any
 
 from qbsync import __version__
+from qbsync.engine import imports as engine_imports
 from qbsync.engine import session as engine
-from qbsync.engine.model import ExportChange, Failed, Mirror, MirrorRecord, Outcome, Refreshed, Unknown, Waiting
+from qbsync.engine.model import (
+    Applied,
+    ExportChange,
+    Failed,
+    ImportChange,
+    Mirror,
+    MirrorRecord,
+    Outcome,
+    Refreshed,
+    Unknown,
+    Waiting,
+)
 from qbsync.engine.session import Limits, ProtocolError, Reply, Session, SessionState, Work
 from qbsync.errors import QbsyncError, StoreBusy
 from qbsync.recording import HCP_FILE, Recorder, request_file, response_file
 from qbsync.store import connections as store_connections
 from qbsync.store import export_lookup
+from qbsync.store import imports as store_imports
 from qbsync.store import sessions as store_sessions
 from qbsync.store.db import Store, open_store
-from qbsync.sync import export_results
+from qbsync.sync import export_results, import_results
 from qbsync.sync import delivery
 from qbsync.sync.passwords import verify_password
 from qbsync.timeutil import iso_utc, parse_iso_utc, to_utc, utc_clock
@@ -259,7 +272,9 @@ class ConnectorService:
         mirror = Mirror(MirrorRecord.from_row(r)
                         for r in export_lookup.records_for_local_ids(store, connection_id, local_ids))
         missing = {i for i in local_ids if not mirror.find(i)}
-        return Work(changes, mirror, export_lookup.unapproved_local_ids(store, connection_id, missing))
+        approved_imports = [ImportChange.from_row(r)
+                            for r in store_imports.queued_imports(store, connection_id, max_change_id)]
+        return Work(changes, mirror, export_lookup.unapproved_local_ids(store, connection_id, missing), approved_imports)
 
     def _apply(self, call: _Call, reply: Reply) -> None:
         """Record the reply's outcomes in the store and log what they say."""
@@ -267,6 +282,10 @@ class ConnectorService:
             self.log.info("session %d: %s", call.session_id, note)
         for detail in reply.details:
             self.log.debug("session %d: %s", call.session_id, detail)
+        if reply.found:
+            changed = import_results.record_found(call.store, call.connection_id, reply.found, at=call.now)
+            if changed:
+                call.state.count("detected", changed)
         if not reply.outcomes:
             return
         rows = export_results.record_outcomes(call.store, reply.outcomes, at=call.now)
@@ -282,6 +301,9 @@ class ConnectorService:
             self.log.debug("session %d: %s outcome unknown: %s", call.session_id, what, o.reason)
         elif isinstance(o, Waiting):
             self.log.debug("session %d: %s not sent: %s", call.session_id, what, o.reason)
+        elif isinstance(o, Applied):
+            self.log.debug("session %d: %s applied from QuickBooks%s", call.session_id, what,
+                           " (deleted there)" if o.snapshot is None else "")
         elif isinstance(o, Refreshed):
             how = "the app's values win" if o.send is None else "merged with QuickBooks' changes"
             self.log.info("session %d: %s re-read from QuickBooks (EditSequence %s); %s",
@@ -322,8 +344,11 @@ class ConnectorService:
                                            self.limits)
                        for r in store_sessions.open_sessions(store, cid)]
             queued, top = export_lookup.count_queued(store, cid)
+            approved_imports = store_imports.count_queued_imports(store, cid)
+            detection = self._detection(store, connection, now)
             work = self._load_work(store, cid, top) if queued and not running else None
-            admission = engine.admit(queued=queued, imports_due=self.imports_due(store, connection, now),
+            admission = engine.admit(queued=queued + approved_imports,
+                                     imports_due=detection is not None or approved_imports > 0,
                                      running_seconds_left=running, busy_postpone=self.busy_postpone, work=work)
             if admission.outcomes:
                 export_results.record_outcomes(store, admission.outcomes, at=iso_utc(now))
@@ -341,14 +366,17 @@ class ConnectorService:
                               if waiting else "")
                 return self._answer(engine.AUTH_NO_WORK)
             ticket = secrets.token_urlsafe(24)  # 192 random bits
-            state = SessionState(total=queued, max_change_id=top)
+            state = SessionState(total=queued + approved_imports, max_change_id=top,
+                                 detect=detection.to_dict() if detection is not None else None)
             session_id = store_sessions.create_session(
                 store, ticket_hash=ticket_hash(ticket), connection_id=cid, at=iso_utc(now), state=state.to_dict()
             )
             store_connections.record_contact(store, cid, "in progress", at=iso_utc(now))
         if self.record_dir is not None:
             self._start_recording(store, session_id, state, connection, queued, now)
-        self.log.info("session %d started for connection %s: %d change(s) queued", session_id, connection["name"], queued)
+        self.log.info("session %d started for connection %s: %d change(s) queued%s%s", session_id, connection["name"],
+                      queued, f", {approved_imports} approved import(s)" if approved_imports else "",
+                      f"; checking QuickBooks for changes: {', '.join(detection.tasks)}" if detection else "")
         return self._answer(connection.get("company_file") or engine.AUTH_GO, ticket=ticket)
 
     def _expire_stale(self, store: Store, now: datetime) -> None:
@@ -373,9 +401,20 @@ class ConnectorService:
         with store.transaction():
             store_sessions.update_session(store, session_id, state=state.to_dict())
 
-    def imports_due(self, store: Store, connection: dict[str, Any], now: datetime) -> bool:
-        """Whether an import type of the connection is due (the two-way sync fills this in)."""
-        return False
+    def _detection(self, store: Store, connection: dict[str, Any], now: datetime) -> engine_imports.Detection | None:
+        """The detection a session of `connection` starting now runs: its import types from their
+        watermarks, or None when it imports nothing or looked less than --min-run-interval ago."""
+        types = connection.get("import_types") or []
+        if not types:
+            return None
+        last = connection.get("last_detected_at")
+        if self.min_run_interval and last and (now - parse_iso_utc(last)).total_seconds() < self.min_run_interval:
+            return None
+        return engine_imports.Detection.start(
+            types, store_imports.watermarks(store, int(connection["id"])),
+            first_since=engine_imports.qbxml_time(connection.get("import_since")),
+            page_size=int(connection.get("import_page_size") or engine_imports.DEFAULT_PAGE_SIZE),
+        )
 
     @_guarded(busy="")
     def send_request_xml(

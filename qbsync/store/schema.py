@@ -188,11 +188,31 @@ def _m004_web_connector_sessions(store: Store) -> None:
     )
 
 
+def _m005_import_detection(store: Store) -> None:
+    # Import detection: per connection and type (or ListDeleted / TxnDeleted), QuickBooks' own
+    # newest TimeModified / TimeDeleted read so far; the connection's page size (MaxReturned)
+    # and when detection last ran (for --min-run-interval).
+    _run(store,
+        """
+        CREATE TABLE import_watermarks (
+            connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            since TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (connection_id, kind)
+        );
+        ALTER TABLE connections ADD COLUMN import_page_size INTEGER NOT NULL DEFAULT 500;
+        ALTER TABLE connections ADD COLUMN last_detected_at TEXT
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Store], None]]] = [
     (1, "base", _m001_base),
     (2, "references_and_seen", _m002_references_and_seen),
     (3, "feed_and_contact", _m003_feed_and_contact),
     (4, "web_connector_sessions", _m004_web_connector_sessions),
+    (5, "import_detection", _m005_import_detection),
 ]
 LATEST = MIGRATIONS[-1][0]
 
