@@ -184,7 +184,7 @@ def record_import(
             if store_changes.get_seen(store, cid, "import", et.name, local_id) == fp:
                 return None
             if record is None:
-                if fold is not None:  # added and deleted in QuickBooks before anyone approved it
+                if fold is not None and fold["status"] != "error":  # added and deleted before anyone approved it
                     store_changes.update_change(store, fold["id"], status="cleared", resolved_at=utc_now(),
                                                 note="deleted in QuickBooks before it was approved")
                 store_changes.set_seen(store, cid, "import", et.name, local_id, fp)
