@@ -184,6 +184,17 @@ def test_approve_only_what_was_shown_never_touches_a_conflict(conflict):
     assert change(conflict.db, conflict.import_id)["status"] == "awaiting"
 
 
+def test_approve_on_a_terminal_says_the_conflict_stays(conflict):
+    from test_cli_interactive import run_on_terminal
+
+    code, text = run_on_terminal(conflict.db, ["approve"], b"y\n")
+    assert code == 0, text
+    assert "Approve 1 change (0 import, 1 export); 1 conflict stays waiting" in text
+    assert f"1 conflict waits: qbsync resolve {conflict.export_id} --use app|quickbooks" in text
+    assert [change(conflict.db, i)["status"] for i in (conflict.export_id, conflict.import_id, conflict.other_id)] == [
+        "awaiting", "awaiting", "queued"]
+
+
 def test_check_and_uncheck_refuse_a_conflict_by_id_and_skip_it_in_bulk(conflict):
     db = conflict.db
     for verb in ("check", "uncheck"):
