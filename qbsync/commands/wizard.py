@@ -109,6 +109,8 @@ def show(
         render_object(change, f)
         return
     skip = {"fields", "payload", "references", "error", "summary", "app", "quickbooks"}
+    if not change["conflict"]:
+        skip.add("conflict")  # said only of a conflict
     facts = [{"key": k, "value": v} for k, v in change.items() if k not in skip and v is not None]
     if change["conflict"]:
         facts.append({"key": "summary", "value": change["summary"]})
