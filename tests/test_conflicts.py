@@ -269,10 +269,10 @@ def test_use_app_sends_the_apps_change_with_the_edit_sequence_seen_at_detection(
     # The mirror holds what QuickBooks had at detection; the field only QuickBooks changed is its value.
     rec = mirror(db)
     assert rec["edit_sequence"] == conflict.es and rec["qb_data"]["Email"] == "ap@acme.example"
-    assert rec["data"]["Email"] == "ap@acme.example" and rec["data"]["Phone"] == "555-0100"
+    assert rec["data"]["Email"] == "ap@acme.example" and rec["data"]["Phone"] == "555-0142"
     # An ordinary checked change now; that QuickBooks version does not come back as an import.
     (row,) = [r for r in as_json(cli(db, "pending", "-f", "json")) if r["id"] == conflict.export_id]
-    assert (row["conflict"], row["checked"], row["summary"]) == (False, True, "Phone: 555-0100 → 555-0199")
+    assert (row["conflict"], row["checked"], row["summary"]) == (False, True, "Phone: 555-0142 → 555-0199")
     assert record_import(db, company_for(db).get("Customer", conflict.qb_id)) is None
     cli(db, "approve", "--yes", check=True)
     report = simulate_web_connector_run(db)
@@ -281,6 +281,20 @@ def test_use_app_sends_the_apps_change_with_the_edit_sequence_seen_at_detection(
     assert (in_qb["Phone"], in_qb["Email"]) == ("555-0199", "ap@acme.example")
     entry = [e for e in feed(db) if e["change_id"] == conflict.export_id][-1]
     assert entry["result"] == "synced" and entry["data"]["Email"] == "ap@acme.example"
+    rec = mirror(db)
+    assert (rec["data"]["Phone"], rec["data"]["Email"]) == ("555-0199", "ap@acme.example")
+    # The app staging its old phone again is a change: QuickBooks has 555-0199 now.
+    (again,) = as_json(cli(db, "stage", "Customer", "-f", "json", input=jsonl(ACME)))
+    assert again["modified"] == 1
+
+
+def test_after_use_app_staging_back_the_old_value_is_a_change_not_a_no_op(conflict):
+    """QuickBooks has 555-0142: the app going back to 555-0100 must reach QuickBooks."""
+    db = conflict.db
+    cli(db, "resolve", str(conflict.export_id), "--use", "app", check=True)
+    (staged,) = as_json(cli(db, "stage", "Customer", "-f", "json", input=jsonl(ACME)))
+    assert (staged["updated"], staged["cleared"], staged["change_ids"]) == (1, 0, [conflict.export_id])
+    assert change(db, conflict.export_id)["payload"] == {"Phone": "555-0100"}
 
 
 def test_use_app_gets_3200_when_quickbooks_changed_the_record_again_since(conflict):

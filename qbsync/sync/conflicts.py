@@ -7,10 +7,12 @@ own, nothing to keep in step). Resolving clears one side and leaves the other an
 checked change of its direction:
 
 - `app`: the import is cleared; the mirror takes the EditSequence and the record QuickBooks had
-  at detection (the import's payload), and the fields only QuickBooks changed, so the export's
-  Mod goes with that EditSequence: QuickBooks answers 3200 only if it changed the record again
-  since (then `fix-edit-sequence` merges as usual). That QuickBooks version is remembered as
-  seen: it does not come back as an import.
+  at detection (the import's payload, and QuickBooks' values of the fields it changed: the base
+  the app's later stagings compare with), so the export's Mod goes with that EditSequence:
+  QuickBooks answers 3200 only if it changed the record again since (then `fix-edit-sequence`
+  merges as usual). A field only QuickBooks changed stays as QuickBooks has it (the Mod leaves it
+  out); the export's `before` shows QuickBooks' value of each field both changed. That
+  QuickBooks version is remembered as seen: it does not come back as an import.
 - `quickbooks`: the export is cleared and the feed tells the app (result `dropped`); QuickBooks
   is not touched; the import waits for approval like any other. The app's staged content stays
   the export side's last seen content, so staging the same values again is "unchanged" and does
@@ -232,20 +234,26 @@ def _use_app(store: Store, conflict: Conflict) -> None:
     snap = dict(imp["payload"])
     es = snap.get("EditSequence")
     record = store_records.get_record(store, cid, type_name, local_id)
+    app_fields = _app_fields(exp)
     kept_from_qb: list[str] = []
+    before = dict(exp["before"])
     if record is not None:
-        # The mirror now holds what QuickBooks had at detection: its EditSequence goes with the
-        # app's Mod, and a field only QuickBooks changed is QuickBooks' value (the Mod leaves it out).
+        # The mirror takes the record as QuickBooks had it at detection: its EditSequence goes with
+        # the app's Mod, and what QuickBooks changed is the base the app's later stagings compare
+        # with. A field only QuickBooks changed keeps QuickBooks' value (the Mod leaves it out);
+        # a field both changed is the app's after the Mod, replacing QuickBooks' value (`before`).
+        # Line lists are left as the app has them (QuickBooks' lines come in another shape).
         line_rets = set(catalogue.line_rets(type_name).values())
-        app_fields = set(_app_fields(exp))
-        kept_from_qb = [k for k in imp["before"]
-                        if k not in app_fields and k not in line_rets and k not in content.VOLATILE
-                        and imp["action"] == "mod" and exp["action"] != "delete"]
-        data = content.overlay(record["data"], {k: snap.get(k) for k in kept_from_qb})
+        qb_changed = [k for k in imp["before"] if k not in line_rets and k not in content.VOLATILE] \
+            if imp["action"] == "mod" else []
+        kept_from_qb = [k for k in qb_changed if k not in app_fields]
+        data = content.overlay(record["data"], {k: snap.get(k) for k in qb_changed})
         store_records.save_record(
             store, cid, type_name, local_id, qb_id=record["qb_id"] or imp["qb_id"],
             edit_sequence=es or record["edit_sequence"], name=record["name"], data=data, qb_data=snap,
         )
+        if exp["action"] == "mod":
+            before.update({k: snap.get(k) for k in qb_changed if k in before})
     if es:  # that QuickBooks version is not an import any more
         store_changes.set_seen(store, cid, "import", type_name, local_id, f"es:{es}")
     store_changes.update_change(
@@ -255,7 +263,7 @@ def _use_app(store: Store, conflict: Conflict) -> None:
     note = "conflict: the app's version was chosen" + (f"; sent with QuickBooks' EditSequence {es} seen at detection" if es else "")
     if kept_from_qb:
         note += f"; QuickBooks' {', '.join(kept_from_qb)} kept"
-    store_changes.update_change(store, exp["id"], checked=1, note=note)
+    store_changes.update_change(store, exp["id"], checked=1, note=note, before=before)
 
 
 def _use_quickbooks(store: Store, conflict: Conflict) -> None:
