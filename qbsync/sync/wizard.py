@@ -164,9 +164,14 @@ def _select(
             wanted = _type_name(type_name)
             rows = [r for r in rows if (not wanted or r["type"] == wanted) and (not direction or r["direction"] == direction)]
         return [r["id"] for r in rows]
-    rows = store_changes.list_changes(store, connection["id"], ["awaiting"], direction=direction, type_=_type_name(type_name))
-    in_conflict = _conflicts(store, connection)
-    return [r["id"] for r in rows if r["id"] not in in_conflict]  # a conflict waits for `resolve`
+    awaiting = store_changes.list_changes(store, connection["id"], ["awaiting"])
+    in_conflict = conflicts.find(awaiting)
+    wanted = _type_name(type_name)
+    return [
+        r["id"] for r in awaiting
+        if (not wanted or r["type"] == wanted) and (not direction or r["direction"] == direction)
+        and r["id"] not in in_conflict  # a conflict waits for `resolve`
+    ]
 
 
 def _conflicts(store: Store, connection: Mapping[str, Any]) -> dict[int, conflicts.Conflict]:
