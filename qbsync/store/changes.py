@@ -95,6 +95,16 @@ def count_by_status(store: Store, connection_id: int) -> dict[tuple[str, str], i
     return {(r["status"], r["direction"]): r["n"] for r in rows}
 
 
+def count_awaiting_pairs(store: Store, connection_id: int) -> int:
+    """How many (export, import) pairs await approval for one record: the wizard's conflicts
+    (qbsync.sync.conflicts pairs them oldest with oldest), counted without loading the changes."""
+    return int(store.scalar(
+        "SELECT coalesce(sum(min(e, i)), 0) FROM (SELECT sum(direction = 'export') AS e, sum(direction = 'import') AS i"
+        " FROM changes WHERE connection_id = ? AND status = 'awaiting' GROUP BY type, local_id)",
+        (connection_id,),
+    ) or 0)
+
+
 def changes_for_entity(
     store: Store, connection_id: int, direction: str, type_: str, local_id: str, statuses: Iterable[str]
 ) -> list[dict[str, Any]]:
