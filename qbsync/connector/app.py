@@ -88,7 +88,10 @@ class ConnectorApp:
             log = logging.getLogger("qbsync.soap")
         self.log: Log = log.warning if isinstance(log, logging.Logger) else log
         _quiet_spyne()
-        self.soap = WsgiApplication(make_application(service, self.log), max_content_length=self.max_body_bytes)
+        # block_length: spyne reads the body in blocks and joins them, a second copy of a body
+        # that may be 100 MB; read in one block, the join hands back that one bytes object.
+        self.soap = WsgiApplication(make_application(service, self.log), max_content_length=self.max_body_bytes,
+                                    block_length=self.max_body_bytes)
         self.soap.event_manager.add_listener("wsgi_exception", self._on_fault)
 
     # -- routing --------------------------------------------------------------------------
@@ -277,8 +280,11 @@ class RunningServer:
             # not in memory, until the whole request is in.
             max_request_body_size=int(max_body_bytes) + 1,
             max_request_header_size=MAX_HEADER_BYTES,
-            connection_limit=int(connection_limit),
+            # waitress counts its own listening socket and wake-up pipe in the limit.
+            connection_limit=int(connection_limit) + 2,
             channel_timeout=int(idle_timeout),
+            # How often silent connections are looked for (waitress: every 30 s).
+            cleanup_interval=max(1, min(30, int(idle_timeout) // 2)),
             clear_untrusted_proxy_headers=not keep_proxy_headers,
         )
         self._stopped = threading.Event()
