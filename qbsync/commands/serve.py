@@ -78,7 +78,9 @@ def _listen(app: Any, host: str, port: int, threads: int, **limits: Any) -> Any:
 
 def _lockout_text(per_user: int, per_address: int, minutes: int) -> str:
     limits = [f"{n} per {what}" for n, what in ((per_user, "user name"), (per_address, "address")) if n]
-    return f"lockout after {' or '.join(limits)} failed logins in {minutes} min" if limits else "no login lockout"
+    if not limits:
+        return "no login lockout"
+    return f"login lockout: {' or '.join(limits)} failed logins in {minutes} min lock for {minutes} min"
 
 
 def serve_connector(
