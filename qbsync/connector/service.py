@@ -336,8 +336,7 @@ class ConnectorService:
                 self._count_failure(store, username, client_address, now)
                 return self._answer(engine.AUTH_INVALID_USER)
             if username:
-                with store.transaction():
-                    store_logins.clear_failures(store, store_logins.USERNAME, username)
+                store_logins.clear_failures(store, store_logins.USERNAME, username)
             return self._authenticate(store, found)
 
     def _lockout(self, store: Store, username: str, address: str | None, now: datetime) -> tuple[str, str] | None:

@@ -54,10 +54,11 @@ def lock(store: Store, scope: str, subject: str, *, at: str, until: str, failure
 
 
 def clear_failures(store: Store, scope: str, subject: str) -> None:
-    """Forget the failures of `subject` (after a successful login), if it has any."""
+    """Forget the failures of `subject` (after a successful login); writes only when it has some."""
     subject = _subject(subject)
     if store.scalar("SELECT 1 FROM login_failures WHERE scope = ? AND subject = ? LIMIT 1", (scope, subject)):
-        store.execute("DELETE FROM login_failures WHERE scope = ? AND subject = ?", (scope, subject))
+        with store.transaction():
+            store.execute("DELETE FROM login_failures WHERE scope = ? AND subject = ?", (scope, subject))
 
 
 def prune(store: Store, *, failures_before: str, locks_ended_by: str) -> None:
