@@ -39,6 +39,7 @@ ENVELOPE_ATTACKS = {
     "deep nesting": (SOAP_HEAD + _auth("<a>" * 100_000 + "</a>" * 100_000, "x")).encode(),
     "latin-1 bytes declared utf-8": (SOAP_HEAD + _auth("caf\xe9", "x")).encode("latin-1"),
     "unknown charset": (SOAP_HEAD + _auth(USER, PASSWORD)).encode(),
+    "odd bytes declared utf-16": (SOAP_HEAD + _auth(USER, PASSWORD)).encode() + b"x",
     "truncated": (SOAP_HEAD + _auth(USER, PASSWORD))[:160].encode(),
     "not xml": b"\xff\xfe\x00garbage\x00\x01",
     "only a declaration": SOAP_HEAD.encode(),
@@ -69,7 +70,8 @@ def still_up(url: str) -> None:
 @pytest.mark.parametrize("name", ENVELOPE_ATTACKS)
 def test_a_bad_envelope_is_a_client_fault_quickly(server, name):
     before = statuses(server.db)
-    content_type = "text/xml; charset=klingon" if name == "unknown charset" else "text/xml; charset=utf-8"
+    charset = {"unknown charset": "klingon", "odd bytes declared utf-16": "utf-16"}.get(name, "utf-8")
+    content_type = f"text/xml; charset={charset}"
     started = time.monotonic()
     reply = post_soap(server.soap_url, ENVELOPE_ATTACKS[name], "authenticate", content_type=content_type)
     assert time.monotonic() - started < 5
