@@ -34,7 +34,7 @@ from qbsync.connector.wsdl import build_wsdl
 MB = 1024 * 1024
 # The HTTP limits, set deliberately (waitress' own defaults are a 1 GiB body and 120 s), each a
 # `serve-connector` option. qbXML responses travel inside one SOAP string and can be tens of MB
-# (a 50 MB query response is about 60 MB on the wire once escaped): 100 MB leaves room for that,
+# (a 50 MB query response is about 69 MB on the wire once escaped): 100 MB leaves room for that,
 # and a body claiming more is answered 413 from its Content-Length, before a byte of it is read
 # (a chunked body is cut off, 413, as soon as it passes the limit).
 DEFAULT_MAX_BODY_MB = 100
