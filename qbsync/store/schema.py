@@ -207,12 +207,38 @@ def _m005_import_detection(store: Store) -> None:
     )
 
 
+def _m006_login_failures(store: Store) -> None:
+    # Failed Web Connector logins, per user name and per client address, and the locks they
+    # set (see qbsync/store/logins.py). In the store, so every server process on it shares them.
+    _run(store,
+        """
+        CREATE TABLE login_failures (
+            id INTEGER PRIMARY KEY,
+            scope TEXT NOT NULL CHECK (scope IN ('username', 'address')),
+            subject TEXT NOT NULL,
+            failed_at TEXT NOT NULL
+        );
+        CREATE INDEX login_failures_by_subject ON login_failures (scope, subject, failed_at);
+        CREATE INDEX login_failures_by_time ON login_failures (failed_at);
+        CREATE TABLE login_lockouts (
+            scope TEXT NOT NULL CHECK (scope IN ('username', 'address')),
+            subject TEXT NOT NULL,
+            locked_at TEXT NOT NULL,
+            locked_until TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            PRIMARY KEY (scope, subject)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Store], None]]] = [
     (1, "base", _m001_base),
     (2, "references_and_seen", _m002_references_and_seen),
     (3, "feed_and_contact", _m003_feed_and_contact),
     (4, "web_connector_sessions", _m004_web_connector_sessions),
     (5, "import_detection", _m005_import_detection),
+    (6, "login_failures", _m006_login_failures),
 ]
 LATEST = MIGRATIONS[-1][0]
 
