@@ -138,13 +138,17 @@ class Demo:
         started = time.monotonic()
         self.step("1. A fresh store and a connection to one QuickBooks company file")
         self.qbsync("init")
-        self.qbsync("connection", "add", "acme", "--username", "acme-sync", "--password-env", PASSWORD_ENV)
+        self.qbsync("connection", "add", "acme", "--username", "acme-sync", "--password-env", PASSWORD_ENV,
+                    "--import", "Customer,Invoice")
         self.say(
             "QuickBooks Desktop is played by a FakeQuickBooks company file. Someone already created a vendor "
             "named 'Gamma Inc' in it: customers and vendors share one set of names in QuickBooks, so exporting a "
-            "customer with that name will fail. That is this demo's deliberate error."
+            "customer with that name will fail. That is this demo's deliberate error. The bookkeeper also added "
+            "a customer 'Delta Co' in QuickBooks: the connection imports customers and invoices, so it will come "
+            "to the app."
         )
         vendor_id = self.in_quickbooks("print(fq.create('Vendor', {'Name': 'Gamma Inc'})['ListID'])")
+        self.in_quickbooks("fq.create('Customer', {'Name': 'Delta Co', 'Phone': '555-0400'})")
 
         self.step("2. The app hands over its records (JSON lines); they wait in the wizard")
         self.qbsync("stage", "Customer", "-", stdin=self.jsonl(CUSTOMERS))
@@ -163,7 +167,8 @@ class Demo:
         self.step("4. The Web Connector runs: the service sends the approved changes to QuickBooks")
         url = self.start_server()
         self.web_connector_run(url)
-        self.say("Customers and the item went first, then the job (it needs its customer's ListID), then the invoice.")
+        self.say("Customers and the item went first, then the job (it needs its customer's ListID), then the invoice. "
+                 "Then the service asked QuickBooks what changed there (qbsync's own saves are not news).")
         self.qbsync("records", "Customer")
 
         self.step("5. The Error Log: what could not move, why, and what to do")
@@ -179,10 +184,37 @@ class Demo:
         self.qbsync("failed")
 
         self.step("6. Keep Unchecked: the change left unchecked is back in the wizard, checked")
+        self.say("Beta LLC is back, and the import section shows what QuickBooks reported: Delta Co.")
         self.qbsync("pending")
         self.qbsync("status")
 
-        self.step("7. Point a real QuickBooks Web Connector at this service")
+        self.step("7. Import from QuickBooks: approved, re-read and applied to the app's side")
+        self.qbsync("approve", "--yes")
+        self.web_connector_run(url)
+        self.say("Delta Co was read again from QuickBooks and applied to the mirror; the app reads it from "
+                 "the feed (`qbsync changes`), in the same shape it stages records.")
+        self.qbsync("records", "Customer")
+
+        self.step("8. Both sides changed Acme Corp: Fix Edit Sequence merges three ways")
+        self.say("The app changes Acme Corp's email and it is approved; before the Web Connector runs, the "
+                 "bookkeeper changes Acme Corp's phone in QuickBooks. QuickBooks refuses the app's change with 3200 "
+                 "(the record changed since qbsync last read it).")
+        self.qbsync("stage", "Customer", "-", stdin=self.jsonl([{**CUSTOMERS[0], "Email": "billing@acme.example"}]))
+        self.qbsync("approve", "--yes")
+        acme_id = self.in_quickbooks("print(fq.find('Customer', 'Acme Corp')['ListID'])")
+        self.in_quickbooks(f"fq.edit('Customer', {acme_id!r}, {{'Phone': '555-0111'}})")
+        self.web_connector_run(url)
+        self.qbsync("errors")
+        acme = self.error_id("Acme Corp")
+        self.say("Fix Edit Sequence re-reads the record and merges: the app's email goes with the fresh "
+                 "EditSequence, QuickBooks' new phone is kept (nobody changed the same field on both sides).")
+        self.qbsync("fix-edit-sequence", str(acme))
+        self.web_connector_run(url)
+        self.qbsync("records", "Customer")
+        self.say("QuickBooks' phone change was also detected: it waits in the import section like any other.")
+        self.qbsync("pending")
+
+        self.step("9. Point a real QuickBooks Web Connector at this service")
         self.say(
             "On the QuickBooks PC, run `qbsync serve-connector` and write the .qwc file below; open it in the Web "
             "Connector (Add an application), enter the connection's password, and tick Auto-Run. On another "

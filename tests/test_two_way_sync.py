@@ -287,3 +287,19 @@ def test_authenticate_runs_detection_when_due_and_respects_the_minimum_interval(
         assert WebConnector(url, "m", "pw", company=qb, noop_delay=0).run().outcome == "no_work"  # looked 1 min ago
         clock.advance(600)
         assert WebConnector(url, "m", "pw", company=qb, noop_delay=0).run().outcome != "no_work"
+
+
+def test_a_record_of_the_app_deleted_in_quickbooks_can_be_staged_again(db):
+    run_cli("stage", "Customer", db=db, input=jsonl({"id": "C1", "Name": "Acme"}), check=True)
+    approve_and_run(db)
+    company_for(db).delete("Customer", records(db, "Customer")["C1"]["qb_id"])
+    simulate_web_connector_run(db)
+    (row,) = pending(db)
+    assert (row["action"], row["local_id"]) == ("delete", "C1")
+    approve_and_run(db)
+    assert records(db, "Customer") == {}
+    (entry,) = [e for e in feed(db) if e["direction"] == "import"]
+    assert (entry["local_id"], entry["action"], entry["result"]) == ("C1", "delete", "applied")
+    # The app still has Acme: staging the same content again is a new add, not "unchanged".
+    run_cli("stage", "Customer", db=db, input=jsonl({"id": "C1", "Name": "Acme"}), check=True)
+    assert [(r["action"], r["local_id"]) for r in pending(db)] == [("add", "C1")]

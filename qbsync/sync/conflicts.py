@@ -32,7 +32,7 @@ from qbsync.store import logs as store_logs
 from qbsync.store import records as store_records
 from qbsync.store.db import Store
 from qbsync.timeutil import utc_now
-from qbsync.sync import catalogue, content
+from qbsync.sync import catalogue, content, import_shape
 
 SIDES = ("app", "quickbooks")
 FEED_DROPPED = "dropped"  # the feed's result for an export change dropped in favour of QuickBooks' version
@@ -149,7 +149,7 @@ def side(change: Mapping[str, Any]) -> dict[str, Any]:
     out = {
         "id": change["id"], "direction": change["direction"], "action": change["action"],
         "detected_at": change["detected_at"],
-        "summary": content.summary(change["action"], change["direction"], payload, before),
+        "summary": import_shape.summary(change),
         "fields": fields, "payload": payload,
     }
     if change["direction"] == "import":
@@ -193,7 +193,7 @@ def result_row(change: Mapping[str, Any]) -> dict[str, Any]:
         "id": change["id"], "direction": change["direction"], "type": change["type"], "action": change["action"],
         "name": change["name"], "local_id": change["local_id"], "qb_id": change["qb_id"], "status": change["status"],
         "checked": bool(change["checked"]), "note": change["note"],
-        "summary": content.summary(change["action"], change["direction"], change["payload"], change["before"]),
+        "summary": import_shape.summary(change),
     }
 
 

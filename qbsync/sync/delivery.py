@@ -243,6 +243,9 @@ def apply_import(store: Store, change_id: int, snapshot: Mapping[str, Any] | Non
         edit_sequence = qb_id = data = None
         if snapshot is None:
             store_records.delete_record(store, cid, type_name, local_id)
+            # The app's last content is forgotten (staging it again is a new add), and the
+            # deletion is remembered (the deleted-records query does not offer it again).
+            store_changes.forget_seen(store, cid, type_name, local_id)
             store_changes.set_seen(store, cid, "import", type_name, local_id, "deleted")
             qb_id = change["qb_id"]
         else:

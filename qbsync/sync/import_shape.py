@@ -16,6 +16,7 @@ from typing import Any
 
 from qbsync.sync import catalogue
 from qbsync.sync.content import LOCAL_ID
+from qbsync.sync.content import summary as content_summary
 
 # (types the reference may point at, ListID/TxnID) -> the app's local id, or None
 LocalIdOf = Callable[[tuple[str, ...], str], "str | None"]
@@ -78,3 +79,15 @@ def _refs(type_name: str, path: str, value: Any, local_id_of: LocalIdOf) -> Any:
                 return {LOCAL_ID: local_id}
         return {k: _refs(type_name, f"{path}/{k}", v, local_id_of) for k, v in value.items()}
     return value
+
+
+def summary(change: Mapping[str, Any]) -> str:
+    """A change's one-line summary (`content.summary`); a new record from QuickBooks is told by
+    the fields the app would stage, not QuickBooks' bookkeeping (FullName, Sublevel, balances)."""
+    payload = change["payload"]
+    if change["direction"] == "import" and change["action"] == "add":
+        et = catalogue.entity_type(change["type"])
+        decl, _ = catalogue.add_decls(change["type"])
+        payload = {k: v for k, v in payload.items()
+                   if _takes(decl, k) or ((line := et.line(k)) is not None and k == line.ret)}
+    return content_summary(change["action"], change["direction"], payload, change["before"])

@@ -9,7 +9,7 @@ from qbsync.errors import QbsyncError, UsageError
 from qbsync.store import changes as store_changes
 from qbsync.store.db import Store
 from qbsync.timeutil import utc_now
-from qbsync.sync import conflicts, content
+from qbsync.sync import conflicts, import_shape
 
 SECTIONS = (("import", "Import from QuickBooks"), ("export", "Export to QuickBooks"))
 DIRECTIONS = ("import", "export")
@@ -51,7 +51,7 @@ def pending_row(
         "name": change["name"],
         "checked": bool(change["checked"]),
         "detected_at": change["detected_at"],
-        "summary": content.summary(change["action"], change["direction"], change["payload"], change["before"]),
+        "summary": import_shape.summary(change),
         "local_id": change["local_id"],
         "qb_id": change["qb_id"],
     }
@@ -121,7 +121,7 @@ def show(store: Store, connection: Mapping[str, Any], change_id: int) -> dict[st
         "attempts": change["attempts"],
         "last_tried": change["last_tried"],
         "note": change["note"],
-        "summary": content.summary(change["action"], change["direction"], payload, before),
+        "summary": import_shape.summary(change),
         "fields": fields,
         "references": store_changes.get_refs(store, change["id"]),
         "payload": payload,
@@ -238,7 +238,7 @@ def queue(store: Store, connection: Mapping[str, Any]) -> list[dict[str, Any]]:
             "id": c["id"], "direction": c["direction"], "type": c["type"], "action": c["action"], "name": c["name"],
             "status": c["status"], "approved_at": c["approved_at"], "attempts": c["attempts"],
             "refresh_edit_sequence": bool(c["refresh_edit_sequence"]), "note": c["note"],
-            "summary": content.summary(c["action"], c["direction"], c["payload"], c["before"]),
+            "summary": import_shape.summary(c),
         }
         for c in rows
     ]
