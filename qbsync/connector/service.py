@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -170,6 +171,7 @@ class ConnectorService:
         self.clock = clock or utc_clock
         self.min_run_interval = None if min_run_interval is None else int(min_run_interval)
         self.busy_postpone = busy_postpone
+        self._stores = threading.local()
         if lockout_failures < 0 or lockout_address_failures < 0 or lockout_minutes <= 0:
             raise QbsyncError("lockout limits must be positive (0 failures: no lockout)", 2)
         self.lockout_failures = int(lockout_failures)
@@ -192,10 +194,19 @@ class ConnectorService:
 
     @contextmanager
     def _store(self) -> Iterator[Store]:
-        store = open_store(self.db_path)
-        try:
-            yield store
-        finally:
+        """This thread's connection to the store, opened on its first call and kept: opening,
+        checking and closing a store per callback (closing the last connection checkpoints the
+        WAL) would cost more than most callbacks' work. Every write is still one transaction."""
+        store = getattr(self._stores, "store", None)
+        if store is None:
+            store = self._stores.store = open_store(self.db_path)
+        yield store  # every write runs in store.transaction(), which rolls back what raised
+
+    def close(self) -> None:
+        """Close this thread's connection to the store (the others close with their threads)."""
+        store = getattr(self._stores, "store", None)
+        if store is not None:
+            self._stores.store = None
             store.close()
 
     def _engine(self, row: dict[str, Any], connection: dict[str, Any]) -> Session:

@@ -238,6 +238,20 @@ def _newer(a: str | None, b: str | None) -> str | None:
         return max(a, b)
 
 
+def _newest(times: Iterable[Any]) -> str | None:
+    """The latest of QuickBooks times (texts with their offset; unreadable ones ignored). Each
+    is parsed once: a page holds hundreds."""
+    best: tuple[datetime, str] | None = None
+    for text in times:
+        try:
+            moment = datetime.fromisoformat(str(text))
+        except (TypeError, ValueError):
+            continue
+        if best is None or moment > best[0]:
+            best = (moment, str(text))
+    return best[1] if best else None
+
+
 @dataclass
 class DetectResult:
     found: list[Any]  # Detected / Watermark
@@ -269,10 +283,10 @@ def interpret_detect(det: Detection, sent: SentMessage, response: str, hresult: 
     for _, ret in rs.rets:
         if deleted:
             type_name = str(ret.get("ListDelType") or ret.get("TxnDelType") or "")
-            found.append(Detected(type_name, dict(ret), deleted=True))
+            found.append(Detected(type_name, ret, deleted=True))
         else:
-            found.append(Detected(task, dict(ret)))
-        det.newest = _newer(det.newest, ret.get(stamp))
+            found.append(Detected(task, ret))
+    det.newest = _newer(det.newest, _newest(ret.get(stamp) for _, ret in rs.rets))
     det.read += len(rs.rets)
     det.page += 1
     remaining = rs.attrs.get("iteratorRemainingCount")

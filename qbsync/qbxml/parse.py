@@ -237,20 +237,41 @@ def element_to_data(el: etree._Element, decl: ElementDecl | None) -> dict | str:
             return {}
         return el.text or ""
     out: dict[str, Any] = {}
-    children = decl.children if decl is not None else {}
+    plan = _children_plan(decl)
     for child in el:
-        if not isinstance(child.tag, str):  # comments, PIs
+        tag = child.tag
+        if not isinstance(tag, str):  # comments, PIs
             continue
-        info = children.get(child.tag)
-        value = element_to_data(child, info.decl if info else None)
-        if info is not None and info.repeated:
-            out.setdefault(child.tag, []).append(value)
-        elif child.tag in out:
-            prev = out[child.tag]
-            out[child.tag] = (prev if isinstance(prev, list) else [prev]) + [value]
+        child_decl, repeated, aggregate = plan.get(tag, _UNKNOWN)
+        if len(child):
+            value: Any = element_to_data(child, child_decl)
+        else:  # a leaf (most elements): no call
+            value = {} if aggregate else (child.text or "")
+        if repeated:
+            out.setdefault(tag, []).append(value)
+        elif tag in out:
+            prev = out[tag]
+            out[tag] = (prev if isinstance(prev, list) else [prev]) + [value]
         else:
-            out[child.tag] = value
+            out[tag] = value
     return out
+
+
+_UNKNOWN: tuple[ElementDecl | None, bool, bool] = (None, False, False)
+_PLANS: dict[int, tuple[ElementDecl | None, dict[str, tuple[ElementDecl | None, bool, bool]]]] = {}
+
+
+def _children_plan(decl: ElementDecl | None) -> dict[str, tuple[ElementDecl | None, bool, bool]]:
+    """For each child a declaration knows: (its declaration, repeatable, an aggregate), worked
+    out once per declaration (responses convert thousands of records of the same shape)."""
+    if decl is None:
+        return {}
+    found = _PLANS.get(id(decl))
+    if found is None or found[0] is not decl:
+        plan = {tag: (info.decl, bool(info.repeated), info.decl is not None and info.decl.content is not None)
+                for tag, info in decl.children.items()}
+        found = _PLANS[id(decl)] = (decl, plan)
+    return found[1]
 
 
 # ---- requests -------------------------------------------------------------------------------

@@ -83,6 +83,10 @@ class Store:
         with self._sql_errors():
             return self.conn.execute(sql, params)
 
+    def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
+        with self._sql_errors():
+            return self.conn.executemany(sql, rows)
+
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         cur = self.execute(sql, params)
         cols = [d[0] for d in cur.description or ()]

@@ -4,6 +4,7 @@ approved imports a session applies."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from qbsync.store import changes as store_changes
@@ -44,3 +45,66 @@ def queued_imports(store: Store, connection_id: int, max_change_id: int | None =
     """Approved imports of a connection (up to `max_change_id`), oldest first."""
     rows = store_changes.list_changes(store, connection_id, ["queued"], direction="import")
     return [r for r in rows if max_change_id is None or r["id"] <= max_change_id]
+
+
+# -- detection's records, a page at a time ---------------------------------------------------
+
+_CHUNK = 500
+
+
+def _chunks(values: list[str]) -> list[list[str]]:
+    return [values[i: i + _CHUNK] for i in range(0, len(values), _CHUNK)]
+
+
+def records_by_qb_ids(store: Store, connection_id: int, type_: str, qb_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The mirror's local id and EditSequence of each of `qb_ids` it knows."""
+    out: dict[str, dict[str, Any]] = {}
+    for chunk in _chunks(qb_ids):
+        for r in store.query(
+            f"SELECT qb_id, local_id, edit_sequence FROM records WHERE connection_id = ? AND type = ?"
+            f" AND qb_id IN ({', '.join('?' * len(chunk))})", (connection_id, type_, *chunk),
+        ):
+            out[r["qb_id"]] = r
+    return out
+
+
+def seen_imports(store: Store, connection_id: int, type_: str, local_ids: list[str]) -> dict[str, str]:
+    """What QuickBooks last showed of each of `local_ids` (its fingerprint)."""
+    out: dict[str, str] = {}
+    for chunk in _chunks(local_ids):
+        for r in store.query(
+            f"SELECT local_id, fingerprint FROM seen WHERE connection_id = ? AND direction = 'import' AND type = ?"
+            f" AND local_id IN ({', '.join('?' * len(chunk))})", (connection_id, type_, *chunk),
+        ):
+            out[r["local_id"]] = r["fingerprint"]
+    return out
+
+
+def with_open_imports(store: Store, connection_id: int, type_: str, local_ids: list[str]) -> set[str]:
+    """Which of `local_ids` have an import change not yet settled (awaiting, held, queued,
+    sending or in the Error Log)."""
+    out: set[str] = set()
+    for chunk in _chunks(local_ids):
+        out.update(r["local_id"] for r in store.query(
+            f"SELECT DISTINCT local_id FROM changes WHERE connection_id = ? AND direction = 'import' AND type = ?"
+            f" AND status IN ('awaiting', 'held', 'queued', 'sending', 'error') AND local_id IN ({', '.join('?' * len(chunk))})",
+            (connection_id, type_, *chunk),
+        ))
+    return out
+
+
+def insert_new_imports(store: Store, connection_id: int, type_: str, rows: list[tuple[str, str, str, dict[str, Any], str]],
+                       at: str) -> None:
+    """Import adds awaiting approval, many at once: (local_id, qb_id, name, payload, fingerprint)
+    each; QuickBooks' fingerprint of each is remembered as seen."""
+    store.executemany(
+        "INSERT INTO changes (connection_id, direction, type, action, local_id, qb_id, name, payload, before, status,"
+        " checked, detected_at, updated_at) VALUES (?, 'import', ?, 'add', ?, ?, ?, ?, '{}', 'awaiting', 1, ?, ?)",
+        [(connection_id, type_, lid, qb_id, name, json.dumps(payload), at, at) for lid, qb_id, name, payload, _ in rows],
+    )
+    store.executemany(
+        "INSERT INTO seen (connection_id, direction, type, local_id, fingerprint, seen_at) VALUES (?, 'import', ?, ?, ?, ?)"
+        " ON CONFLICT (connection_id, direction, type, local_id) DO UPDATE SET fingerprint = excluded.fingerprint,"
+        " seen_at = excluded.seen_at",
+        [(connection_id, type_, lid, fp, at) for lid, _, _, _, fp in rows],
+    )

@@ -25,6 +25,7 @@ from typing import Any
 from qbsync.errors import QbsyncError
 from qbsync.store import changes as store_changes
 from qbsync.store import connections as store_connections
+from qbsync.store import imports as store_imports
 from qbsync.store import logs as store_logs
 from qbsync.store import records as store_records
 from qbsync.store.db import Store
@@ -226,6 +227,37 @@ def record_import(
             )
         store_changes.set_seen(store, cid, "import", et.name, local_id, fp)
     return change_id
+
+
+def record_imports(store: Store, connection: Mapping[str, Any] | int, type_name: str,
+                   rets: list[Mapping[str, Any]]) -> int:
+    """`record_import` for a page of records detection read, with a few queries for the page:
+    what qbsync has seen already (its own saves, the overlap read again) is dropped, a record new
+    to qbsync becomes an import add at once, the rest go through `record_import`. Returns how
+    many import changes were created or updated."""
+    cid = _cid(connection)
+    et = catalogue.entity_type(type_name)
+    rets = [r for r in rets if r.get(et.id_field)]
+    qb_ids = [str(r[et.id_field]) for r in rets]
+    with store.transaction():
+        known = store_imports.records_by_qb_ids(store, cid, et.name, qb_ids)
+        local_ids = [known[q]["local_id"] if q in known else q for q in qb_ids]
+        seen = store_imports.seen_imports(store, cid, et.name, local_ids)
+        open_ = store_imports.with_open_imports(store, cid, et.name, [lid for q, lid in zip(qb_ids, local_ids)
+                                                                     if q not in known])
+        new: dict[str, tuple[str, str, str, dict[str, Any], str]] = {}
+        changed = 0
+        for ret, qb_id, local_id in zip(rets, qb_ids, local_ids):
+            es = ret.get("EditSequence")
+            fp = f"es:{es}" if es else content.fingerprint({k: v for k, v in ret.items() if k not in content.VOLATILE})
+            if seen.get(local_id) == fp or (qb_id in known and es and known[qb_id]["edit_sequence"] == es):
+                continue  # seen already, or qbsync's own save: record_import would say so, slower
+            if qb_id not in known and local_id not in open_ and local_id not in seen:
+                new[local_id] = (local_id, qb_id, et.display_name(ret) or local_id, dict(ret), fp)
+            elif record_import(store, cid, et.name, ret) is not None:
+                changed += 1
+        store_imports.insert_new_imports(store, cid, et.name, list(new.values()), utc_now())
+    return changed + len(new)
 
 
 def apply_import(store: Store, change_id: int, snapshot: Mapping[str, Any] | None) -> None:

@@ -19,12 +19,19 @@ log = logging.getLogger("qbsync.connector")
 def record_found(store: Store, connection_id: int, found: Iterable[Found], *, at: str) -> int:
     """Record what detection read; returns how many import changes it created or updated."""
     changed = 0
+    found = list(found)
+    pages: dict[str, list[dict]] = {}  # records by type, recorded a page at a time
     for f in found:
-        if isinstance(f, Detected):
+        if isinstance(f, Detected) and not f.deleted:
+            pages.setdefault(f.type_name, []).append(f.record)
+    for type_name, rets in pages.items():
+        changed += delivery.record_imports(store, connection_id, type_name, rets)
+    for f in found:
+        if isinstance(f, Detected) and f.deleted:
             try:
-                if delivery.record_import(store, connection_id, f.type_name, f.record, deleted=f.deleted) is not None:
+                if delivery.record_import(store, connection_id, f.type_name, f.record, deleted=True) is not None:
                     changed += 1
-            except QbsyncError as exc:  # a record QuickBooks sent without its id: nothing to import
+            except QbsyncError as exc:  # a row QuickBooks sent without its id: nothing to import
                 log.warning("connection %d: a %s from QuickBooks was not imported: %s", connection_id, f.type_name, exc)
         elif isinstance(f, Watermark):
             store_imports.set_watermark(store, connection_id, f.kind, f.value, at)
