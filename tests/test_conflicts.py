@@ -2,8 +2,7 @@
 for one record are one change in the wizard, a conflict, until `qbsync resolve ID --use
 app|quickbooks` picks a side. The situation is made through the real layers: a customer synced
 by a Web Connector run (FakeQuickBooks), the app staging it again, QuickBooks editing it (the
-fake company's own edit) and the session library recording what QuickBooks reported
-(`delivery.record_import`: the service does not detect imports yet)."""
+fake company's own edit) and the next run detecting that edit."""
 
 from __future__ import annotations
 
@@ -71,7 +70,8 @@ def as_json_lines(proc):
 def conflict(tmp_path) -> Conflict:
     db = tmp_path / "qbsync.db"
     cli(db, "init", check=True)
-    cli(db, "connection", "add", "main", "-u", "qbwc", "--password-stdin", input="pw\n", check=True)
+    cli(db, "connection", "add", "main", "-u", "qbwc", "--import", "Customer", "--password-stdin", input="pw\n",
+        check=True)
     cli(db, "stage", "Customer", input=jsonl(ACME, BOLT), check=True)
     cli(db, "approve", "--yes", check=True)
     assert len(simulate_web_connector_run(db)["synced"]) == 2
@@ -81,8 +81,7 @@ def conflict(tmp_path) -> Conflict:
                             input=jsonl({**ACME, "Phone": "555-0199"}, {**BOLT, "Phone": "555-0300"})))
     export_id, other_id = staged["change_ids"]
     ret = company_for(db).edit("Customer", qb_id, {"Phone": "555-0142", "Email": "ap@acme.example"})
-    import_id = record_import(db, ret)
-    assert import_id is not None
+    (import_id,) = simulate_web_connector_run(db)["detected"]  # the next run finds QuickBooks' edit
     return Conflict(db, export_id, import_id, other_id, qb_id, ret["EditSequence"])
 
 
@@ -235,14 +234,15 @@ def test_resolve_refuses_what_is_not_a_conflict_and_changes_nothing(conflict):
 def test_use_app_is_refused_when_quickbooks_deleted_the_record(tmp_path):
     db = tmp_path / "qbsync.db"
     cli(db, "init", check=True)
-    cli(db, "connection", "add", "main", "-u", "qbwc", "--password-stdin", input="pw\n", check=True)
+    cli(db, "connection", "add", "main", "-u", "qbwc", "--import", "Customer", "--password-stdin", input="pw\n",
+        check=True)
     cli(db, "stage", "Customer", input=jsonl(ACME), check=True)
     cli(db, "approve", "--yes", check=True)
     simulate_web_connector_run(db)
     qb_id = mirror(db)["qb_id"]
     cli(db, "stage", "Customer", input=jsonl({**ACME, "Phone": "555-0199"}), check=True)
     company_for(db).delete("Customer", qb_id)
-    import_id = record_import(db, {"ListID": qb_id, "ListDelType": "Customer"}, deleted=True)
+    (import_id,) = simulate_web_connector_run(db)["detected"]  # ListDeletedQuery finds it
     (row,) = as_json(cli(db, "pending", "-f", "json"))
     assert row["conflict_with"] == import_id
     assert row["summary"] == "conflict: app changed Phone; QuickBooks deleted it"
