@@ -21,7 +21,6 @@ import hashlib
 import logging
 import os
 import secrets
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -171,7 +170,6 @@ class ConnectorService:
         self.clock = clock or utc_clock
         self.min_run_interval = None if min_run_interval is None else int(min_run_interval)
         self.busy_postpone = busy_postpone
-        self._stores = threading.local()
         if lockout_failures < 0 or lockout_address_failures < 0 or lockout_minutes <= 0:
             raise QbsyncError("lockout limits must be positive (0 failures: no lockout)", 2)
         self.lockout_failures = int(lockout_failures)
@@ -194,19 +192,14 @@ class ConnectorService:
 
     @contextmanager
     def _store(self) -> Iterator[Store]:
-        """This thread's connection to the store, opened on its first call and kept: opening,
-        checking and closing a store per callback (closing the last connection checkpoints the
-        WAL) would cost more than most callbacks' work. Every write is still one transaction."""
-        store = getattr(self._stores, "store", None)
-        if store is None:
-            store = self._stores.store = open_store(self.db_path)
-        yield store  # every write runs in store.transaction(), which rolls back what raised
-
-    def close(self) -> None:
-        """Close this thread's connection to the store (the others close with their threads)."""
-        store = getattr(self._stores, "store", None)
-        if store is not None:
-            self._stores.store = None
+        # One connection per callback. A connection kept per thread was tried (it saves the
+        # open and the WAL checkpoint of the close): with `serve-connector` and the CLI on one
+        # store, the server then missed the CLI's approvals and the CLI its results. Not again
+        # without finding why.
+        store = open_store(self.db_path)
+        try:
+            yield store
+        finally:
             store.close()
 
     def _engine(self, row: dict[str, Any], connection: dict[str, Any]) -> Session:
