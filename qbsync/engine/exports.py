@@ -520,13 +520,24 @@ def _unparsable(sent: SentMessage, message: str) -> Interpretation:
                                           f"its {len(ids)} changes go again one by one")
 
 
+def usable_status(rs: Any) -> bool:
+    """Whether an answer's statusCode is a number qbsync can act on: digits (with a sign), small
+    enough to be a status code at all (QuickBooks' are 0-9999; anything past 32 bits is noise,
+    and past 64 bits SQLite could not even store it)."""
+    raw = str(rs.attrs.get("statusCode", "")).strip()
+    return bool(_STATUS.fullmatch(raw)) and rs.status_code == int(raw) and abs(rs.status_code) < 2**31
+
+
+_STATUS = re.compile(r"[+-]?\d{1,12}")
+
+
 def _one(sent: SentMessage, cid: int, type_name: str, rs: Any) -> Outcome:
     code, msg = rs.status_code, rs.status_message or ""
-    if not str(rs.attrs.get("statusCode", "")).lstrip("-").isdigit():
-        # No readable status: a write may or may not have been applied, so never call it failed.
+    if not usable_status(rs):
+        # No usable status: a write may or may not have been applied, so never call it failed.
         if sent.kind == REFRESH:
-            return Requeued(cid, f"QuickBooks' answer to request {rs.request_id} has no status code")
-        return Unknown(cid, f"QuickBooks' answer to request {rs.request_id} has no status code")
+            return Requeued(cid, f"QuickBooks' answer to request {rs.request_id} has no usable status code")
+        return Unknown(cid, f"QuickBooks' answer to request {rs.request_id} has no usable status code")
     if code == NOT_PROCESSED:
         return Requeued(cid, f"not processed by QuickBooks ({msg or 'an earlier request failed'})", code,
                         retry_now=True)
