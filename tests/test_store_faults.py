@@ -6,6 +6,7 @@ the connector answers per its rules (busy / NoOp / -101) and carries on once the
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -264,3 +265,32 @@ def test_a_store_sqlite_refuses_to_write_is_one_clear_error(db, monkeypatch):
     one_line(proc, 1, "is read-only; cannot write to it")
     monkeypatch.undo()
     assert _snapshot(db) == before
+
+
+@pytest.fixture
+def read_only_folder(db, tmp_path):
+    """The store alone in a folder nobody may write in (chattr +i: even root may not; this needs
+    root and a file system with that flag, else the test is skipped)."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    with open_store(db) as store:
+        store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copy(db, folder / "qbsync.db")
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode:
+        pytest.skip("cannot make a folder read-only for root here (chattr +i)")
+    try:
+        yield folder / "qbsync.db"
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def test_a_store_in_a_read_only_folder_reads_but_refuses_writes_in_one_line(read_only_folder):
+    path = read_only_folder
+    before = path.read_bytes()
+    proc = run_cli("stage", "Customer", db=path, input=jsonl({"id": "C9", "Name": "Zed"}))
+    one_line(proc, 1, f"cannot write to store {path}")
+    assert "permissions of the file and of its folder" in proc.stderr
+    one_line(run_cli("approve", "--yes", db=path), 1, "cannot write to store")
+    listed = run_cli("connection", "list", "--format", "json", db=path)
+    assert listed.returncode == 0 and '"name": "acme"' in listed.stdout, listed.stderr
+    assert path.read_bytes() == before and sorted(p.name for p in path.parent.iterdir()) == ["qbsync.db"]

@@ -260,9 +260,29 @@ def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = Fal
         if failure is not None:
             raise failure from None
         if "unable to open" in str(exc).lower():  # e.g. no right to create the WAL files next to it
-            raise QbsyncError(f"cannot open store {p} ({exc}): check the permissions of the file and of its "
-                              "folder") from None
+            wal = p.with_name(p.name + "-wal")
+            if exists and not write and not create and not store.readonly and not wal.exists():
+                return _open_as_it_is(p)  # (with a -wal file the file alone would not be the store)
+            raise QbsyncError(f"cannot write to store {p} ({exc}): check the permissions of the file and of its "
+                              "folder (SQLite makes its -wal and -shm files next to the store)") from None
         raise QbsyncError(f"{p} is not a qbsync store ({exc})") from None
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _open_as_it_is(p: Path) -> Store:
+    """A store in a folder SQLite may not write in (it cannot make the -wal and -shm files there),
+    opened for reading: the file as it is (nobody can be writing to it either)."""
+    from qbsync.store import schema
+
+    store = Store(p, _connect(p, readonly=True, immutable=True), readonly=True)
+    try:
+        schema.prepare(store, create=False)
+    except sqlite3.DatabaseError as exc:
+        store.close()
+        raise QbsyncError(f"cannot read store {p} ({exc}): check the permissions of the file and of its folder") from None
     except BaseException:
         store.close()
         raise
