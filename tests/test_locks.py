@@ -247,3 +247,17 @@ def test_a_later_change_of_a_locked_record_waits_for_it(db, synced_customer):
     runs.clock.advance(60)
     assert runs.run().final_message == "Synced 2"
     assert company.get("Customer", qb_id)["Phone"] == "555-0003"
+
+
+def test_authenticate_starts_no_session_for_changes_that_only_rest():
+    from qbsync.engine.session import AUTH_GO, AUTH_NO_WORK, Work, admit
+
+    resting = ExportChange.from_row(_row(payload={"Name": "Acme 2"}), now="2026-11-26T08:01:00Z")
+    admission = admit(queued=1, imports_due=False, running_seconds_left=[], busy_postpone=True,
+                      work=Work([resting], _mirror(), frozenset()))
+    assert admission.status == AUTH_NO_WORK
+    (waiting,) = admission.outcomes
+    assert waiting.change_id == 7 and waiting.reason.startswith("waiting until 2026-11-26T08:02:00Z")
+    due = ExportChange.from_row(_row(payload={"Name": "Acme 2"}), now="2026-11-26T08:02:00Z")
+    assert admit(queued=1, imports_due=False, running_seconds_left=[], busy_postpone=True,
+                 work=Work([due], _mirror(), frozenset())).status == AUTH_GO
