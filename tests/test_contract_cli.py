@@ -120,7 +120,7 @@ def test_feed_error_entry_of_a_mod_carries_the_qb_id(db):
 
 @pytest.mark.parametrize("command", [
     ["connection"], ["connection", "add"], ["connection", "list"], ["connection", "set"], ["connection", "remove"],
-    ["connection", "passwd"], ["init"], ["stage"], ["pending"], ["show"], ["check"], ["uncheck"], ["approve"], ["resolve"],
+    ["connection", "passwd"], ["connection", "unlock"], ["init"], ["stage"], ["pending"], ["show"], ["check"], ["uncheck"], ["approve"], ["resolve"],
     ["queue"], ["errors"], ["failed"], ["retry"], ["fix-edit-sequence"], ["status"], ["records"], ["changes"],
     ["validate"], ["explain"], ["simulate"], ["serve-connector"], ["qwc"], ["replay"],
 ])

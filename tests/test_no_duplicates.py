@@ -40,6 +40,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from no_duplicates_support import SESSION_TIMEOUT, Entity, World, qb_values
 
+from qbsync.engine.locks import LOCK_LIMIT, MAX_BACKOFF
+
 FAULTS = ("none", "lose", "malformed", "hresult", "lock3170", "lock3175", "taken", "fail_open", "busy")
 
 # -- scenarios -------------------------------------------------------------------------------------
@@ -275,8 +277,9 @@ def world(tmp_path):
 
 
 def _superseded_error(w: World) -> int:
-    """Customer C0 synced at version 1; version 2 fails (3170, locked), version 3 waits behind it,
-    and the session dies before version 3 goes (the next message's answer is lost); the app
+    """Customer C0 synced at version 1; version 2 fails (3170, locked: a lock is transient, so
+    only its 5th lock answer in a row puts it in the Error Log), version 3 waits behind it, and
+    the first session dies before version 3 goes (the next message's answer is lost); the app
     then stages version 4. Returns the id of version 2's change (in the Error Log)."""
     w.add(Entity("Customer", "C0", "Cust 0"))
     w.add(Entity("Customer", "C1", "Cust 1"))
@@ -288,6 +291,8 @@ def _superseded_error(w: World) -> int:
     qb_id = w.mirror()["C0"]["qb_id"]
     w.fq.lock("Customer", qb_id, 3170)
     assert w.run("lose", 2).outcome == "response_lost"
+    for _ in range(LOCK_LIMIT - 1):  # each run after the last lock answer's backoff
+        w.run(advance=MAX_BACKOFF)
     w.fq.unlock("Customer", qb_id)
     (failed,) = [c for c in w.changes().values() if c["status"] == "error" and not c["outcome_unknown"]]
     assert failed["status_code"] == 3170 and w.versions[failed["id"]] == 2

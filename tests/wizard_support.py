@@ -27,6 +27,7 @@ from typer.testing import CliRunner
 
 from qbsync.connector.service import ConnectorService
 from qbsync.connector.app import make_wsgi_app, serve
+from qbsync.engine.locks import LOCK_CODES
 from qbsync.store import changes as store_changes
 from qbsync.store import connections as store_connections
 from qbsync.store import open_store
@@ -159,8 +160,9 @@ def simulate_web_connector_run(
     `outcomes` maps an export's local id to what QuickBooks does with it, set up in the company
     before the run: "ok" (default); ("error", code, message) with code 3100 (an Add whose name is
     already in use), 3200 (a Mod or delete of a record edited in QuickBooks meanwhile), 3170 or
-    3175 (a Mod or delete of a record someone holds) — the Error Log gets QuickBooks' own message,
-    not `message`; or "unknown": QuickBooks applies the message that carries it and the answer is
+    3175 (a Mod or delete of a record someone holds: a lock is transient, so the run goes on
+    session after session, each after the last one's backoff, until the 5th lock answer in a row
+    puts it in the Error Log) — the Error Log gets QuickBooks' own message, not `message`; or "unknown": QuickBooks applies the message that carries it and the answer is
     lost, the Web Connector session dies, and the next run finds it expired. Each asked-for
     outcome is checked in the store afterwards.
 
@@ -189,7 +191,8 @@ def simulate_web_connector_run(
         own_hash = store_connections.password_hash(store, conn["id"])
         store_connections.update_connection(store, conn["name"], password_hash=_run_password_hash())
     try:
-        _drive(db, conn["username"], company, batch_size=1 if unknown else 50)
+        locked = {by_local_id[k]["id"] for k, v in outcomes.items() if isinstance(v, tuple) and v[1] in LOCK_CODES}
+        _drive(db, conn["username"], company, batch_size=1 if unknown else 50, resting=locked)
     finally:
         with open_store(db) as store:
             store_connections.update_connection(store, conn["name"], password_hash=own_hash)
@@ -282,9 +285,11 @@ def _refuse(company: FakeQuickBooks, store: Any, conn: Mapping[str, Any], change
                          f"(a record QuickBooks has), not {code}")
 
 
-def _drive(db: Path | str, username: str, company: FakeQuickBooks, *, batch_size: int) -> list[RunReport]:
-    """Web Connector runs until one ends normally. A run whose answer was lost dies there; the
-    next one (the clock moved on by `_LATER`) finds that session expired."""
+def _drive(db: Path | str, username: str, company: FakeQuickBooks, *, batch_size: int,
+           resting: Iterable[int] = ()) -> list[RunReport]:
+    """Web Connector runs until one ends normally and none of the changes `resting` after a lock
+    answer is still queued. A run whose answer was lost dies there; the next one (the clock
+    moved on by `_LATER`, past any session timeout and lock backoff) finds that session expired."""
     clock = Clock()
     clock.now = datetime.now(timezone.utc)
     service = ConnectorService(str(db), batch_size=batch_size, clock=clock)
@@ -293,7 +298,7 @@ def _drive(db: Path | str, username: str, company: FakeQuickBooks, *, batch_size
         while True:
             report = WebConnector(server.url("/qbwc"), username, RUN_PASSWORD, company=company, noop_delay=0).run()
             reports.append(report)
-            if report.outcome != "response_lost":
+            if report.outcome != "response_lost" and not _still_queued(db, resting):
                 break
             if len(reports) > 100:
                 raise AssertionError(f"the Web Connector runs never settled: {report.errors}")
@@ -301,6 +306,14 @@ def _drive(db: Path | str, username: str, company: FakeQuickBooks, *, batch_size
     if not reports[-1].ok:
         raise AssertionError(f"the Web Connector run failed: {reports[-1].errors + reports[-1].violations}")
     return reports
+
+
+def _still_queued(db: Path | str, ids: Iterable[int]) -> bool:
+    ids = set(ids)
+    if not ids:
+        return False
+    with open_store(db) as store:
+        return any(c["status"] == "queued" for c in store_changes.get_changes(store, sorted(ids)))
 
 
 def _check(outcome: Any, row: Mapping[str, Any]) -> None:

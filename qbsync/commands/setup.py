@@ -1,4 +1,4 @@
-"""`qbsync init` and `qbsync connection add|list|set|remove|passwd`."""
+"""`qbsync init` and `qbsync connection add|list|set|remove|passwd|unlock`."""
 
 from __future__ import annotations
 
@@ -249,6 +249,63 @@ def passwd(
     say(f"changed the password of connection {name}")
 
 
+def unlock(
+    name: Annotated[str | None, typer.Argument(help="The connection whose Web Connector user name is locked out.")] = None,
+    username: Annotated[str | None, typer.Option(
+        "--username", "-u", metavar="NAME",
+        help="A locked-out Web Connector user name (also one no connection has).")] = None,
+    address: Annotated[str | None, typer.Option(
+        "--address", metavar="ADDR", help="A locked-out client address (as the server log names it).")] = None,
+    db: DbOption = "qbsync.db",
+    quiet: QuietOption = False,
+) -> None:
+    """Lift a login lockout now, instead of waiting for it to end by itself.
+
+    Failed Web Connector logins lock a user name (and, past a higher limit, a client address)
+    for a while (`serve-connector --lockout-minutes`); this lifts the lock and forgets the failed
+    logins counted so far. Give the connection (its user name is unlocked), --username, and/or
+    --address.
+
+    Examples:
+
+        qbsync connection unlock main
+
+        qbsync connection unlock --address 203.0.113.9
+    """
+    from qbsync.errors import UsageError
+    from qbsync.store import connections as sc
+    from qbsync.store import logins
+    from qbsync.timeutil import utc_now
+
+    if name is not None and username is not None:
+        raise UsageError("give a connection or --username, not both")
+    if name is None and username is None and address is None:
+        raise UsageError("give a connection, --username or --address to unlock (see --help)")
+    _checked_option(username, "--username")
+    _checked_option(address, "--address")
+    with open_db(db) as store:
+        targets: list[tuple[str, str, str]] = []
+        if name is not None:
+            user = sc.get_connection(store, name)["username"]
+            targets.append((logins.USERNAME, user, f"user name {user} (connection {name})"))
+        elif username is not None:
+            targets.append((logins.USERNAME, username, f"user name {username}"))
+        if address is not None:
+            targets.append((logins.ADDRESS, address, f"address {address}"))
+        now = utc_now()
+        with store.transaction():
+            done = [(what, logins.active_lock(store, scope, subject, now)) for scope, subject, what in targets]
+            for scope, subject, _ in targets:
+                logins.unlock(store, scope, subject)
+    lifted = [f"{what} (locked until {lock['locked_until']})" for what, lock in done if lock]
+    free = [what for what, lock in done if not lock]
+    parts = [f"lifted the login lockout of {' and '.join(lifted)}"] if lifted else []
+    if free:
+        parts.append(f"{' and '.join(free)} {'was' if len(free) == 1 else 'were'} not locked out"
+                     " (failed logins counted so far are forgotten)")
+    say("; ".join(parts))
+
+
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
     group = typer.Typer(
@@ -266,4 +323,5 @@ def register(app: typer.Typer) -> None:
     group.command("set")(set_)
     group.command("remove")(remove)
     group.command("passwd")(passwd)
+    group.command("unlock")(unlock)
     app.add_typer(group, name="connection")

@@ -278,11 +278,11 @@ class ConnectorService:
         out) with what the engine needs to know about the records they touch."""
         return self._load_work(call.store, call.connection_id, call.state.max_change_id, with_sending=with_sending)
 
-    @staticmethod
-    def _load_work(store: Store, connection_id: int, max_change_id: int | None, *, with_sending: bool = False) -> Work:
+    def _load_work(self, store: Store, connection_id: int, max_change_id: int | None, *, with_sending: bool = False) -> Work:
         rows = export_lookup.queued_exports(store, connection_id, max_change_id, with_sending=with_sending)
         refs = export_lookup.refs_for_changes(store, [r["id"] for r in rows])
-        changes = [ExportChange.from_row(r, refs.get(r["id"], ())) for r in rows]
+        now = iso_utc(self._now())  # a change resting after a lock answer waits until its time (engine.locks)
+        changes = [ExportChange.from_row(r, refs.get(r["id"], ()), now=now) for r in rows]
         local_ids = {c.local_id for c in changes} | {r.local_id for c in changes for r in c.refs}
         mirror = Mirror(MirrorRecord.from_row(r)
                         for r in export_lookup.records_for_local_ids(store, connection_id, local_ids))

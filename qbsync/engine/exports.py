@@ -24,6 +24,7 @@ from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from qbsync.engine import locks as lock_rules
 from qbsync.engine.lines import match_line_ids
 from qbsync.engine.model import (
     ExportChange,
@@ -59,6 +60,7 @@ class PlannedRequest:
     request: Request
     note: str | None = None  # something worth a log line (e.g. a re-read before a Mod)
     type_name: str | None = None  # the entity type (when the plan has no change to tell it)
+    locks: int = 0  # lock answers in a row the change had before this send (qbsync.engine.locks)
 
 
 @dataclass
@@ -201,6 +203,9 @@ def plan_exports(
     gone: list[Failed] = []
     ready: list[ExportChange] = []
     for c in candidates:
+        if c.not_before is not None:  # resting after a lock answer; what needs it waits behind it
+            waiting.append(Waiting(c.id, lock_rules.resting_reason(c.lock_code, c.locks, c.not_before)))
+            continue
         block = _blocker(c, mirror, queued_entities, queued_local, unapproved)
         if block is None:
             ready.append(c)
@@ -245,7 +250,7 @@ def plan_exports(
         note = None
         if c.id in refreshed:
             note = f"sending the app's values with the EditSequence re-read from QuickBooks ({refreshed[c.id]})"
-        plan.requests.append(PlannedRequest(request_id_for(WRITE, c.id), c.id, req, note))
+        plan.requests.append(PlannedRequest(request_id_for(WRITE, c.id), c.id, req, note, locks=c.locks))
         taken.add(c.entity)
         taken_local.add(c.local_id)
     return plan
@@ -432,15 +437,20 @@ class SentMessage:
     message_set_id: str | None = None
     label: str = ""  # what it holds, for the log: "48 CustomerAdd, 2 CustomerMod"
     step: str = "export"  # the session step whose response this is (engine.session.STEPS)
+    locks: dict[str, int] = field(default_factory=dict)  # requestID -> lock answers in a row before
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "seq": self.seq, "requests": self.requests, "types": self.types,
-                "message_set_id": self.message_set_id, "label": self.label, "step": self.step}
+        out = {"kind": self.kind, "seq": self.seq, "requests": self.requests, "types": self.types,
+               "message_set_id": self.message_set_id, "label": self.label, "step": self.step}
+        if self.locks:
+            out["locks"] = self.locks
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> SentMessage:
         return cls(d["kind"], int(d["seq"]), {k: int(v) for k, v in d["requests"].items()}, dict(d["types"]),
-                   d.get("message_set_id"), d.get("label", ""), d.get("step", "export"))
+                   d.get("message_set_id"), d.get("label", ""), d.get("step", "export"),
+                   {k: int(v) for k, v in (d.get("locks") or {}).items()})
 
     @classmethod
     def from_plan(cls, plan: ExportPlan, seq: int, message_set_id: str | None,
@@ -450,7 +460,8 @@ class SentMessage:
             kinds[p.request.name] = kinds.get(p.request.name, 0) + 1
         label = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         return cls(plan.kind, seq, {p.request_id: p.change_id for p in plan.requests},
-                   {p.request_id: p.type_name or types[p.change_id] for p in plan.requests}, message_set_id, label)
+                   {p.request_id: p.type_name or types[p.change_id] for p in plan.requests}, message_set_id, label,
+                   locks={p.request_id: p.locks for p in plan.requests if p.locks})
 
 
 @dataclass
@@ -520,16 +531,29 @@ def _unparsable(sent: SentMessage, message: str) -> Interpretation:
                                           f"its {len(ids)} changes go again one by one")
 
 
+def usable_status(rs: Any) -> bool:
+    """Whether an answer's statusCode is a number qbsync can act on: digits (with a sign), small
+    enough to be a status code at all (QuickBooks' are 0-9999; anything past 32 bits is noise,
+    and past 64 bits SQLite could not even store it)."""
+    raw = str(rs.attrs.get("statusCode", "")).strip()
+    return bool(_STATUS.fullmatch(raw)) and rs.status_code == int(raw) and abs(rs.status_code) < 2**31
+
+
+_STATUS = re.compile(r"[+-]?\d{1,12}")
+
+
 def _one(sent: SentMessage, cid: int, type_name: str, rs: Any) -> Outcome:
     code, msg = rs.status_code, rs.status_message or ""
-    if not str(rs.attrs.get("statusCode", "")).lstrip("-").isdigit():
-        # No readable status: a write may or may not have been applied, so never call it failed.
+    if not usable_status(rs):
+        # No usable status: a write may or may not have been applied, so never call it failed.
         if sent.kind == REFRESH:
-            return Requeued(cid, f"QuickBooks' answer to request {rs.request_id} has no status code")
-        return Unknown(cid, f"QuickBooks' answer to request {rs.request_id} has no status code")
+            return Requeued(cid, f"QuickBooks' answer to request {rs.request_id} has no usable status code")
+        return Unknown(cid, f"QuickBooks' answer to request {rs.request_id} has no usable status code")
     if code == NOT_PROCESSED:
         return Requeued(cid, f"not processed by QuickBooks ({msg or 'an earlier request failed'})", code,
                         retry_now=True)
+    if sent.kind == WRITE and lock_rules.is_lock(code):
+        return _locked(cid, code, msg, sent.locks.get(rs.request_id, 0) + 1)
     if code >= 1000 or code < 0:
         return Failed(cid, code, msg or f"status {code}", rs.status_severity or "Error")
     ret = rs.rets[0][1] if rs.rets else None
@@ -544,3 +568,16 @@ def _one(sent: SentMessage, cid: int, type_name: str, rs: Any) -> Outcome:
     if ret is None or not ret.get(id_field):
         return Unknown(cid, f"QuickBooks answered {code} without returning the record")
     return Synced(cid, str(ret[id_field]), ret.get("EditSequence"), dict(ret), code, msg if code >= 500 else None)
+
+
+def _locked(cid: int, code: int, msg: str, locks: int) -> Outcome:
+    """The `locks`-th lock answer in a row: the change rests and goes again later (nothing was
+    applied); the LOCK_LIMIT-th sends it to the Error Log."""
+    said = f"{lock_rules.lock_words(code)}: {msg}" if msg else lock_rules.lock_words(code)
+    if locks >= lock_rules.LOCK_LIMIT:
+        return Failed(cid, code, f"{msg or 'the record is in use'} (QuickBooks answered with a lock {locks} times "
+                                 f"in a row; once nobody holds the record in QuickBooks, `qbsync retry {cid}`)")
+    rest = lock_rules.backoff(locks)
+    return Requeued(cid, f"{said}; sent again in {lock_rules.duration(rest)} at the earliest (the first session "
+                         f"after that), lock answer {locks} of {lock_rules.LOCK_LIMIT} before the Error Log",
+                    code, retry_after=rest)

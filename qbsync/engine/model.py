@@ -10,6 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from qbsync.engine import locks as lock_rules
+
 
 @dataclass(frozen=True)
 class Ref:
@@ -53,9 +55,23 @@ class ExportChange:
     refs: tuple[Ref, ...] = ()
     before: dict[str, Any] = field(default_factory=dict)  # a Mod's fields as they were
     refresh_edit_sequence: int = 0  # 1: re-read and merge before the Mod; 2: re-read, the app's values win
+    locks: int = 0  # lock answers in a row so far (3170/3175/3176, see qbsync.engine.locks)
+    lock_code: int | None = None  # the last of them
+    not_before: str | None = None  # still resting after a lock answer: not sent before then (ISO UTC)
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any], refs: Iterable[Mapping[str, Any]] = ()) -> ExportChange:
+    def from_row(cls, row: Mapping[str, Any], refs: Iterable[Mapping[str, Any]] = (), *,
+                 now: str | None = None) -> ExportChange:
+        """`row` as the store has it. A queued change whose last answer was a lock carries the
+        store's `attempts_since_failure` (the lock answers in a row: every other answer settles
+        the change, writes a Failed Syncs row or gives the attempt back); with the shell's `now`
+        it rests until its backoff has passed (`not_before`)."""
+        code = row.get("status_code")
+        locks = int(row.get("attempts_since_failure") or 0) \
+            if row.get("status") == "queued" and lock_rules.is_lock(code) else 0
+        until = lock_rules.not_before(row.get("last_tried"), locks)
+        if until is not None and (now is None or not lock_rules.later(until, now)):
+            until = None  # its time has come (or the shell gave no time: it may go)
         return cls(
             id=int(row["id"]),
             type=row["type"],
@@ -67,6 +83,9 @@ class ExportChange:
             refs=tuple(Ref.from_row(r) for r in refs),
             before=dict(row.get("before") or {}),
             refresh_edit_sequence=int(row.get("refresh_edit_sequence") or 0),
+            locks=locks,
+            lock_code=int(code) if locks else None,
+            not_before=until,
         )
 
     @property
@@ -170,13 +189,16 @@ class Failed:
 class Requeued:
     """Not processed, nothing applied (3231, or the whole message could not be parsed): back to
     the queue, not a failure. `retry_now` tells whether this session may send it again; `alone`
-    that it goes again in a message of its own (to find which change QuickBooks could not parse)."""
+    that it goes again in a message of its own (to find which change QuickBooks could not parse).
+    `retry_after`: a lock answer (3170/3175/3176): the attempt counts, and the change rests that
+    many seconds before it is sent again (qbsync.engine.locks)."""
 
     change_id: int
     reason: str
     status_code: int | str | None = None
     retry_now: bool = False
     alone: bool = False
+    retry_after: int | None = None
 
 
 @dataclass(frozen=True)

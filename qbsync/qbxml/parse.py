@@ -94,10 +94,13 @@ class RequestMessage:
 
 
 def _int(value: str | None) -> int | None:
+    """An integer attribute, or None when it is missing, not a number, or too big for a 64-bit
+    integer (no status code or count is: such a number is noise, and SQLite could not store it)."""
     try:
-        return int(value) if value not in (None, "") else None
+        number = int(value) if value not in (None, "") else None
     except ValueError:
         return None
+    return number if number is None or -(2**63) <= number < 2**63 else None
 
 
 def _header(el: etree._Element) -> RsHeader:

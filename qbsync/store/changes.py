@@ -195,6 +195,22 @@ def set_status(store: Store, ids: Sequence[int], status: str, **extra: Any) -> i
     return moved
 
 
+def attempts_since_failure(store: Store, ids: Sequence[int]) -> dict[int, int]:
+    """For each change: its attempts since its last Failed Syncs row (every attempt when it has
+    none). Every answer to a send either settles the change, writes a Failed Syncs row, or gives
+    the attempt back, except a lock (qbsync.engine.locks): for a queued change whose last answer
+    was a lock, this is the number of lock answers in a row."""
+    out: dict[int, int] = {}
+    for chunk in _chunks(list(ids)):
+        for r in store.query(
+            f"SELECT c.id AS id, c.attempts - coalesce(max(f.attempt), 0) AS n FROM changes c"
+            f" LEFT JOIN failures f ON f.change_id = c.id WHERE c.id IN ({_marks(len(chunk))}) GROUP BY c.id",
+            list(chunk),
+        ):
+            out[int(r["id"])] = max(0, int(r["n"] or 0))
+    return out
+
+
 # -- references ----------------------------------------------------------------------------
 
 

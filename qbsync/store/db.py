@@ -40,6 +40,23 @@ def _is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
+def _write_failure(path: Path, exc: BaseException) -> QbsyncError | None:
+    """sqlite3's failures to write, as one line a person can act on (None: not one of them).
+    SQLite rolls the statement back; the caller's transaction rolls back the rest, so nothing of
+    the command is left half-written."""
+    text = str(exc).lower()
+    if "database or disk is full" in text:  # SQLITE_FULL: no space left (or max_page_count reached)
+        return QbsyncError(f"the store's disk is full ({path}); nothing was written: free some space, then run the "
+                           "command again")
+    if "readonly" in text or "read-only" in text:  # SQLITE_READONLY: the file, or its folder for the WAL
+        return QbsyncError(f"store {path} is read-only; cannot write to it (check the permissions of the file "
+                           "and of its folder)")
+    if "disk i/o error" in text:  # SQLITE_IOERR: the write itself failed (a full or failing disk, a lost mount)
+        return QbsyncError(f"could not write the store {path} (disk I/O error: is the disk full or failing?); "
+                           "nothing was written")
+    return None
+
+
 class Store:
     """An open qbsync store. Use `open_store()` to get one.
 
@@ -69,14 +86,16 @@ class Store:
 
     @contextmanager
     def _sql_errors(self) -> Iterator[None]:
-        """sqlite3's "locked" and "read-only" failures as qbsync's own errors (exit 4 and 1)."""
+        """sqlite3's "locked", "read-only", "disk full" and I/O failures as qbsync's own errors
+        (exit 4, and 1 for the others)."""
         try:
             yield
         except sqlite3.OperationalError as exc:
             if _is_locked(exc):
                 raise self._busy() from exc
-            if "readonly" in str(exc).lower():
-                raise QbsyncError(f"store {self.path} is read-only; cannot write to it") from exc
+            failure = _write_failure(self.path, exc)
+            if failure is not None:
+                raise failure from exc
             raise
 
     def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
@@ -241,7 +260,33 @@ def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = Fal
         store.close()
         if _is_locked(exc):
             raise store._busy() from None
+        failure = _write_failure(p, exc)
+        if failure is not None:
+            raise failure from None
+        if "unable to open" in str(exc).lower():  # e.g. no right to create the WAL files next to it
+            wal = p.with_name(p.name + "-wal")
+            if exists and not write and not create and not store.readonly and not wal.exists():
+                return _open_as_it_is(p)  # (with a -wal file the file alone would not be the store)
+            raise QbsyncError(f"cannot write to store {p} ({exc}): check the permissions of the file and of its "
+                              "folder (SQLite makes its -wal and -shm files next to the store)") from None
         raise QbsyncError(f"{p} is not a qbsync store ({exc})") from None
+    except BaseException:
+        store.close()
+        raise
+    return store
+
+
+def _open_as_it_is(p: Path) -> Store:
+    """A store in a folder SQLite may not write in (it cannot make the -wal and -shm files there),
+    opened for reading: the file as it is (nobody can be writing to it either)."""
+    from qbsync.store import schema
+
+    store = Store(p, _connect(p, readonly=True, immutable=True), readonly=True)
+    try:
+        schema.prepare(store, create=False)
+    except sqlite3.DatabaseError as exc:
+        store.close()
+        raise QbsyncError(f"cannot read store {p} ({exc}): check the permissions of the file and of its folder") from None
     except BaseException:
         store.close()
         raise

@@ -26,6 +26,12 @@ def queued_exports(store: Store, connection_id: int, max_change_id: int | None =
     rows = store_changes.list_changes(store, connection_id, statuses, direction="export")
     if max_change_id is not None:
         rows = [r for r in rows if r["id"] <= max_change_id]
+    # A queued change with a status code was answered before (a lock, or an error retried): the
+    # engine needs its attempts since its last failure to count lock answers in a row.
+    answered = [r["id"] for r in rows if r["status"] == "queued" and r["status_code"] is not None]
+    since = store_changes.attempts_since_failure(store, answered) if answered else {}
+    for r in rows:
+        r["attempts_since_failure"] = since.get(r["id"], 0)
     return rows
 
 

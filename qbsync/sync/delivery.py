@@ -112,6 +112,19 @@ def record_requeue(store: Store, change_id: int, *, reason: str, status_code: in
         )
 
 
+def record_locked(store: Store, change_id: int, *, reason: str, status_code: int) -> None:
+    """QuickBooks answered with a lock (3170/3175/3176, see qbsync.engine.locks): nothing was
+    applied, and it is not a failure either. Back to `queued` with the attempt counted (the lock
+    answers in a row are the attempts since the last Failed Syncs row), the lock code kept and
+    the reason noted; no Failed Syncs row."""
+    with store.transaction():
+        _sent(store, change_id)
+        store_changes.update_change(
+            store, change_id, status="queued", status_code=status_code, status_severity="Error", status_message=None,
+            note=reason, outcome_unknown=0,
+        )
+
+
 def record_outcome_unknown(store: Store, change_id: int, *, reason: str) -> None:
     """Sent, but no usable answer: Error Log with outcome_unknown (never re-sent blindly)."""
     with store.transaction():

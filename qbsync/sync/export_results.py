@@ -107,11 +107,15 @@ def merged_data(data: Mapping[str, Any], outcome: Refreshed) -> dict[str, Any]:
     return out
 
 
-def requeue(store: Store, change: Mapping[str, Any], *, reason: str, status_code: int | str | None = None) -> None:
+def requeue(store: Store, change: Mapping[str, Any], *, reason: str, status_code: int | str | None = None,
+            locked: bool = False) -> None:
     """Back to the queue with the reason noted once (a sent change loses the attempt it was
-    counted; one that never left just keeps its place)."""
+    counted; one that never left just keeps its place). `locked`: QuickBooks answered with a
+    lock, so the attempt counts (see `delivery.record_locked`)."""
     with store.transaction():
-        if change["status"] == "sending":
+        if change["status"] == "sending" and locked and isinstance(status_code, int):
+            delivery.record_locked(store, change["id"], reason=reason, status_code=status_code)
+        elif change["status"] == "sending":
             code = status_code if isinstance(status_code, int) else None  # an HRESULT is in the reason
             delivery.record_requeue(store, change["id"], reason=reason, status_code=code)
         else:
@@ -140,7 +144,7 @@ def record_outcomes(store: Store, outcomes: Iterable[Outcome], *, at: str) -> di
             if change["status"] == "sending":
                 delivery.record_outcome_unknown(store, o.change_id, reason=o.reason)
         elif isinstance(o, Requeued):
-            requeue(store, change, reason=o.reason, status_code=o.status_code)
+            requeue(store, change, reason=o.reason, status_code=o.status_code, locked=o.retry_after is not None)
         elif isinstance(o, Waiting):
             note_waiting(store, o.change_id, o.reason)
         elif isinstance(o, Refreshed):
