@@ -21,6 +21,7 @@ from typing import Any
 
 from qbsync.errors import InvalidInput
 from qbsync.testing.fake_quickbooks import catalog
+from qbsync.testing.fake_quickbooks.index import Index
 
 FORMAT = 1
 
@@ -37,24 +38,48 @@ def new_state() -> dict[str, Any]:
 
 
 class Company:
-    """Typed access to the state dict."""
+    """Typed access to the state dict, and the :class:`Index` over its records."""
 
     def __init__(self, state: dict[str, Any] | None = None):
         self.state = state if state is not None else new_state()
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self._state
+
+    @state.setter
+    def state(self, state: dict[str, Any]) -> None:
+        """A new (e.g. reloaded) state: its index is built again on first use."""
         for name in catalog.TYPES:  # a file from an older fake may lack a newer type
-            self.state["records"].setdefault(name, {})
+            state.setdefault("records", {}).setdefault(name, {})
+        self._state = state
+        self._index: Index | None = None
+
+    @property
+    def index(self) -> Index:
+        if self._index is None:
+            self._index = Index(self, self.records)
+        return self._index
 
     def records(self, type_name: str) -> dict[str, dict]:
-        return self.state["records"][type_name]
+        return self._state["records"][type_name]
 
     def get(self, type_name: str, object_id: str) -> dict | None:
-        return self.records(type_name).get(object_id)
+        return self._state["records"][type_name].get(object_id)
 
     def put(self, type_name: str, record: dict) -> None:
         info = catalog.get(type_name)
         self.records(type_name)[record[info.id_field]] = record
+        self.touch(type_name, record)
+
+    def touch(self, type_name: str, record: dict) -> None:
+        """Say that a stored record was changed in place (its index entries follow)."""
+        if self._index is not None:
+            self._index.update(type_name, record)
 
     def remove(self, type_name: str, object_id: str) -> dict | None:
+        if self._index is not None:
+            self._index.remove(type_name, object_id)
         return self.records(type_name).pop(object_id, None)
 
     def locate(self, object_id: str, types: tuple[str, ...] | None = None) -> tuple[str, dict] | None:
@@ -117,7 +142,6 @@ class SqliteFile:
             fresh = row is None
             if row is not None and row[0] != self._revision:
                 company.state = json.loads(row[1])
-                Company(company.state)  # fill in missing type maps
                 self._revision, self._text = row[0], row[1]
             yield fresh
             text = json.dumps(company.state, sort_keys=False, separators=(",", ":"))

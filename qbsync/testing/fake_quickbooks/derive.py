@@ -22,7 +22,7 @@ def _d(value: Any) -> Decimal:
 def applications(company: Company, txn_id: str, exclude_payment: str | None = None) -> list[tuple[dict, dict]]:
     """(payment, application) pairs applied to the transaction `txn_id`."""
     out = []
-    for payment in company.records("ReceivePayment").values():
+    for payment in company.index.payments_applied_to(txn_id):
         if payment["TxnID"] == exclude_payment:
             continue
         for app in payment.get("_applied", []):
@@ -52,32 +52,27 @@ def _own_balance(company: Company, list_id: str) -> Decimal:
     cust = company.get("Customer", list_id)
     if cust is not None:
         total += _d(cust.get("_open_balance"))
-    for inv in company.records("Invoice").values():
-        if inv.get("CustomerRef", {}).get("ListID") == list_id:
-            total += invoice_balance(company, inv)
-    for memo in company.records("CreditMemo").values():
-        if memo.get("CustomerRef", {}).get("ListID") == list_id:
-            total -= _d(memo.get("TotalAmount"))
-    for pay in company.records("ReceivePayment").values():
-        if pay.get("CustomerRef", {}).get("ListID") == list_id:
-            total -= unused_payment(pay)
+    for inv in company.index.of_entity("Invoice", list_id):
+        total += invoice_balance(company, inv)
+    for memo in company.index.of_entity("CreditMemo", list_id):
+        total -= _d(memo.get("TotalAmount"))
+    for pay in company.index.of_entity("ReceivePayment", list_id):
+        total -= unused_payment(pay)
     return total
 
 
 def _total_balance(company: Company, list_id: str) -> Decimal:
     total = _own_balance(company, list_id)
-    for child in company.records("Customer").values():
-        if child.get("ParentRef", {}).get("ListID") == list_id:
-            total += _total_balance(company, child["ListID"])
+    for _, child in company.index.children(("Customer",), list_id):
+        total += _total_balance(company, child["ListID"])
     return total
 
 
 def _vendor_balance(company: Company, list_id: str) -> Decimal:
     vendor = company.get("Vendor", list_id) or {}
     total = _d(vendor.get("_open_balance"))
-    for bill in company.records("Bill").values():
-        if bill.get("VendorRef", {}).get("ListID") == list_id:
-            total += _d(bill.get("AmountDue"))
+    for bill in company.index.of_entity("Bill", list_id):
+        total += _d(bill.get("AmountDue"))
     return total
 
 
@@ -90,7 +85,7 @@ def quantity_on_hand(company: Company, rec: Mapping) -> str:
     """The starting quantity plus bills, less invoices and sales receipts, plus credit memos."""
     qty = _d(rec.get("QuantityOnHand"))
     for type_name, line_key, sign in _STOCK_MOVES:
-        for txn in company.records(type_name).values():
+        for txn in company.index.with_item(type_name, rec["ListID"]):
             for line in txn.get(line_key, []):
                 if (line.get("ItemRef") or {}).get("ListID") == rec["ListID"]:
                     qty += sign * _d(line.get("Quantity") or "1")

@@ -114,21 +114,23 @@ def _select_lists(ctx: Ctx, types: tuple[str, ...], data: Mapping) -> tuple[list
     lo, hi = _date_range(ctx, data, "FromModifiedDate", "ToModifiedDate")
     _check_name_range(data.get("NameRangeFilter"))
     account_types = set(as_list(data.get("AccountType")))
+    name_filter, name_range = data.get("NameFilter"), data.get("NameRangeFilter")
     out = []
     for t in types:
-        for rec in company.records(t).values():
+        for list_id, rec in company.records(t).items():
             active = is_true(rec.get("IsActive", "true"))
             if (active_status == "ActiveOnly" and not active) or (active_status == "InactiveOnly" and active):
                 continue
             if not _modified_in(rec, lo, hi):
                 continue
-            if not _name_matches(full_name(company, t, rec), data.get("NameFilter"), data.get("NameRangeFilter")):
+            name = company.index.name_key(t, list_id)  # the FullName, casefolded
+            if (name_filter or name_range) and not _name_matches(name, name_filter, name_range):
                 continue
             if account_types and rec.get("AccountType") not in account_types:
                 continue
-            out.append((t, rec))
-    out.sort(key=lambda pair: full_name(company, pair[0], pair[1]).casefold())
-    return out, []
+            out.append((name, t, rec))
+    out.sort(key=lambda found: found[0])
+    return [(t, rec) for _, t, rec in out], []
 
 
 def _same_ref(have: Any, wanted: Any, exact: bool) -> bool:

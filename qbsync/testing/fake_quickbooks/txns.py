@@ -264,15 +264,12 @@ def mod(ctx: Ctx, type_name: str, data: Mapping) -> dict:
     stamp_modified(ctx, updated)
     rec.clear()
     rec.update(updated)
+    ctx.company.touch(type_name, rec)
     return rec
 
 
 def _open_invoices(ctx: Ctx, customer_id: str, payment_id: str) -> list[dict]:
-    invoices = [
-        inv
-        for inv in ctx.company.records("Invoice").values()
-        if inv.get("CustomerRef", {}).get("ListID") == customer_id and invoice_balance(ctx.company, inv, payment_id) > 0
-    ]
+    invoices = [inv for inv in ctx.company.index.of_entity("Invoice", customer_id) if invoice_balance(ctx.company, inv, payment_id) > 0]
     return sorted(invoices, key=lambda inv: (inv.get("TxnDate", ""), int(inv.get("TxnNumber", "0"))))
 
 
@@ -322,8 +319,9 @@ def delete(ctx: Ctx, type_name: str, txn_id: str) -> dict:
     check_lock(ctx, info, txn_id)
     ctx.company.remove(type_name, txn_id)
     if type_name == "Invoice":
-        for payment in ctx.company.records("ReceivePayment").values():
+        for payment in ctx.company.index.payments_applied_to(txn_id):
             payment["_applied"] = [a for a in payment.get("_applied", []) if a["TxnID"] != txn_id]
+            ctx.company.touch("ReceivePayment", payment)
     entry = {
         "kind": "txn",
         "TxnDelType": type_name,
