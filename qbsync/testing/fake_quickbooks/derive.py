@@ -10,7 +10,7 @@ from typing import Any
 
 from qbsync.testing.fake_quickbooks import catalog
 from qbsync.testing.fake_quickbooks.company_data import Company
-from qbsync.testing.fake_quickbooks.records import address_block, dec, full_name, money, sublevel
+from qbsync.testing.fake_quickbooks.records import address_block, dec, full_name, money
 
 ZERO = Decimal("0")
 
@@ -61,8 +61,9 @@ def _own_balance(company: Company, list_id: str) -> Decimal:
     return total
 
 
-def _total_balance(company: Company, list_id: str) -> Decimal:
-    total = _own_balance(company, list_id)
+def _total_balance(company: Company, list_id: str, own: Decimal | None = None) -> Decimal:
+    """The customer's balance (`own`, when already known) plus its jobs' total balances."""
+    total = _own_balance(company, list_id) if own is None else own
     for _, child in company.index.children(("Customer",), list_id):
         total += _total_balance(company, child["ListID"])
     return total
@@ -121,12 +122,13 @@ def derive(company: Company, type_name: str, rec: Mapping) -> dict:
             out[address + "Block"] = block
     if info.hierarchical:
         out["FullName"] = full_name(company, type_name, rec)
-        out["Sublevel"] = str(sublevel(company, type_name, rec))
+        out["Sublevel"] = str(out["FullName"].count(":"))
     elif info.is_list:
         out["FullName"] = rec.get("Name", "")
     if type_name == "Customer":
-        out["Balance"] = money(_own_balance(company, rec["ListID"]))
-        out["TotalBalance"] = money(_total_balance(company, rec["ListID"]))
+        own = _own_balance(company, rec["ListID"])
+        out["Balance"] = money(own)
+        out["TotalBalance"] = money(_total_balance(company, rec["ListID"], own))
     elif type_name == "Vendor":
         out["Balance"] = money(_vendor_balance(company, rec["ListID"]))
     elif type_name == "ItemInventory":

@@ -15,6 +15,7 @@ asked for, then by creation (the order of the company's record dicts).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
@@ -50,6 +51,11 @@ class _Entry(NamedTuple):
     entity: str | None  # CustomerRef/VendorRef ListID of a transaction
     items: frozenset[str]  # ItemRef ListIDs on its lines
     applied: frozenset[str]  # TxnIDs a payment is applied to
+
+
+@functools.cache
+def _namespaces(types: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(catalog.get(t).namespace for t in types))
 
 
 def _ref_id(value: Any) -> str | None:
@@ -135,6 +141,8 @@ class Index:
 
     def _records(self, keys: Iterable[Key], types: tuple[str, ...]) -> list[tuple[str, dict]]:
         """The records of `keys` whose type is in `types`, in scan order."""
+        if not keys:
+            return []
         wanted = [k for k in keys if k[0] in types]
         if len(wanted) > 1:
             wanted.sort(key=lambda k: (types.index(k[0]), self._seq[k]))
@@ -149,7 +157,7 @@ class Index:
         """The first record of `types` whose FullName is `name` (any case)."""
         wanted = name.strip().casefold()
         keys: list[Key] = []
-        for namespace in dict.fromkeys(catalog.get(t).namespace for t in types):
+        for namespace in _namespaces(types):
             keys.extend(self._names.get((namespace, wanted), ()))
         found = self._records(keys, types)
         return found[0] if found else None

@@ -115,15 +115,17 @@ def _select_lists(ctx: Ctx, types: tuple[str, ...], data: Mapping) -> tuple[list
     _check_name_range(data.get("NameRangeFilter"))
     account_types = set(as_list(data.get("AccountType")))
     name_filter, name_range = data.get("NameFilter"), data.get("NameRangeFilter")
+    index = company.index
     out = []
     for t in types:
         for list_id, rec in company.records(t).items():
-            active = is_true(rec.get("IsActive", "true"))
-            if (active_status == "ActiveOnly" and not active) or (active_status == "InactiveOnly" and active):
+            if active_status in ("ActiveOnly", "InactiveOnly"):
+                active = is_true(rec.get("IsActive", "true"))
+                if active != (active_status == "ActiveOnly"):
+                    continue
+            if (lo is not None or hi is not None) and not _modified_in(rec, lo, hi):
                 continue
-            if not _modified_in(rec, lo, hi):
-                continue
-            name = company.index.name_key(t, list_id)  # the FullName, casefolded
+            name = index.name_key(t, list_id)  # the FullName, casefolded
             if (name_filter or name_range) and not _name_matches(name, name_filter, name_range):
                 continue
             if account_types and rec.get("AccountType") not in account_types:
@@ -296,7 +298,8 @@ def query(
         page = pairs if max_returned is None else pairs[:max_returned]
         rest = pairs[len(page):]
         if rest:
-            iterators[iterator_id] = Iterator(types, [(t, r[catalog.get(t).id_field]) for t, r in rest], max_returned, options)
+            id_fields = {t: catalog.get(t).id_field for t in types}
+            iterators[iterator_id] = Iterator(types, [(t, r[id_fields[t]]) for t, r in rest], max_returned, options)
         answer.attrs.update({"iteratorRemainingCount": len(rest), "iteratorID": iterator_id})
         pairs = page
     elif max_returned is not None:

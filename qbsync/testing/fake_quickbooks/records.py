@@ -95,10 +95,6 @@ def deep(value: Any) -> Any:
 # ---- names ----------------------------------------------------------------------------------
 
 
-def sublevel(company: Company, type_name: str, rec: Mapping) -> int:
-    return full_name(company, type_name, rec).count(":") if catalog.get(type_name).hierarchical else 0
-
-
 def find_by_name(company: Company, types: tuple[str, ...], name: str) -> tuple[str, dict] | None:
     """The record whose FullName is `name` (QuickBooks compares names case-insensitively)."""
     return company.index.by_name(types, name)
