@@ -1,0 +1,83 @@
+"""FakeQuickBooks at scale: a company of 20,000 customers is created and read back through
+iterator pages in a few seconds. Nothing here is timed: a fake that scans every record for each
+record it adds or returns (as it once did) needs minutes for this, so the test would not finish
+in any reasonable run; one that looks records up through its index (by name, parent,
+customer, item, applied invoice) does it in seconds.
+
+Each answer is checked too, so that the indexes answer what the scans did: every customer once,
+in FullName order, with its balances; names unique case-insensitively; jobs and invoices
+counted into their customer's balances.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from qbsync.qbxml import Request, build_request, parse_response
+from qbsync.testing.fake_quickbooks import FakeQuickBooks, QbStatus
+
+PST = timezone(timedelta(hours=-8))
+NOON = datetime(2026, 11, 26, 12, 0, 0, tzinfo=PST)
+CUSTOMERS = 20_000
+PAGE = 500
+WITH_JOB = 100  # every 100th customer has a job with an invoice of 10.00
+
+
+def ask(fq: FakeQuickBooks, data: dict, attrs: dict | None = None, include: tuple[str, ...] = ()):
+    xml = build_request([Request("CustomerQuery", data, request_id="1", attrs=attrs or {}, include_ret=include)])
+    reply = fq.process(xml)
+    assert reply.hresult == "", reply
+    (rs,) = parse_response(reply.xml, validate=False).responses
+    return rs
+
+
+@pytest.fixture(scope="module")
+def company() -> FakeQuickBooks:
+    fq = FakeQuickBooks(clock=lambda: NOON)
+    fq.create("ItemService", {"Name": "Hour", "SalesOrPurchase": {"Price": "10.00", "AccountRef": {"FullName": "Services"}}})
+    for i in range(CUSTOMERS):
+        customer = fq.create("Customer", {"Name": f"Customer {i:05d}"})
+        if i % WITH_JOB == 0:
+            job = fq.create("Customer", {"Name": "Job", "ParentRef": {"ListID": customer["ListID"]}})
+            fq.create("Invoice", {"CustomerRef": {"ListID": job["ListID"]}, "InvoiceLineAdd": [{"ItemRef": {"FullName": "Hour"}}]})
+    return fq
+
+
+def test_every_customer_comes_back_once_through_iterator_pages_in_full_name_order(company):
+    include = ("ListID", "FullName", "Balance", "TotalBalance")
+    rs = ask(company, {"ActiveStatus": "All", "MaxReturned": str(PAGE)}, {"iterator": "Start"}, include)
+    names, totals = [], {}
+    while True:
+        assert rs.status_code == 0
+        for ret in rs.records:
+            names.append(ret["FullName"])
+            totals[ret["FullName"]] = (ret["Balance"], ret["TotalBalance"])
+        if rs.iterator_remaining_count == 0:
+            break
+        rs = ask(company, {"MaxReturned": str(PAGE)}, {"iterator": "Continue", "iteratorID": rs.iterator_id}, include)
+    jobs = CUSTOMERS // WITH_JOB
+    assert len(names) == len(set(names)) == CUSTOMERS + jobs
+    assert names == sorted(names, key=str.casefold)
+    assert totals["Customer 00100"] == ("0.00", "10.00")  # the job's invoice counts in its parent's total
+    assert totals["Customer 00100:Job"] == ("10.00", "10.00")
+    assert totals["Customer 00101"] == ("0.00", "0.00")
+
+
+def test_names_are_found_and_kept_unique_among_many(company):
+    rs = ask(company, {"FullName": ["customer 12345", "Customer 19900:JOB"]})
+    assert [r["FullName"] for r in rs.records] == ["Customer 12345", "Customer 19900:Job"]
+    assert company.find("Customer", "CUSTOMER 00007")["Name"] == "Customer 00007"
+    with pytest.raises(QbStatus) as failure:
+        company.create("Customer", {"Name": "customer 04242"})
+    assert failure.value.code == 3100
+
+
+def test_a_renamed_parent_moves_its_job_in_the_name_index(company):
+    parent = company.find("Customer", "Customer 00200")
+    company.edit("Customer", parent["ListID"], {"Name": "Renamed 00200"})
+    assert company.find("Customer", "Customer 00200:Job") is None
+    job = company.find("Customer", "renamed 00200:job")
+    assert job is not None and job["Sublevel"] == "1" and job["Balance"] == "10.00"
+    assert company.find("Customer", "Renamed 00200")["TotalBalance"] == "10.00"
