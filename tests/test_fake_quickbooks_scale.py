@@ -81,3 +81,83 @@ def test_a_renamed_parent_moves_its_job_in_the_name_index(company):
     job = company.find("Customer", "renamed 00200:job")
     assert job is not None and job["Sublevel"] == "1" and job["Balance"] == "10.00"
     assert company.find("Customer", "Renamed 00200")["TotalBalance"] == "10.00"
+
+
+# ---- the company file: a row per record, only changed rows written ---------------------------
+
+
+def _workflow(fq: FakeQuickBooks) -> None:
+    """Writes of every kind that change stored records in place: renames cascading to jobs,
+    line and payment edits, an invoice deleted under a payment, a list record deleted."""
+    fq.create("ItemInventory", {"Name": "Widget", "SalesPrice": "4.00", "QuantityOnHand": "10",
+                                "IncomeAccountRef": {"FullName": "Sales"}, "COGSAccountRef": {"FullName": "Cost of Goods Sold"},
+                                "AssetAccountRef": {"FullName": "Inventory Asset"}})
+    acme = fq.create("Customer", {"Name": "Acme"})
+    job = fq.create("Customer", {"Name": "Roof", "ParentRef": {"FullName": "Acme"}})
+    spare = fq.create("Customer", {"Name": "Spare"})
+    vendor = fq.create("Vendor", {"Name": "Supplier"})
+    one = fq.create("Invoice", {"CustomerRef": {"ListID": job["ListID"]}, "InvoiceLineAdd": [{"ItemRef": {"FullName": "Widget"}, "Quantity": "2"}]})
+    two = fq.create("Invoice", {"CustomerRef": {"FullName": "Acme"}, "InvoiceLineAdd": [{"ItemRef": {"FullName": "Widget"}}]})
+    fq.create("ReceivePayment", {"CustomerRef": {"FullName": "Acme:Roof"}, "TotalAmount": "5.00", "IsAutoApply": "true"})
+    fq.create("Bill", {"VendorRef": {"ListID": vendor["ListID"]}, "ItemLineAdd": [{"ItemRef": {"FullName": "Widget"}, "Quantity": "3", "Cost": "2.00"}]})
+    fq.edit("Customer", acme["ListID"], {"Name": "Acme Corp"})
+    fq.edit("Invoice", two["TxnID"], {"InvoiceLineAdd": [{"ItemRef": {"FullName": "Widget"}, "Quantity": "5"}]})
+    fq.delete("Invoice", one["TxnID"])
+    fq.make_inactive("Customer", job["ListID"])
+    fq.delete("Customer", spare["ListID"])
+
+
+def _everything(fq: FakeQuickBooks) -> dict:
+    from qbsync.testing.fake_quickbooks import catalog
+
+    return {t: fq.all(t) for t in catalog.TYPES} | {"deleted": fq.deleted()}
+
+
+def test_a_company_file_keeps_what_each_write_changed(tmp_path):
+    path = tmp_path / "company.db"
+    writer = FakeQuickBooks(path=path, clock=lambda: NOON)
+    memory = FakeQuickBooks(clock=lambda: NOON)
+    _workflow(writer)
+    _workflow(memory)
+    reader = FakeQuickBooks(path=path, clock=lambda: NOON)
+    assert _everything(reader) == _everything(writer) == _everything(memory)
+
+
+def test_a_write_rewrites_only_its_own_rows(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "company.db"
+    fq = FakeQuickBooks(path=path, clock=lambda: NOON)
+    kept = fq.create("Customer", {"Name": "Kept"})
+    changed = fq.create("Customer", {"Name": "Changed"})
+    with sqlite3.connect(path) as conn:
+        conn.execute("UPDATE company_records SET data = '{\"marker\": 1}' WHERE id = ?", (kept["ListID"],))
+        (revision,) = conn.execute("SELECT revision FROM company").fetchone()
+    fq.edit("Customer", changed["ListID"], {"Phone": "555-0101"})  # this instance does not reload: same revision
+    with sqlite3.connect(path) as conn:
+        rows = dict(conn.execute("SELECT id, data FROM company_records"))
+        assert conn.execute("SELECT revision FROM company").fetchone() == (revision + 1,)
+    assert rows[kept["ListID"]] == '{"marker": 1}'  # untouched row, not written again
+    assert '"555-0101"' in rows[changed["ListID"]]
+
+
+def test_a_company_file_of_the_older_layout_is_read_and_rewritten_in_rows(tmp_path):
+    import json
+    import sqlite3
+
+    source = FakeQuickBooks(clock=lambda: NOON)
+    acme = source.create("Customer", {"Name": "Acme"})
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # format 1: the whole company, records included, in one row
+        conn.execute("CREATE TABLE company (id INTEGER PRIMARY KEY CHECK (id = 1), revision INTEGER NOT NULL, data TEXT NOT NULL)")
+        conn.execute("INSERT INTO company VALUES (1, 7, ?)", (json.dumps({**source._company.state, "format": 1}),))
+    fq = FakeQuickBooks(path=path, clock=lambda: NOON)
+    assert fq.get("Customer", acme["ListID"])["Name"] == "Acme"
+    assert len(fq.all("SalesTaxCode")) == 2
+    fq.create("Customer", {"Name": "Next"})
+    with sqlite3.connect(path) as conn:
+        state = json.loads(conn.execute("SELECT data FROM company").fetchone()[0])
+        names = [json.loads(d)["Name"] for (d,) in conn.execute("SELECT data FROM company_records WHERE type = 'Customer' ORDER BY seq")]
+    assert "records" not in state and state["format"] == 2
+    assert names == ["Acme", "Next"]
+    assert [c["Name"] for c in FakeQuickBooks(path=path).all("Customer")] == ["Acme", "Next"]
