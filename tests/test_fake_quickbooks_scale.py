@@ -161,3 +161,18 @@ def test_a_company_file_of_the_older_layout_is_read_and_rewritten_in_rows(tmp_pa
     assert "records" not in state and state["format"] == 2
     assert names == ["Acme", "Next"]
     assert [c["Name"] for c in FakeQuickBooks(path=path).all("Customer")] == ["Acme", "Next"]
+
+
+def test_invoice_numbers_follow_the_highest_number_left(company):
+    invoices = company.all("Invoice")
+    assert [inv["RefNumber"] for inv in invoices] == [str(n) for n in range(1, len(invoices) + 1)]
+    customer = invoices[0]["CustomerRef"]
+    last = company.create("Invoice", {"CustomerRef": customer, "InvoiceLineAdd": [{"ItemRef": {"FullName": "Hour"}}]})
+    assert last["RefNumber"] == str(len(invoices) + 1)
+    company.edit("Invoice", invoices[0]["TxnID"], {"RefNumber": "9000"})
+    assert company.create("Invoice", {"CustomerRef": customer})["RefNumber"] == "9001"
+    company.delete("Invoice", invoices[0]["TxnID"])
+    assert company.create("Invoice", {"CustomerRef": customer})["RefNumber"] == "9002"  # 9001 is still there
+    company.delete("Invoice", company.find("Invoice", "9002")["TxnID"])
+    company.delete("Invoice", company.find("Invoice", "9001")["TxnID"])
+    assert company.create("Invoice", {"CustomerRef": customer})["RefNumber"] == str(len(invoices) + 2)

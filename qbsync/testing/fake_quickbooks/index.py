@@ -1,7 +1,7 @@
 """Lookups over a company's records that would otherwise scan them: by FullName (per name
 space, compared casefolded as QuickBooks does), children by ParentRef, transactions by their
-customer or vendor, transactions by the items on their lines, and payments by the invoices
-they are applied to.
+customer or vendor, transactions by the items on their lines, payments by the invoices they
+are applied to, and the highest numeric RefNumber of each transaction type.
 
 The :class:`Index` belongs to a :class:`~qbsync.testing.fake_quickbooks.company_data.Company`
 and is built from its records on first use (so again after a load). Every write keeps it
@@ -51,6 +51,7 @@ class _Entry(NamedTuple):
     entity: str | None  # CustomerRef/VendorRef ListID of a transaction
     items: frozenset[str]  # ItemRef ListIDs on its lines
     applied: frozenset[str]  # TxnIDs a payment is applied to
+    ref_number: tuple[str, int] | None  # (type, number) of a transaction with a numeric RefNumber
 
 
 @functools.cache
@@ -73,6 +74,8 @@ class Index:
         self._by_entity: dict[str, dict[Key, None]] = {}
         self._by_item: dict[str, dict[Key, None]] = {}
         self._applied_to: dict[str, dict[Key, None]] = {}
+        self._ref_numbers: dict[tuple[str, int], dict[Key, None]] = {}
+        self._max_ref: dict[str, int] = {}  # per type, once asked for
         for type_name in catalog.TYPES:
             for rec in records(type_name).values():
                 self.update(type_name, rec)
@@ -106,12 +109,14 @@ class Index:
         if info.is_list:
             name = (info.namespace, full_name(self._company, info.name, rec).casefold())
             parent = _ref_id(rec.get("ParentRef")) if info.hierarchical else None
-            return _Entry(name, parent, None, frozenset(), frozenset())
+            return _Entry(name, parent, None, frozenset(), frozenset(), None)
         items = frozenset(
             item_id for kind in info.lines for line in rec.get(f"{kind}Ret", []) if (item_id := _ref_id(line.get("ItemRef")))
         )
         applied = frozenset(app["TxnID"] for app in rec.get("_applied", []))
-        return _Entry(None, None, _ref_id(rec.get(info.entity_ref)), items, applied)
+        ref = str(rec.get("RefNumber", ""))
+        ref_number = (info.name, int(ref)) if ref.isdecimal() else None
+        return _Entry(None, None, _ref_id(rec.get(info.entity_ref)), items, applied, ref_number)
 
     def _pairs(self, entry: _Entry) -> Iterable[tuple[dict, Any]]:
         if entry.name is not None:
@@ -124,10 +129,15 @@ class Index:
             yield self._by_item, item_id
         for txn_id in entry.applied:
             yield self._applied_to, txn_id
+        if entry.ref_number is not None:
+            yield self._ref_numbers, entry.ref_number
 
     def _add(self, key: Key, entry: _Entry) -> None:
         for table, value in self._pairs(entry):
             table.setdefault(value, {})[key] = None
+        if entry.ref_number is not None and entry.ref_number[0] in self._max_ref:
+            type_name, number = entry.ref_number
+            self._max_ref[type_name] = max(self._max_ref[type_name], number)
 
     def _drop(self, key: Key, entry: _Entry) -> None:
         for table, value in self._pairs(entry):
@@ -136,6 +146,10 @@ class Index:
                 keys.pop(key, None)
                 if not keys:
                     del table[value]
+        if entry.ref_number is not None and entry.ref_number not in self._ref_numbers:
+            type_name, number = entry.ref_number
+            if self._max_ref.get(type_name) == number:
+                del self._max_ref[type_name]  # the highest number went: found again when asked
 
     # ---- lookups --------------------------------------------------------------------------
 
@@ -179,6 +193,12 @@ class Index:
     def with_item(self, type_name: str, item_id: str) -> list[dict]:
         """The transactions of `type_name` with a line of this item."""
         return [rec for _, rec in self._records(self._by_item.get(item_id, ()), (type_name,))]
+
+    def max_ref_number(self, type_name: str) -> int:
+        """The highest numeric RefNumber among the transactions of `type_name` (0: none)."""
+        if type_name not in self._max_ref:
+            self._max_ref[type_name] = max((n for t, n in self._ref_numbers if t == type_name), default=0)
+        return self._max_ref[type_name]
 
     def payments_applied_to(self, txn_id: str) -> list[dict]:
         """The payments applied (in part) to this transaction."""

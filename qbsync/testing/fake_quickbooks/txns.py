@@ -162,8 +162,7 @@ def _account_ref(ctx: Ctx, name: str) -> dict | None:
 
 
 def _next_ref_number(ctx: Ctx, type_name: str) -> str:
-    numbers = [int(r["RefNumber"]) for r in ctx.company.records(type_name).values() if str(r.get("RefNumber", "")).isdigit()]
-    return str(max(numbers, default=0) + 1)
+    return str(ctx.company.index.max_ref_number(type_name) + 1)
 
 
 def _due_days(ctx: Ctx, rec: Mapping) -> int:
