@@ -76,6 +76,8 @@ class Index:
         self._applied_to: dict[str, dict[Key, None]] = {}
         self._ref_numbers: dict[tuple[str, int], dict[Key, None]] = {}
         self._max_ref: dict[str, int] = {}  # per type, once asked for
+        self._name_order: dict[str, list[Key]] = {}  # per list type, once asked for
+        self._records_of = records
         for type_name in catalog.TYPES:
             for rec in records(type_name).values():
                 self.update(type_name, rec)
@@ -133,6 +135,8 @@ class Index:
             yield self._ref_numbers, entry.ref_number
 
     def _add(self, key: Key, entry: _Entry) -> None:
+        if entry.name is not None:
+            self._name_order.pop(key[0], None)
         for table, value in self._pairs(entry):
             table.setdefault(value, {})[key] = None
         if entry.ref_number is not None and entry.ref_number[0] in self._max_ref:
@@ -140,6 +144,8 @@ class Index:
             self._max_ref[type_name] = max(self._max_ref[type_name], number)
 
     def _drop(self, key: Key, entry: _Entry) -> None:
+        if entry.name is not None:
+            self._name_order.pop(key[0], None)
         for table, value in self._pairs(entry):
             keys = table.get(value)
             if keys is not None:
@@ -181,6 +187,19 @@ class Index:
         entry = self._entries[(type_name, object_id)]
         assert entry.name is not None
         return entry.name[1]
+
+    def in_name_order(self, types: tuple[str, ...]) -> list[Key]:
+        """The records of the list types `types`, by casefolded FullName (a name shared by
+        types: in the order of `types`, then of creation). Do not change the list."""
+        if len(types) > 1:
+            return sorted((key for t in types for key in self.in_name_order((t,))), key=lambda key: self.name_key(*key))
+        type_name = types[0]
+        order = self._name_order.get(type_name)
+        if order is None:
+            order = [(type_name, object_id) for object_id in self._records_of(type_name)]
+            order.sort(key=lambda key: self.name_key(*key))
+            self._name_order[type_name] = order
+        return order
 
     def children(self, types: tuple[str, ...], list_id: str) -> list[tuple[str, dict]]:
         """The records of `types` whose ParentRef is `list_id`."""
