@@ -71,7 +71,7 @@ class Company:
     @property
     def index(self) -> Index:
         if self._index is None:
-            self._index = Index(self, self.records)
+            self._index = Index(self)
         return self._index
 
     def records(self, type_name: str) -> dict[str, dict]:

@@ -16,7 +16,7 @@ asked for, then by creation (the order of the company's record dicts).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from qbsync.testing.fake_quickbooks import catalog
@@ -64,7 +64,9 @@ def _ref_id(value: Any) -> str | None:
 
 
 class Index:
-    def __init__(self, company: Any, records: Callable[[str], dict[str, dict]]):
+    """The lookups of one company (anything with ``records(type)``, ``get`` and ``locate``)."""
+
+    def __init__(self, company: Any):
         self._company = company
         self._seq: dict[Key, int] = {}  # creation order
         self._next_seq = 0
@@ -77,9 +79,8 @@ class Index:
         self._ref_numbers: dict[tuple[str, int], dict[Key, None]] = {}
         self._max_ref: dict[str, int] = {}  # per type, once asked for
         self._name_order: dict[str, list[Key]] = {}  # per list type, once asked for
-        self._records_of = records
         for type_name in catalog.TYPES:
-            for rec in records(type_name).values():
+            for rec in company.records(type_name).values():
                 self.update(type_name, rec)
 
     # ---- upkeep ---------------------------------------------------------------------------
@@ -196,7 +197,7 @@ class Index:
         type_name = types[0]
         order = self._name_order.get(type_name)
         if order is None:
-            order = [(type_name, object_id) for object_id in self._records_of(type_name)]
+            order = [(type_name, object_id) for object_id in self._company.records(type_name)]
             order.sort(key=lambda key: self.name_key(*key))
             self._name_order[type_name] = order
         return order
