@@ -176,3 +176,26 @@ def test_invoice_numbers_follow_the_highest_number_left(company):
     company.delete("Invoice", company.find("Invoice", "9002")["TxnID"])
     company.delete("Invoice", company.find("Invoice", "9001")["TxnID"])
     assert company.create("Invoice", {"CustomerRef": customer})["RefNumber"] == str(len(invoices) + 2)
+
+
+class TakingTurns:
+    """Two FakeQuickBooks on one file, each doing every other action."""
+
+    def __init__(self, *companies: FakeQuickBooks):
+        self.companies, self.turn = companies, 0
+
+    def __getattr__(self, name: str):
+        self.turn += 1
+        return getattr(self.companies[self.turn % len(self.companies)], name)
+
+
+def test_two_instances_on_one_file_take_each_others_writes(tmp_path):
+    path = tmp_path / "company.db"
+    one, two = FakeQuickBooks(path=path, clock=lambda: NOON), FakeQuickBooks(path=path, clock=lambda: NOON)
+    memory = FakeQuickBooks(clock=lambda: NOON)
+    _workflow(TakingTurns(one, two))  # type: ignore[arg-type]
+    _workflow(memory)
+    assert _everything(one) == _everything(two) == _everything(FakeQuickBooks(path=path)) == _everything(memory)
+    acme = one.find("Customer", "Acme Corp")
+    two.edit("Customer", acme["ListID"], {"Name": "Acme Inc"})  # a rename seen by the other: its job's name follows
+    assert one.find("Customer", "acme inc:roof")["FullName"] == "Acme Inc:Roof"

@@ -4,13 +4,15 @@ sets, all plain JSON-ready dicts; optionally kept in a SQLite file between proce
 Records are stored in the shape of their ``…Ret`` (qbXML element names, text values), plus
 private bookkeeping keys that start with ``_`` (never sent).
 
-The SQLite file holds a row per record (``company_records``, in creation order) and one row
-(``company``) with the rest of the company as JSON and a revision number. Every message runs in
-one ``BEGIN IMMEDIATE`` transaction that reloads the company when another process changed it
-(the revision moved) and writes back what changed: the records the message added, changed or
-deleted (``Company.changes``), and the company row when anything changed; so two
-FakeQuickBooks on the same path see each other's work (``qbsync simulate`` keeps its company
-between runs this way). A file of the older layout (every record inside the company row) is
+The SQLite file holds a row per record (``company_records``, in creation order; a deleted
+record keeps its row with no data) and one row (``company``) with the rest of the company as
+JSON and a revision number. Every message runs in one ``BEGIN IMMEDIATE`` transaction that
+first takes what another process wrote (when the revision moved: the rows written after the
+revision this instance holds) and then writes back what the message changed: the rows of the
+records it added, changed or deleted (``Company.changes``), each marked with the new revision,
+and the company row. So two FakeQuickBooks on the same path see each other's work (``qbsync
+simulate`` keeps its company between runs this way), and a message costs what it changes, not
+what the company holds. A file of the older layout (every record inside the company row) is
 rewritten in rows when it is first loaded.
 """
 
@@ -99,6 +101,25 @@ class Company:
             self._changed[(type_name, object_id)] = None
         return self.records(type_name).pop(object_id, None)
 
+    def catch_up(self, parts: dict[str, Any], rows: list[tuple[str, str, dict | None]]) -> None:
+        """Take another writer's work without building everything again: the company's other
+        parts, and the records it wrote (None: deleted), in creation order."""
+        for key in [k for k in self._state if k != "records"]:
+            del self._state[key]
+        self._state.update({k: v for k, v in parts.items() if k != "records"})
+        records = self._state["records"]
+        for type_name, object_id, rec in rows:
+            if rec is None:
+                if self._index is not None:
+                    self._index.remove(type_name, object_id)
+                records.setdefault(type_name, {}).pop(object_id, None)
+            else:
+                records.setdefault(type_name, {})[object_id] = rec
+        if self._index is not None:  # once every record is in place: FullNames follow parents
+            for type_name, _, rec in rows:
+                if rec is not None:
+                    self._index.update(type_name, rec)
+
     def locate(self, object_id: str, types: tuple[str, ...] | None = None) -> tuple[str, dict] | None:
         """The record with this ListID/TxnID among `types` (all types by default)."""
         for name in types or tuple(catalog.TYPES):
@@ -143,7 +164,13 @@ class SqliteFile:
                 )
                 conn.execute(
                     "CREATE TABLE IF NOT EXISTS company_records ("
-                    " seq INTEGER PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, UNIQUE (type, id))"
+                    " seq INTEGER PRIMARY KEY, type TEXT NOT NULL, id TEXT NOT NULL,"
+                    " data TEXT,"  # NULL: deleted
+                    " revision INTEGER NOT NULL,"  # the company's revision that last wrote the row
+                    " UNIQUE (type, id))"
+                )
+                conn.execute(
+                    "CREATE INDEX IF NOT EXISTS company_records_by_revision ON company_records (revision)"
                 )
                 conn.execute("SELECT revision, data FROM company WHERE id = 1").fetchone()
         except sqlite3.DatabaseError as exc:
@@ -177,10 +204,17 @@ class SqliteFile:
             conn.close()
 
     def _load(self, conn: sqlite3.Connection, company: Company) -> None:
+        """Take what another instance wrote: only the rows written since our revision when
+        memory holds that revision, else the whole company."""
         revision, text = conn.execute("SELECT revision, data FROM company WHERE id = 1").fetchone()
         state = json.loads(text)
+        if self._revision >= 0:
+            rows = conn.execute("SELECT type, id, data FROM company_records WHERE revision > ? ORDER BY seq", (self._revision,))
+            company.catch_up(state, [(t, i, json.loads(d) if d is not None else None) for t, i, d in rows])
+            self._revision, self._text = revision, text
+            return
         older = "records" in state  # format 1 kept every record in this one row
-        for type_name, object_id, data in conn.execute("SELECT type, id, data FROM company_records ORDER BY seq"):
+        for type_name, object_id, data in conn.execute("SELECT type, id, data FROM company_records WHERE data IS NOT NULL ORDER BY seq"):
             state.setdefault("records", {}).setdefault(type_name, {})[object_id] = json.loads(data)
         company.state = state
         self._revision, self._text = revision, text
@@ -193,19 +227,16 @@ class SqliteFile:
     def _save(self, conn: sqlite3.Connection, company: Company, fresh: bool) -> None:
         """Write the records the body changed, and the rest of the company when it changed."""
         changed = company.changes()
-        for type_name, object_id in changed:
-            rec = company.get(type_name, object_id)
-            if rec is None:
-                conn.execute("DELETE FROM company_records WHERE type = ? AND id = ?", (type_name, object_id))
-            else:
-                conn.execute(
-                    "INSERT INTO company_records (type, id, data) VALUES (?, ?, ?)"
-                    " ON CONFLICT(type, id) DO UPDATE SET data = excluded.data",
-                    (type_name, object_id, json.dumps(rec, separators=(",", ":"))),
-                )
         text = _parts_text(company.state)
         if fresh or changed or text != self._text:
             revision = self._revision + 1 if not fresh else 1
+            for type_name, object_id in changed:
+                rec = company.get(type_name, object_id)
+                conn.execute(
+                    "INSERT INTO company_records (type, id, data, revision) VALUES (?, ?, ?, ?)"
+                    " ON CONFLICT(type, id) DO UPDATE SET data = excluded.data, revision = excluded.revision",
+                    (type_name, object_id, json.dumps(rec, separators=(",", ":")) if rec is not None else None, revision),
+                )
             conn.execute(
                 "INSERT INTO company (id, revision, data) VALUES (1, ?, ?)"
                 " ON CONFLICT(id) DO UPDATE SET revision = excluded.revision, data = excluded.data",
