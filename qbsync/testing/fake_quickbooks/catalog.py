@@ -7,6 +7,7 @@ only holds the business facts the schema cannot express.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 LIST, TXN = "list", "txn"
@@ -98,6 +99,7 @@ def get(name: str) -> TypeInfo:
         raise KeyError(f"FakeQuickBooks does not model {name!r}; supported: {', '.join(TYPES)}") from None
 
 
+@functools.cache
 def namespace_types(info: TypeInfo) -> tuple[str, ...]:
     """The types whose names share `info`'s namespace (Customer/Vendor/Employee share one)."""
     return tuple(t.name for t in _TYPES if t.kind == LIST and t.namespace == info.namespace)

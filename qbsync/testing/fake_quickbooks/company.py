@@ -243,8 +243,7 @@ class FakeQuickBooks:
         with self._file.transaction(self._company) as fresh:
             ctx = Ctx(self._company, clock_now(self.clock), self._faults.locks, self._own_schema)
             if fresh:
-                self._company.state.clear()
-                self._company.state.update(Company().state)
+                self._company.state = Company().state
                 if self._seed:
                     lists.seed(ctx)
                 self._company.state["seeded"] = self._seed

@@ -10,7 +10,7 @@ from typing import Any
 
 from qbsync.testing.fake_quickbooks import catalog
 from qbsync.testing.fake_quickbooks.company_data import Company
-from qbsync.testing.fake_quickbooks.records import address_block, dec, full_name, money, sublevel
+from qbsync.testing.fake_quickbooks.records import address_block, dec, full_name, money
 
 ZERO = Decimal("0")
 
@@ -22,7 +22,7 @@ def _d(value: Any) -> Decimal:
 def applications(company: Company, txn_id: str, exclude_payment: str | None = None) -> list[tuple[dict, dict]]:
     """(payment, application) pairs applied to the transaction `txn_id`."""
     out = []
-    for payment in company.records("ReceivePayment").values():
+    for payment in company.index.payments_applied_to(txn_id):
         if payment["TxnID"] == exclude_payment:
             continue
         for app in payment.get("_applied", []):
@@ -52,32 +52,28 @@ def _own_balance(company: Company, list_id: str) -> Decimal:
     cust = company.get("Customer", list_id)
     if cust is not None:
         total += _d(cust.get("_open_balance"))
-    for inv in company.records("Invoice").values():
-        if inv.get("CustomerRef", {}).get("ListID") == list_id:
-            total += invoice_balance(company, inv)
-    for memo in company.records("CreditMemo").values():
-        if memo.get("CustomerRef", {}).get("ListID") == list_id:
-            total -= _d(memo.get("TotalAmount"))
-    for pay in company.records("ReceivePayment").values():
-        if pay.get("CustomerRef", {}).get("ListID") == list_id:
-            total -= unused_payment(pay)
+    for inv in company.index.of_entity("Invoice", list_id):
+        total += invoice_balance(company, inv)
+    for memo in company.index.of_entity("CreditMemo", list_id):
+        total -= _d(memo.get("TotalAmount"))
+    for pay in company.index.of_entity("ReceivePayment", list_id):
+        total -= unused_payment(pay)
     return total
 
 
-def _total_balance(company: Company, list_id: str) -> Decimal:
-    total = _own_balance(company, list_id)
-    for child in company.records("Customer").values():
-        if child.get("ParentRef", {}).get("ListID") == list_id:
-            total += _total_balance(company, child["ListID"])
+def _total_balance(company: Company, list_id: str, own: Decimal | None = None) -> Decimal:
+    """The customer's balance (`own`, when already known) plus its jobs' total balances."""
+    total = _own_balance(company, list_id) if own is None else own
+    for _, child in company.index.children(("Customer",), list_id):
+        total += _total_balance(company, child["ListID"])
     return total
 
 
 def _vendor_balance(company: Company, list_id: str) -> Decimal:
     vendor = company.get("Vendor", list_id) or {}
     total = _d(vendor.get("_open_balance"))
-    for bill in company.records("Bill").values():
-        if bill.get("VendorRef", {}).get("ListID") == list_id:
-            total += _d(bill.get("AmountDue"))
+    for bill in company.index.of_entity("Bill", list_id):
+        total += _d(bill.get("AmountDue"))
     return total
 
 
@@ -90,7 +86,7 @@ def quantity_on_hand(company: Company, rec: Mapping) -> str:
     """The starting quantity plus bills, less invoices and sales receipts, plus credit memos."""
     qty = _d(rec.get("QuantityOnHand"))
     for type_name, line_key, sign in _STOCK_MOVES:
-        for txn in company.records(type_name).values():
+        for txn in company.index.with_item(type_name, rec["ListID"]):
             for line in txn.get(line_key, []):
                 if (line.get("ItemRef") or {}).get("ListID") == rec["ListID"]:
                     qty += sign * _d(line.get("Quantity") or "1")
@@ -126,12 +122,13 @@ def derive(company: Company, type_name: str, rec: Mapping) -> dict:
             out[address + "Block"] = block
     if info.hierarchical:
         out["FullName"] = full_name(company, type_name, rec)
-        out["Sublevel"] = str(sublevel(company, type_name, rec))
+        out["Sublevel"] = str(out["FullName"].count(":"))
     elif info.is_list:
         out["FullName"] = rec.get("Name", "")
     if type_name == "Customer":
-        out["Balance"] = money(_own_balance(company, rec["ListID"]))
-        out["TotalBalance"] = money(_total_balance(company, rec["ListID"]))
+        own = _own_balance(company, rec["ListID"])
+        out["Balance"] = money(own)
+        out["TotalBalance"] = money(_total_balance(company, rec["ListID"], own))
     elif type_name == "Vendor":
         out["Balance"] = money(_vendor_balance(company, rec["ListID"]))
     elif type_name == "ItemInventory":

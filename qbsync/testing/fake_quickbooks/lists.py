@@ -174,18 +174,13 @@ def mod(ctx: Ctx, type_name: str, data: Mapping) -> dict:
         rec["AverageCost"] = rec.get("PurchaseCost", "0.00")
     stamp_modified(ctx, rec)
     rec["FullName"] = full_name(ctx.company, type_name, rec)
+    ctx.company.touch(type_name, rec)
     _refresh_descendants(ctx, info, rec["ListID"])
     return rec
 
 
 def _children(ctx: Ctx, info: TypeInfo, list_id: str) -> list[tuple[str, dict]]:
-    out = []
-    for t in catalog.parent_types(info):
-        for rec in ctx.company.records(t).values():
-            parent = rec.get("ParentRef")
-            if isinstance(parent, Mapping) and parent.get("ListID") == list_id:
-                out.append((t, rec))
-    return out
+    return ctx.company.index.children(catalog.parent_types(info), list_id)
 
 
 def _is_descendant(ctx: Ctx, info: TypeInfo, candidate: str, ancestor: str) -> bool:
@@ -203,6 +198,7 @@ def _refresh_descendants(ctx: Ctx, info: TypeInfo, list_id: str) -> None:
     for t, child in _children(ctx, info, list_id):
         child["ParentRef"] = dict(parent_ref)
         child["FullName"] = full_name(ctx.company, t, child)
+        ctx.company.touch(t, child)
         _refresh_descendants(ctx, catalog.get(t), child["ListID"])
 
 

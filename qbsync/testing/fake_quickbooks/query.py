@@ -27,6 +27,7 @@ from qbsync.testing.fake_quickbooks import catalog, status
 from qbsync.testing.fake_quickbooks.catalog import TypeInfo
 from qbsync.testing.fake_quickbooks.derive import derive, invoice_balance, linked_txns
 from qbsync.testing.fake_quickbooks.ids import check_object_id, parse_datetime
+from qbsync.testing.fake_quickbooks.index import Key
 from qbsync.testing.fake_quickbooks.records import Ctx, as_list, find_by_name, full_name, is_true
 
 
@@ -43,7 +44,7 @@ class Answer:
 @dataclass
 class Iterator:
     types: tuple[str, ...]
-    remaining: list[tuple[str, str]]  # (type, id) still to send
+    remaining: list[Key]  # (type, id) still to send
     page: int | None
     options: dict
 
@@ -97,37 +98,42 @@ def _check_name_range(rng: Any) -> None:
         raise status.invalid_name_range("NameRangeFilter", lo, hi)
 
 
-def _select_lists(ctx: Ctx, types: tuple[str, ...], data: Mapping) -> tuple[list[tuple[str, dict]], list[str]]:
-    """Matching (type, record) pairs, and the asked-for keys that matched nothing."""
+def _select_lists(ctx: Ctx, types: tuple[str, ...], data: Mapping) -> tuple[list[Key], list[str]]:
+    """The matching records' (type, ListID), and the asked-for keys that matched nothing."""
     company = ctx.company
     ids, names = as_list(data.get("ListID")), as_list(data.get("FullName"))
     if ids or names:
         found, missing = [], []
         for list_id in ids:
             hit = company.locate(check_object_id("ListID", list_id), types)
-            (found.append(hit) if hit else missing.append(str(list_id)))
+            (found.append((hit[0], hit[1]["ListID"])) if hit else missing.append(str(list_id)))
         for name in names:
             hit = find_by_name(company, types, str(name))
-            (found.append(hit) if hit else missing.append(str(name)))
+            (found.append((hit[0], hit[1]["ListID"])) if hit else missing.append(str(name)))
         return found, missing
     active_status = data.get("ActiveStatus") or "ActiveOnly"
     lo, hi = _date_range(ctx, data, "FromModifiedDate", "ToModifiedDate")
     _check_name_range(data.get("NameRangeFilter"))
     account_types = set(as_list(data.get("AccountType")))
+    name_filter, name_range = data.get("NameFilter"), data.get("NameRangeFilter")
+    index = company.index
+    ordered = index.in_name_order(types)  # by FullName, casefolded
+    if active_status == "All" and lo is None and hi is None and not (name_filter or name_range or account_types):
+        return ordered, []
     out = []
-    for t in types:
-        for rec in company.records(t).values():
+    for key in ordered:
+        rec = company.records(key[0])[key[1]]
+        if active_status in ("ActiveOnly", "InactiveOnly"):
             active = is_true(rec.get("IsActive", "true"))
-            if (active_status == "ActiveOnly" and not active) or (active_status == "InactiveOnly" and active):
+            if active != (active_status == "ActiveOnly"):
                 continue
-            if not _modified_in(rec, lo, hi):
-                continue
-            if not _name_matches(full_name(company, t, rec), data.get("NameFilter"), data.get("NameRangeFilter")):
-                continue
-            if account_types and rec.get("AccountType") not in account_types:
-                continue
-            out.append((t, rec))
-    out.sort(key=lambda pair: full_name(company, pair[0], pair[1]).casefold())
+        if (lo is not None or hi is not None) and not _modified_in(rec, lo, hi):
+            continue
+        if (name_filter or name_range) and not _name_matches(index.name_key(*key), name_filter, name_range):
+            continue
+        if account_types and rec.get("AccountType") not in account_types:
+            continue
+        out.append(key)
     return out, []
 
 
@@ -240,6 +246,11 @@ def _options(info_is_txn: bool, data: Mapping, include: list[str]) -> dict:
     }
 
 
+def _records(ctx: Ctx, keys: list[Key]) -> list[tuple[str, dict]]:
+    """The (type, record) of each (type, ID) that still exists."""
+    return [(t, rec) for t, i in keys if (rec := ctx.company.get(t, i)) is not None]
+
+
 def _rets(ctx: Ctx, pairs: list[tuple[str, dict]], options: Mapping) -> list[tuple[str, dict]]:
     return [(catalog.get(t).ret, record_ret(ctx, t, rec, options)) for t, rec in pairs]
 
@@ -272,7 +283,7 @@ def query(
         page_size = max_returned or state.page
         take = state.remaining if page_size is None else state.remaining[:page_size]
         state.remaining = state.remaining[len(take):]
-        pairs = [(t, rec) for t, i in take if (rec := ctx.company.get(t, i)) is not None]
+        pairs = _records(ctx, take)
         if not state.remaining:
             del iterators[iterator_id]
         answer = Answer(rets=_rets(ctx, pairs, state.options), attrs={"iteratorRemainingCount": len(state.remaining), "iteratorID": iterator_id})
@@ -281,26 +292,27 @@ def query(
         return answer
 
     if first.is_list:
-        pairs, missing = _select_lists(ctx, types, data)
+        keys, missing = _select_lists(ctx, types, data)
     else:
         pairs, missing = _select_txns(ctx, first, data)
+        keys = [(t, rec["TxnID"]) for t, rec in pairs]
     options = _options(not first.is_list, data, include)
-    total = len(pairs)
+    total = len(keys)
     answer = Answer()
     if meta in ("MetaDataOnly", "MetaDataAndResponseData"):
         answer.attrs["retCount"] = total
     if iterator == "Start":
         iterator_id = ctx.ids.iterator_id()
-        page = pairs if max_returned is None else pairs[:max_returned]
-        rest = pairs[len(page):]
+        page = keys if max_returned is None else keys[:max_returned]
+        rest = keys[len(page):]
         if rest:
-            iterators[iterator_id] = Iterator(types, [(t, r[catalog.get(t).id_field]) for t, r in rest], max_returned, options)
+            iterators[iterator_id] = Iterator(types, rest, max_returned, options)
         answer.attrs.update({"iteratorRemainingCount": len(rest), "iteratorID": iterator_id})
-        pairs = page
+        keys = page
     elif max_returned is not None:
-        pairs = pairs[:max_returned]
+        keys = keys[:max_returned]
     if meta != "MetaDataOnly":
-        answer.rets = _rets(ctx, pairs, options)
+        answer.rets = _rets(ctx, _records(ctx, keys), options)
     if missing:  # a key that does not exist is a warning, even when nothing came back
         answer.code, answer.message = status.partial(missing[0])
     elif total == 0:

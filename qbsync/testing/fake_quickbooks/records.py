@@ -16,6 +16,7 @@ from qbsync.testing.fake_quickbooks import catalog, status
 from qbsync.testing.fake_quickbooks.catalog import TypeInfo
 from qbsync.testing.fake_quickbooks.company_data import Company
 from qbsync.testing.fake_quickbooks.ids import IdFactory, check_object_id, format_datetime, next_edit_sequence
+from qbsync.testing.fake_quickbooks.index import full_name
 
 CENT = Decimal("0.01")
 
@@ -94,37 +95,9 @@ def deep(value: Any) -> Any:
 # ---- names ----------------------------------------------------------------------------------
 
 
-def full_name(company: Company, type_name: str, rec: Mapping) -> str:
-    """FullName computed from the ParentRef chain, so a parent's rename reaches every child."""
-    info = catalog.get(type_name)
-    name = str(rec.get("Name", ""))
-    if not info.hierarchical:
-        return name
-    parts = [name]
-    seen = {rec.get("ListID")}
-    parent = rec.get("ParentRef")
-    while isinstance(parent, Mapping) and parent.get("ListID") and parent["ListID"] not in seen:
-        seen.add(parent["ListID"])
-        found = company.locate(parent["ListID"], catalog.parent_types(info))
-        if found is None:
-            break
-        parts.append(str(found[1].get("Name", "")))
-        parent = found[1].get("ParentRef")
-    return ":".join(reversed(parts))
-
-
-def sublevel(company: Company, type_name: str, rec: Mapping) -> int:
-    return full_name(company, type_name, rec).count(":") if catalog.get(type_name).hierarchical else 0
-
-
 def find_by_name(company: Company, types: tuple[str, ...], name: str) -> tuple[str, dict] | None:
     """The record whose FullName is `name` (QuickBooks compares names case-insensitively)."""
-    wanted = name.strip().casefold()
-    for t in types:
-        for rec in company.records(t).values():
-            if full_name(company, t, rec).casefold() == wanted:
-                return t, rec
-    return None
+    return company.index.by_name(types, name)
 
 
 def check_unique_name(ctx: Ctx, info: TypeInfo, name: str, exclude_id: str | None = None) -> None:

@@ -162,8 +162,7 @@ def _account_ref(ctx: Ctx, name: str) -> dict | None:
 
 
 def _next_ref_number(ctx: Ctx, type_name: str) -> str:
-    numbers = [int(r["RefNumber"]) for r in ctx.company.records(type_name).values() if str(r.get("RefNumber", "")).isdigit()]
-    return str(max(numbers, default=0) + 1)
+    return str(ctx.company.index.max_ref_number(type_name) + 1)
 
 
 def _due_days(ctx: Ctx, rec: Mapping) -> int:
@@ -264,15 +263,12 @@ def mod(ctx: Ctx, type_name: str, data: Mapping) -> dict:
     stamp_modified(ctx, updated)
     rec.clear()
     rec.update(updated)
+    ctx.company.touch(type_name, rec)
     return rec
 
 
 def _open_invoices(ctx: Ctx, customer_id: str, payment_id: str) -> list[dict]:
-    invoices = [
-        inv
-        for inv in ctx.company.records("Invoice").values()
-        if inv.get("CustomerRef", {}).get("ListID") == customer_id and invoice_balance(ctx.company, inv, payment_id) > 0
-    ]
+    invoices = [inv for inv in ctx.company.index.of_entity("Invoice", customer_id) if invoice_balance(ctx.company, inv, payment_id) > 0]
     return sorted(invoices, key=lambda inv: (inv.get("TxnDate", ""), int(inv.get("TxnNumber", "0"))))
 
 
@@ -322,8 +318,9 @@ def delete(ctx: Ctx, type_name: str, txn_id: str) -> dict:
     check_lock(ctx, info, txn_id)
     ctx.company.remove(type_name, txn_id)
     if type_name == "Invoice":
-        for payment in ctx.company.records("ReceivePayment").values():
+        for payment in ctx.company.index.payments_applied_to(txn_id):
             payment["_applied"] = [a for a in payment.get("_applied", []) if a["TxnID"] != txn_id]
+            ctx.company.touch("ReceivePayment", payment)
     entry = {
         "kind": "txn",
         "TxnDelType": type_name,
