@@ -493,7 +493,7 @@ def interpret(sent: SentMessage, response: str | None, hresult: str | None, mess
         return Interpretation(lost(sent, "QuickBooks returned an empty response"), None,
                               f"message {sent.seq}: empty response")
     try:
-        parsed = parse_response(response, validate=False)
+        parsed = parse_response(response, validate=False, max_rets=1)  # one record per answer is all it needs
     except Exception as exc:  # a malformed response: we cannot tell what was applied
         return Interpretation(lost(sent, f"the response could not be read ({type(exc).__name__}: {exc})"), None,
                               f"message {sent.seq}: unreadable response")

@@ -193,9 +193,12 @@ def iter_response(data: str | bytes | Path | IO[bytes], schema: Schema | None = 
     return ResponseStream(data, schema)
 
 
-def parse_response(data: str | bytes | Path | IO[bytes], schema: Schema | None = None, validate: bool = True) -> ResponseMessage:
+def parse_response(data: str | bytes | Path | IO[bytes], schema: Schema | None = None, validate: bool = True,
+                   max_rets: int | None = None) -> ResponseMessage:
     """The whole response message. With `validate`, schema violations become warnings
-    (text or bytes input only; streams are not read twice)."""
+    (text or bytes input only; streams are not read twice). `max_rets`: keep at most that many
+    records per response and stream past the rest (an answer to writes needs the first only:
+    memory stays flat however big the response)."""
     schema = schema or load_schema()
     stream = ResponseStream(data, schema)
     responses: list[RsResult] = []
@@ -208,7 +211,8 @@ def parse_response(data: str | bytes | Path | IO[bytes], schema: Schema | None =
             current.fields = header.fields  # filled while the Rs streams
             responses.append(current)
         if ret_name is not None and current is not None and record is not None:
-            current.rets.append((ret_name, record))
+            if max_rets is None or len(current.rets) < max_rets:
+                current.rets.append((ret_name, record))
     warnings = _schema_warnings(data, schema) if validate and isinstance(data, (str, bytes)) else []
     attrs = stream.message_attrs
     return ResponseMessage(
