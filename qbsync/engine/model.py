@@ -53,6 +53,7 @@ class ExportChange:
     refs: tuple[Ref, ...] = ()
     before: dict[str, Any] = field(default_factory=dict)  # a Mod's fields as they were
     refresh_edit_sequence: int = 0  # 1: re-read and merge before the Mod; 2: re-read, the app's values win
+    message_id: str | None = None  # the newMessageSetID of the message it was last sent in
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], refs: Iterable[Mapping[str, Any]] = ()) -> ExportChange:
@@ -67,6 +68,7 @@ class ExportChange:
             refs=tuple(Ref.from_row(r) for r in refs),
             before=dict(row.get("before") or {}),
             refresh_edit_sequence=int(row.get("refresh_edit_sequence") or 0),
+            message_id=row.get("message_id"),
         )
 
     @property
@@ -188,6 +190,16 @@ class Unknown:
 
 
 @dataclass(frozen=True)
+class Undecided:
+    """An outcome-unknown change that settling checked in QuickBooks without being able to tell
+    whether it was applied: it stays in the Error Log with the evidence (`reason`), checked, so
+    the next sessions do not ask again. Never re-sent blindly."""
+
+    change_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Refreshed:
     """The current record was re-read from QuickBooks before a Mod (fix-edit-sequence). After a
     merge, `send` is the Mod's payload, `kept` what only QuickBooks changed (path -> value) and
@@ -260,5 +272,5 @@ class DetectionDone:
     """Every import type was checked in this session (the time of the next check counts from now)."""
 
 
-Outcome = Synced | Failed | Requeued | Unknown | Refreshed | Waiting | Applied
+Outcome = Synced | Failed | Requeued | Unknown | Undecided | Refreshed | Waiting | Applied
 Found = Detected | Watermark | DetectionDone  # what detection learnt (no change id)
