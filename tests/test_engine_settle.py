@@ -286,3 +286,12 @@ def test_a_lost_settle_message_leaves_the_outcomes_unknown_and_is_not_asked_agai
     reply = s.send_request(Work([], mirror(), frozenset(), [], [lost]))  # the answer never came
     assert reply.outcomes == [] and reply.message is None and reply.answer == ""
     assert 1 in s.state.skip
+
+
+def test_a_record_without_the_fields_sent_is_not_taken_for_ours():
+    # a QuickBooks user's customer with the same name and no phone: not the Add qbsync sent
+    bare = customer_ret()
+    bare.pop("Phone")
+    (o,) = settle_with([customer(1, "C7", "Acme")], mirror(), [RsSpec("CustomerQuery", "s1", rets=[("CustomerRet", bare)])],
+                       status=600).outcomes
+    assert isinstance(o, Undecided) and "Phone: sent '555-0001', QuickBooks has none" in o.reason

@@ -305,8 +305,9 @@ def _key_label(et: EntityType, sent: Mapping[str, Any]) -> str:
 
 def differences(sent: Mapping[str, Any], ret: Mapping[str, Any], et: EntityType) -> tuple[list[str], int]:
     """The fields of the request `sent` (Add or Mod form) whose value QuickBooks' `ret` does not
-    hold ("Phone: sent '555-2', QuickBooks has '555-1'"), and how many fields could be compared.
-    Fields the Ret does not carry (QuickBooks returns not every field it takes) are not counted."""
+    hold ("Phone: sent '555-2', QuickBooks has '555-1'"), and how many fields were compared. A
+    field the Ret does not carry counts as a difference (a record with the same name but without
+    the fields sent is not taken for ours; at worst the change stays undecided)."""
     lines = {}
     for agg in et.lines:
         lines[agg.add] = agg.ret
@@ -328,10 +329,13 @@ def _compare(sent: Mapping[str, Any], ret: Mapping[str, Any], path: str, out: li
         target = lines.get(key) if not path else None
         if target is None:
             target = key if key in ret or not key.endswith("Mod") else key[:-3]
-        if target not in ret:
+        where = f"{path}{key}"
+        if target not in ret:  # QuickBooks returns what a record has: sent but not there is a difference
+            counter[0] += 1
+            out.append(f"{where}: sent {_ref_label(value) if isinstance(value, Mapping) else repr(_text(value))}, "
+                       "QuickBooks has none")
             continue
         have = ret[target]
-        where = f"{path}{key}"
         if isinstance(value, Mapping) and key.endswith("Ref"):
             counter[0] += 1
             if not _same_ref(value, have):
