@@ -295,3 +295,11 @@ def test_a_record_without_the_fields_sent_is_not_taken_for_ours():
     (o,) = settle_with([customer(1, "C7", "Acme")], mirror(), [RsSpec("CustomerQuery", "s1", rets=[("CustomerRet", bare)])],
                        status=600).outcomes
     assert isinstance(o, Undecided) and "Phone: sent '555-0001', QuickBooks has none" in o.reason
+
+
+def test_message_set_ids_fit_quickbooks_limit_of_23_characters():
+    s = Session(9_999_999, SessionState(total=1))  # the default random token
+    reply = s.send_request(Work([ExportChange(1, "Customer", "add", "C1", payload={"Name": "Acme"})], Mirror(),
+                                frozenset(), [], []), major="13", minor="0")
+    assert reply.message.message_set_id.startswith("q9999999-1-")
+    assert len(reply.message.message_set_id) <= 23

@@ -63,6 +63,7 @@ NOOP = "NoOp"
 CONNECTION_ERROR_DONE = "done"
 INTERACTIVE_DONE = "Done"
 FATAL = -101  # QBWC calls getLastError, shows its text, then closeConnection
+MESSAGE_SET_ID_MAX = 23  # characters of a newMessageSetID / oldMessageSetID (qbXML's documented limit)
 
 # Phases of a session, derived from its state.
 READY, OUT, REPORTING, FINISHED, CLOSED = "ready", "message out", "error to report", "finished", "closed"
@@ -485,7 +486,9 @@ class Session:
         if plan is None:
             return self._nothing(reply, None)
         seq = st.seq + 1
-        message_set_id = f"qbsync-{self.id}-{seq}-{self.new_token()}" if plan.kind == exports.WRITE else None
+        # QuickBooks takes message-set ids of at most 23 characters (error recovery): "q" + the
+        # session id + the message's number + a random token fits up to session 9,999,999.
+        message_set_id = f"q{self.id}-{seq}-{self.new_token()}"[:MESSAGE_SET_ID_MAX] if plan.kind == exports.WRITE else None
         try:
             xml = exports.build_message(plan, version=st.qbxml_version or "13.0", message_set_id=message_set_id)
         except Exception as exc:  # each request was valid alone; a message that is not is our bug

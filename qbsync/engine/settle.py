@@ -32,6 +32,11 @@ One message per lost message set (changes of the same ``message_id``, up to the 
 
 A settle message carries no ``newMessageSetID`` (it writes nothing). A lost settle message
 applied nothing: its changes stay outcome unknown for the next session.
+
+Assumed, not verified against a live QuickBooks (protocol notes §7.8 summarise the flow): the
+requests of a message that carries ``oldMessageSetID`` are answered after the saved responses
+(as FakeQuickBooks does), and QuickBooks may keep only the latest message set (the others get
+600, and the lookups decide).
 """
 
 from __future__ import annotations
