@@ -196,7 +196,8 @@ def test_a_transaction_add_is_looked_up_by_ref_number_customer_and_date():
     (o,) = settle_with([inv], mirror(), [RsSpec("InvoiceQuery", "s1", rets=[("InvoiceRet", invoice_ret())])],
                        status=600).outcomes
     assert isinstance(o, Synced) and o.qb_id == "9-1" and o.snapshot["InvoiceLineRet"][0]["TxnLineID"] == "L-1"
-    (o,) = settle_with([inv], mirror(), [RsSpec("InvoiceQuery", "s1", rets=[("InvoiceRet", invoice_ret(quantity="3"))])],
+    three = invoice_ret(quantity="3")
+    (o,) = settle_with([inv], mirror(), [RsSpec("InvoiceQuery", "s1", rets=[("InvoiceRet", three)])],
                        status=600).outcomes
     assert isinstance(o, Undecided) and "InvoiceLineAdd[0]/Quantity: sent '2', QuickBooks has '3'" in o.reason
 
@@ -205,7 +206,8 @@ def test_a_mod_is_settled_by_its_edit_sequence_then_its_fields():
     m = mirror(MirrorRecord("Customer", "C2", "80000003-1", "150"))
     mod = unknown(1, "Customer", "C2", {"Phone": "555-0002"}, action="mod")
     ret = customer_ret(list_id="80000003-1", name="Beta")
-    (o,) = settle_with([mod], m, [RsSpec("CustomerQuery", "s1", rets=[("CustomerRet", {**ret, "EditSequence": "150"})])],
+    unchanged = {**ret, "EditSequence": "150"}
+    (o,) = settle_with([mod], m, [RsSpec("CustomerQuery", "s1", rets=[("CustomerRet", unchanged)])],
                        status=600).outcomes
     assert isinstance(o, Requeued) and o.retry_now and "still the one sent (150)" in o.reason
     (o,) = settle_with([mod], m, [RsSpec("CustomerQuery", "s1", rets=[("CustomerRet", {**ret, "Phone": "555-0002"})])],
@@ -292,8 +294,8 @@ def test_a_record_without_the_fields_sent_is_not_taken_for_ours():
     # a QuickBooks user's customer with the same name and no phone: not the Add qbsync sent
     bare = customer_ret()
     bare.pop("Phone")
-    (o,) = settle_with([customer(1, "C7", "Acme")], mirror(), [RsSpec("CustomerQuery", "s1", rets=[("CustomerRet", bare)])],
-                       status=600).outcomes
+    (o,) = settle_with([customer(1, "C7", "Acme")], mirror(),
+                       [RsSpec("CustomerQuery", "s1", rets=[("CustomerRet", bare)])], status=600).outcomes
     assert isinstance(o, Undecided) and "Phone: sent '555-0001', QuickBooks has none" in o.reason
 
 

@@ -282,14 +282,15 @@ class ConnectorService:
         refs = export_lookup.refs_for_changes(store, [r["id"] for r in (*rows, *unknown_rows)])
         changes = [ExportChange.from_row(r, refs.get(r["id"], ())) for r in rows]
         unknown = [ExportChange.from_row(r, refs.get(r["id"], ())) for r in unknown_rows]
-        local_ids = {c.local_id for c in (*changes, *unknown)} | {r.local_id for c in (*changes, *unknown) for r in c.refs}
+        every = [*changes, *unknown]
+        local_ids = {c.local_id for c in every} | {r.local_id for c in every for r in c.refs}
         mirror = Mirror(MirrorRecord.from_row(r)
                         for r in export_lookup.records_for_local_ids(store, connection_id, local_ids))
         missing = {i for i in local_ids if not mirror.find(i)}
         approved_imports = [ImportChange.from_row(r)
                             for r in store_imports.queued_imports(store, connection_id, max_change_id)]
-        return Work(changes, mirror, export_lookup.unapproved_local_ids(store, connection_id, missing), approved_imports,
-                    unknown)
+        unapproved = export_lookup.unapproved_local_ids(store, connection_id, missing)
+        return Work(changes, mirror, unapproved, approved_imports, unknown)
 
     def _apply(self, call: _Call, reply: Reply) -> None:
         """Record the reply's outcomes in the store and log what they say."""

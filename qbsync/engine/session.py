@@ -488,7 +488,9 @@ class Session:
         seq = st.seq + 1
         # QuickBooks takes message-set ids of at most 23 characters (error recovery): "q" + the
         # session id + the message's number + a random token fits up to session 9,999,999.
-        message_set_id = f"q{self.id}-{seq}-{self.new_token()}"[:MESSAGE_SET_ID_MAX] if plan.kind == exports.WRITE else None
+        message_set_id = None
+        if plan.kind == exports.WRITE:
+            message_set_id = f"q{self.id}-{seq}-{self.new_token()}"[:MESSAGE_SET_ID_MAX]
         try:
             xml = exports.build_message(plan, version=st.qbxml_version or "13.0", message_set_id=message_set_id)
         except Exception as exc:  # each request was valid alone; a message that is not is our bug
