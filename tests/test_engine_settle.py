@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from qbsync.engine import exports, settle
 from qbsync.engine.model import ExportChange, Failed, Mirror, MirrorRecord, Ref, Requeued, Synced, Undecided
-from qbsync.engine.session import EXPORT, SETTLE, Session, SessionState, Work
+from qbsync.engine.session import EXPORT, SETTLE, Limits, Session, SessionState, Work
 from qbsync.qbxml import RsSpec, build_response, parse_request
 
 MS = "qbsync-1-3-abcd"
@@ -305,3 +305,105 @@ def test_message_set_ids_fit_quickbooks_limit_of_23_characters():
                                 frozenset(), [], []), major="13", minor="0")
     assert reply.message.message_set_id.startswith("q9999999-1-")
     assert len(reply.message.message_set_id) <= 23
+
+
+# -- random faults over several sessions ---------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from qbsync.engine.model import Unknown  # noqa: E402
+from qbsync.engine.session import ProtocolError  # noqa: E402
+from qbsync.testing import FakeQuickBooks  # noqa: E402
+
+
+class Store:
+    """What a store keeps between sessions: each change's status and message-set id, the mirror."""
+
+    def __init__(self, n: int):
+        self.changes = {i: ExportChange(i, "Customer", "add", f"C{i}", payload={"Name": f"Customer {i}",
+                                                                                "Phone": f"555-{i:04d}"})
+                        for i in range(1, n + 1)}
+        self.status = {i: "queued" for i in self.changes}
+        self.message_id: dict[int, str | None] = {}
+        self.mirror = Mirror()
+
+    def work(self) -> Work:
+        def copy_of(i):
+            c = self.changes[i]
+            return ExportChange(c.id, c.type, c.action, c.local_id, payload=dict(c.payload),
+                                message_id=self.message_id.get(i))
+        mirror = Mirror(MirrorRecord(r.type, r.local_id, r.qb_id, r.edit_sequence) for r in self.mirror._by_key.values())
+        return Work([copy_of(i) for i, s in self.status.items() if s in ("queued", "sending")], mirror, frozenset(),
+                    [], [copy_of(i) for i, s in self.status.items() if s == "unknown"])
+
+    def take(self, reply) -> None:
+        if reply.message is not None:
+            for cid in reply.message.writes:
+                assert self.status[cid] == "queued", (cid, self.status[cid])
+                self.status[cid], self.message_id[cid] = "sending", reply.message.message_set_id
+        for o in reply.outcomes:
+            if isinstance(o, Synced):
+                assert self.status[o.change_id] in ("sending", "unknown")
+                self.status[o.change_id] = "synced"
+                self.mirror.add(MirrorRecord("Customer", f"C{o.change_id}", o.qb_id, o.edit_sequence))
+            elif isinstance(o, Failed):
+                self.status[o.change_id] = "error"
+            elif isinstance(o, Unknown) and self.status[o.change_id] == "sending":
+                self.status[o.change_id] = "unknown"
+            elif isinstance(o, Undecided):
+                self.status[o.change_id] = "undecided"
+            elif isinstance(o, Requeued):
+                self.status[o.change_id] = "queued"
+
+    def end(self) -> None:  # the store's end of session: what is still out is outcome unknown
+        self.status = {i: "unknown" if s == "sending" else s for i, s in self.status.items()}
+
+
+FAULT = st.sampled_from(["answer", "answer", "answer", "lose", "hresult", "never_arrives", "end"])
+
+
+def _session_run(store: Store, fq: FakeQuickBooks, sid: int, faults: list[str], batch: int) -> None:
+    s = Session(sid, SessionState(total=len(store.changes)), Limits(batch_size=batch))
+    reply = s.send_request(store.work(), major=13, minor=0)
+    store.take(reply)
+    for fault in [*faults, *["answer"] * 40]:
+        if reply.message is None or fault == "end":
+            break
+        try:
+            if fault == "lose":  # applied, the answer lost: the Web Connector asks for the next message
+                fq.process(reply.answer)
+                reply = s.send_request(store.work())
+            else:
+                if fault == "answer":
+                    out = fq.process(reply.answer)
+                    answer = (out.xml or "", out.hresult, out.message)
+                elif fault == "hresult":  # QuickBooks failed the whole message: nothing applied
+                    answer = ("", "0x80040402", "Unexpected error")
+                else:  # never reached QuickBooks, and the session died
+                    break
+                r = s.receive_response(store.work(), *answer)
+                store.take(r)
+                if r.answer == 100 or r.answer < 0:
+                    break
+                reply = s.send_request(store.work())
+        except ProtocolError:
+            break
+        store.take(reply)
+    store.take(s.close())
+    store.end()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n=st.integers(1, 6), batch=st.integers(1, 3),
+       sessions=st.lists(st.lists(FAULT, max_size=6), min_size=1, max_size=4))
+def test_whatever_faults_hit_a_session_the_next_clean_one_leaves_each_record_once_and_nothing_unknown(n, batch,
+                                                                                                        sessions):
+    store, fq = Store(n), FakeQuickBooks()
+    for sid, faults in enumerate(sessions, start=1):
+        _session_run(store, fq, sid, faults, batch)
+        names = [c["Name"] for c in fq.all("Customer")]
+        assert len(names) == len(set(names)), names  # never twice in QuickBooks
+    _session_run(store, fq, len(sessions) + 1, [], batch)
+    assert set(store.status.values()) == {"synced"}, store.status
+    assert sorted(c["Name"] for c in fq.all("Customer")) == sorted(f"Customer {i}" for i in store.changes)
