@@ -407,3 +407,11 @@ def test_whatever_faults_hit_a_session_the_next_clean_one_leaves_each_record_onc
     _session_run(store, fq, len(sessions) + 1, [], batch)
     assert set(store.status.values()) == {"synced"}, store.status
     assert sorted(c["Name"] for c in fq.all("Customer")) == sorted(f"Customer {i}" for i in store.changes)
+
+
+def test_a_lookup_that_breaks_the_schema_leaves_error_recovery_alone_to_decide():
+    bad = customer(1, "C7", "a\x01b")  # a character QuickBooks cannot take
+    plan = settle.plan_settle([bad], mirror())
+    assert plan.change_ids() == [] and plan.recovered == {"c1": 1}
+    (o,) = settle.plan_settle([customer(1, "C7", "a\x01b", message_id=None)], mirror()).settled
+    assert isinstance(o, Undecided) and "breaks the qbXML schema" in o.reason

@@ -494,7 +494,12 @@ class Session:
         try:
             xml = exports.build_message(plan, version=st.qbxml_version or "13.0", message_set_id=message_set_id)
         except Exception as exc:  # each request was valid alone; a message that is not is our bug
-            self._take(reply, [Failed(cid, None, f"not sent: {exc}") for cid in plan.change_ids()])
+            if plan.kind == settle.SETTLE_KIND:  # they went out before: never "not sent", never retried blindly
+                self._take(reply, [Undecided(cid, settle.undecided_text(cid, f"the settling message could not be "
+                                                                             f"built: {exc}"))
+                                   for cid in dict.fromkeys([*plan.recovered.values(), *plan.change_ids()])])
+            else:
+                self._take(reply, [Failed(cid, None, f"not sent: {exc}") for cid in plan.change_ids()])
             reply.notes.append(f"could not build message {seq}: {exc}")
             return self._nothing(reply, f"qbsync could not build the next message: {exc}")
         types = {c.id: c.type for c in (*work.changes, *work.imports, *work.unknown)}
@@ -607,7 +612,7 @@ class Session:
         st = self.state
         if step == SETTLE:
             return settle.plan_settle(work.unknown, work.mirror, skip=set(st.skip) | set(st.settled),
-                                      batch_size=self.limits.batch_size)
+                                      batch_size=self.limits.batch_size, version=st.qbxml_version or "13.0")
         if step == APPLY:
             return imports.plan_apply(work.imports, skip=set(st.skip) | set(st.settled),
                                       batch_size=self.limits.batch_size)

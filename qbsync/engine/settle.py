@@ -58,7 +58,7 @@ from qbsync.engine.exports import (
     request_id_for,
 )
 from qbsync.engine.model import ExportChange, Failed, Mirror, Outcome, Requeued, Synced, Undecided
-from qbsync.qbxml import QbxmlValidationError, Request, parse_response
+from qbsync.qbxml import QbxmlValidationError, Request, build_request, load_schema, parse_response
 from qbsync.qbxml.entities import EntityType, entity
 
 SETTLE_KIND = "settle"  # the kind of a settle message (no writes, no newMessageSetID)
@@ -106,15 +106,22 @@ def lookup_request(change: ExportChange, mirror: Mirror) -> Request | str:
 
 
 def plan_settle(unknown: Iterable[ExportChange], mirror: Mirror, *, skip: Container[int] = (),
-                batch_size: int = 50) -> ExportPlan:
+                batch_size: int = 50, version: str = "13.0") -> ExportPlan:
     """The next settle message: the outcome-unknown changes of one lost message set (oldest
-    first), error recovery for the set and a lookup for each change that has one. A change with
-    neither (no message-set id, nothing to look it up by) is undecidable at once (`settled`)."""
+    first), error recovery for the set and a lookup for each change that has one (each lookup
+    validated alone). A change with neither (no message-set id, nothing to look it up by) is
+    undecidable at once (`settled`)."""
     pending = sorted((c for c in unknown if c.id not in skip), key=lambda c: c.id)
     plan = ExportPlan(SETTLE_KIND)
     lookups: dict[int, Request] = {}
+    schema = load_schema(version)
     for c in pending:
         found = lookup_request(c, mirror)
+        if isinstance(found, Request):
+            try:
+                build_request([found], version=version, schema=schema)
+            except QbxmlValidationError as exc:
+                found = f"its lookup breaks the qbXML schema ({exc})"
         if isinstance(found, Request):
             lookups[c.id] = found
         elif not c.message_id:
@@ -411,10 +418,11 @@ def _evidence(diffs: Sequence[str], limit: int = 3) -> str:
     return "its fields differ from what was sent: " + "; ".join(diffs[:limit]) + more
 
 
-def undecided_text(change: ExportChange, evidence: str) -> str:
+def undecided_text(change: ExportChange | int, evidence: str) -> str:
     """The Error Log's message for a change settling could not decide: the evidence, then what
     is safe to do."""
-    return f"checked QuickBooks, still undecided: {evidence}. {SAFE_ACTIONS.format(id=change.id)}"
+    change_id = change if isinstance(change, int) else change.id
+    return f"checked QuickBooks, still undecided: {evidence}. {SAFE_ACTIONS.format(id=change_id)}"
 
 
 def lost(sent: SentMessage) -> list[int]:
