@@ -113,30 +113,33 @@ def plan_settle(unknown: Iterable[ExportChange], mirror: Mirror, *, skip: Contai
     undecidable at once (`settled`)."""
     pending = sorted((c for c in unknown if c.id not in skip), key=lambda c: c.id)
     plan = ExportPlan(SETTLE_KIND)
-    lookups: dict[int, Request] = {}
     schema = load_schema(version)
-    for c in pending:
+
+    def lookup(c: ExportChange) -> Request | str:
         found = lookup_request(c, mirror)
         if isinstance(found, Request):
             try:
                 build_request([found], version=version, schema=schema)
             except QbxmlValidationError as exc:
-                found = f"its lookup breaks the qbXML schema ({exc})"
-        if isinstance(found, Request):
-            lookups[c.id] = found
-        elif not c.message_id:
+                return f"its lookup breaks the qbXML schema ({exc})"
+        return found
+
+    lookups: dict[int, Request | str] = {c.id: lookup(c) for c in pending if not c.message_id}
+    for c in pending:
+        if c.id in lookups and not isinstance(lookups[c.id], Request):
             plan.settled.append(Undecided(c.id, undecided_text(
-                c, f"it was sent without a message-set id for error recovery, and {found}")))
-    pending = [c for c in pending if c.id in lookups or c.message_id]
+                c, f"it was sent without a message-set id for error recovery, and {lookups[c.id]}")))
+    pending = [c for c in pending if c.message_id or isinstance(lookups.get(c.id), Request)]
     if not pending:
         return plan
     message_set_id = pending[0].message_id
     plan.old_message_set_id = message_set_id or None
-    for c in [c for c in pending if c.message_id == message_set_id][:batch_size]:
+    for c in [c for c in pending if c.message_id == message_set_id][:batch_size]:  # only this message's cost
         if message_set_id:
             plan.recovered[request_id_for(WRITE, c.id)] = c.id
-        if c.id in lookups:
-            plan.requests.append(PlannedRequest(lookup_request_id(c.id), c.id, lookups[c.id],
+        found = lookups[c.id] if c.id in lookups else lookup(c)
+        if isinstance(found, Request):
+            plan.requests.append(PlannedRequest(lookup_request_id(c.id), c.id, found,
                                                 note=None, type_name=c.type))
     return plan
 
