@@ -63,7 +63,8 @@ from qbsync.qbxml.entities import EntityType, entity
 
 SETTLE_KIND = "settle"  # the kind of a settle message (no writes, no newMessageSetID)
 NO_SAVED_STATE = 600  # messageSetStatusCode: QuickBooks saved nothing under that message-set id
-SAFE_ACTIONS = ("check the record in QuickBooks: if the change is not there, `qbsync retry --force {id}` sends it "
+UNDECIDED = "checked QuickBooks, still undecided"  # how an undecided change's message starts
+SAFE_ACTIONS = ("Check the record in QuickBooks: if the change is not there, `qbsync retry --force {id}` sends it "
                 "again; if it is, nothing needs doing (stage the record again to bring the app's values back)")
 _IDS = ("ListID", "TxnID", "EditSequence", "ExternalGUID")
 
@@ -273,14 +274,14 @@ def _settle_add(change: ExportChange, mirror: Mirror, rets: list[dict], why: str
                         retry_now=True)
     if len(candidates) > 1:
         ids = ", ".join(str(r.get(et.id_field)) for r in candidates)
-        return Undecided(change.id, undecided_text(change, f"{why}; QuickBooks has {len(candidates)} of {key} "
-                                                           f"({et.id_field} {ids})"))
+        return Undecided(change.id, undecided_text(change, f"{why}; QuickBooks has {len(candidates)} records that "
+                                                           f"match ({key}: {et.id_field} {ids})"))
     ret = candidates[0]
     diffs, compared = differences(sent, ret, et)
     if not diffs and compared:
         return _found(change, et, ret)
     return Undecided(change.id, undecided_text(
-        change, f"{why}; QuickBooks has {key} ({et.id_field} {ret.get(et.id_field)}) but "
+        change, f"{why}; QuickBooks has {_a(key)} ({et.id_field} {ret.get(et.id_field)}) but "
                 f"{_evidence(diffs) if diffs else 'none of the fields sent can be compared'}"))
 
 
@@ -301,6 +302,10 @@ def _same_key(et: EntityType, sent: Mapping[str, Any], ret: Mapping[str, Any]) -
         if ref in sent and not _same_ref(sent[ref], ret.get(ref)):
             return False
     return "TxnDate" not in sent or _text(ret.get("TxnDate")) == _text(sent["TxnDate"])
+
+
+def _a(text: str) -> str:
+    return ("an " if text[:1].lower() in "aeiou" else "a ") + text
 
 
 def _key_label(et: EntityType, sent: Mapping[str, Any]) -> str:
@@ -425,7 +430,7 @@ def undecided_text(change: ExportChange | int, evidence: str) -> str:
     """The Error Log's message for a change settling could not decide: the evidence, then what
     is safe to do."""
     change_id = change if isinstance(change, int) else change.id
-    return f"checked QuickBooks, still undecided: {evidence}. {SAFE_ACTIONS.format(id=change_id)}"
+    return f"{UNDECIDED}: {evidence}. {SAFE_ACTIONS.format(id=change_id)}"
 
 
 def lost(sent: SentMessage) -> list[int]:
