@@ -83,6 +83,7 @@ def test_a_settle_message_asks_for_the_lost_message_set_and_looks_each_change_up
                                                                            "Name": "Job 1"}
     assert rq["s3"][0] == "InvoiceQuery" and rq["s3"][1]["RefNumber"] == ["INV-1"]
     assert rq["s4"] == ("CustomerQuery", {"ListID": ["80000003-1"]}) and rq["s5"] == rq["s4"]
+    assert rq["d5"] == ("ListDeletedQuery", {"ListDelType": ["Customer"]})  # with a delete, the deleted records
     # the saved answers come back under the requestIDs the writes had
     assert {k: v for k, v in sent.requests.items() if k.startswith("c")} == {f"c{i}": i for i in range(1, 6)}
 
@@ -415,3 +416,21 @@ def test_a_lookup_that_breaks_the_schema_leaves_error_recovery_alone_to_decide()
     assert plan.change_ids() == [] and plan.recovered == {"c1": 1}
     (o,) = settle.plan_settle([customer(1, "C7", "a\x01b", message_id=None)], mirror()).settled
     assert isinstance(o, Undecided) and "breaks the qbXML schema" in o.reason
+
+
+def test_a_delete_whose_lookup_fails_is_applied_when_the_deleted_records_list_it():
+    m = mirror(MirrorRecord("Customer", "C2", "80000003-1", "150"))
+    delete = unknown(1, "Customer", "C2", {}, action="delete")
+    delete.last_tried = "2026-11-20T10:00:00Z"
+    plan, xml, _ = plan_and_send([delete], m)
+    (dq,) = [r for r in parse_request(xml).requests if r.request_id == "d1"]
+    assert dq.data["DeletedDateRangeFilter"] == {"FromDeletedDate": "2026-11-19"}
+    failed = RsSpec("CustomerQuery", "s1", 3175, "Error", "could not be locked")
+    listed = RsSpec("ListDeletedQuery", "d1", rets=[("ListDeletedRet", {
+        "ListDelType": "Customer", "ListID": "80000003-1", "TimeCreated": "2026-11-01T00:00:00+00:00",
+        "TimeDeleted": "2026-11-20T10:00:01+00:00", "FullName": "Beta"})])
+    (o,) = settle_with([delete], m, [failed, listed], status=600).outcomes
+    assert isinstance(o, Synced)
+    (o,) = settle_with([delete], m, [failed, RsSpec("ListDeletedQuery", "d1", 1, "Info", "no match")],
+                       status=600).outcomes
+    assert isinstance(o, Undecided) and "3175" in o.reason

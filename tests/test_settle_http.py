@@ -155,7 +155,8 @@ def test_a_delete_is_settled_both_ways(world):
     world.fq._company.message_sets.clear()
     report = world.run()
     assert report.final_message == "Synced 1"  # gone from QuickBooks: the delete was applied
-    assert all("ListDel" not in r for r in report.requests)
+    assert all("<ListDelRq" not in r for r in report.requests)
+    assert "<ListDeletedQueryRq" in report.requests[0]  # the deleted records asked too
     changes = world.changes()
     assert {c["status"] for c in changes.values()} == {"synced"} and world.errors_json() == []
     assert world.mirror() == {} and world.fq.find("Customer", "Cust 1") is None

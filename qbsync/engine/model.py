@@ -54,6 +54,7 @@ class ExportChange:
     before: dict[str, Any] = field(default_factory=dict)  # a Mod's fields as they were
     refresh_edit_sequence: int = 0  # 1: re-read and merge before the Mod; 2: re-read, the app's values win
     message_id: str | None = None  # the newMessageSetID of the message it was last sent in
+    last_tried: str | None = None  # when it was last sent (UTC, ISO-8601)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], refs: Iterable[Mapping[str, Any]] = ()) -> ExportChange:
@@ -69,6 +70,7 @@ class ExportChange:
             before=dict(row.get("before") or {}),
             refresh_edit_sequence=int(row.get("refresh_edit_sequence") or 0),
             message_id=row.get("message_id"),
+            last_tried=row.get("last_tried"),
         )
 
     @property

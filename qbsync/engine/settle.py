@@ -23,8 +23,10 @@ One message per lost message set (changes of the same ``message_id``, up to the 
     applied. Without a RefNumber it cannot be looked up.
   - a Mod: a query by ListID/TxnID. The EditSequence that was sent still current → not
     applied: sent again; moved and every field as sent → applied; else undecidable.
-  - a Delete: a query by ListID/TxnID. Not found (1, 500, 3120) → applied; still there → not
-    applied: sent again.
+  - a Delete: a query by ListID/TxnID, and the deleted-records query (``ListDeletedQuery`` /
+    ``TxnDeletedQuery``, from the day before it was sent). Not found (1, 500, 3120) → applied;
+    still there → not applied: sent again; the lookup failing, the deleted-records query
+    listing its ListID/TxnID → applied.
 
 * Anything else is **undecidable** (`Undecided`): the change stays in the Error Log, marked
   checked, with the evidence (what QuickBooks holds against what was sent) and what is safe to
@@ -42,6 +44,7 @@ requests of a message that carries ``oldMessageSetID`` are answered after the sa
 from __future__ import annotations
 
 from collections.abc import Container, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -71,6 +74,31 @@ _IDS = ("ListID", "TxnID", "EditSequence", "ExternalGUID")
 
 def lookup_request_id(change_id: int) -> str:
     return f"s{change_id}"
+
+
+def deleted_request_id(change_id: int) -> str:
+    return f"d{change_id}"
+
+
+def deleted_request(change: ExportChange) -> Request:
+    """The deleted-records query that lists the record a delete removed (from the day before
+    the delete was sent, when qbsync knows that day)."""
+    et = entity(change.type)
+    data: dict[str, Any] = {et.del_type_field: [et.list_deleted_type]}
+    since = _day_before(change.last_tried)
+    if since:
+        data["DeletedDateRangeFilter"] = {"FromDeletedDate": since}
+    return Request(et.deleted_query_rq, data, request_id=deleted_request_id(change.id))
+
+
+def _day_before(utc_text: str | None) -> str | None:
+    if not utc_text:
+        return None
+    try:
+        moment = datetime.fromisoformat(utc_text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment.date() - timedelta(days=1)).isoformat()
 
 
 # -- planning ----------------------------------------------------------------------------------
@@ -142,6 +170,8 @@ def plan_settle(unknown: Iterable[ExportChange], mirror: Mirror, *, skip: Contai
         if isinstance(found, Request):
             plan.requests.append(PlannedRequest(lookup_request_id(c.id), c.id, found,
                                                 note=None, type_name=c.type))
+        if c.action == "delete":
+            plan.requests.append(PlannedRequest(deleted_request_id(c.id), c.id, deleted_request(c), type_name=c.type))
     return plan
 
 
@@ -172,7 +202,7 @@ def interpret(sent: SentMessage, response: str, hresult: str, message: str,
             continue
         saved = by_rid.get(request_id_for(WRITE, cid)) if set_status != NO_SAVED_STATE else None
         lookup = by_rid.get(lookup_request_id(cid))
-        outcomes.append(settle_one(change, mirror, saved, lookup, set_status))
+        outcomes.append(settle_one(change, mirror, saved, lookup, set_status, by_rid.get(deleted_request_id(cid))))
     counts: dict[str, int] = {}
     for o in outcomes:
         counts[type(o).__name__.lower()] = counts.get(type(o).__name__.lower(), 0) + 1
@@ -180,8 +210,10 @@ def interpret(sent: SentMessage, response: str, hresult: str, message: str,
                           + (", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing to settle"))
 
 
-def settle_one(change: ExportChange, mirror: Mirror, saved: Any, lookup: Any, set_status: int | None) -> Outcome:
-    """One change from its saved response (error recovery) and its lookup's response."""
+def settle_one(change: ExportChange, mirror: Mirror, saved: Any, lookup: Any, set_status: int | None,
+               deleted: Any = None) -> Outcome:
+    """One change from its saved response (error recovery) and its lookup's response (for a
+    delete also the deleted-records query's, `deleted`)."""
     if saved is not None:
         write = SentMessage(WRITE, 0, {saved.request_id: change.id}, {saved.request_id: change.type})
         o = _one(write, change.id, change.type, saved)
@@ -195,6 +227,10 @@ def settle_one(change: ExportChange, mirror: Mirror, saved: Any, lookup: Any, se
     why_recovery = ("QuickBooks kept no answer for its message set (600)" if set_status == NO_SAVED_STATE
                     else "error recovery gave no usable answer for it" if change.message_id
                     else "it was sent without a message-set id")
+    if change.action == "delete" and not _usable(lookup):
+        listed = _deleted_listing(change, mirror, deleted)
+        if listed is not None:
+            return Synced(change.id, None, None, None)  # QuickBooks lists it as deleted
     if lookup is None:
         return Undecided(change.id, undecided_text(change, f"{why_recovery}, and it could not be looked up"))
     if not str(lookup.attrs.get("statusCode", "")).lstrip("-").isdigit():
@@ -209,6 +245,26 @@ def settle_one(change: ExportChange, mirror: Mirror, saved: Any, lookup: Any, se
     if change.action == "mod":
         return _settle_mod(change, mirror, rets, why_recovery)
     return _settle_add(change, mirror, rets, why_recovery)
+
+
+def _usable(rs: Any) -> bool:
+    """A lookup that answered: found, or certainly not found."""
+    if rs is None or not str(rs.attrs.get("statusCode", "")).lstrip("-").isdigit():
+        return False
+    return rs.status_code < 1000 or rs.status_code in NOT_FOUND_CODES
+
+
+def _deleted_listing(change: ExportChange, mirror: Mirror, deleted: Any) -> dict | None:
+    """The deleted-records query's row for the record `change` deleted, if it lists it."""
+    if deleted is None or not _usable(deleted):
+        return None
+    et = entity(change.type)
+    rec = mirror.get(change.type, change.local_id)
+    qb_id = (rec.qb_id if rec else None) or change.qb_id
+    for _, row in deleted.rets or ():
+        if qb_id and str(row.get(et.id_field)) == qb_id:
+            return dict(row)
+    return None
 
 
 def _with_current_record(o: Synced, change: ExportChange, lookup: Any) -> Synced:
