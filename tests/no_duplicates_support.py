@@ -25,7 +25,8 @@ from qbsync.qbxml.entities import dependency_order
 from qbsync.sync import errorlog, overview, staging, wizard
 from qbsync.sync.passwords import hash_password
 from qbsync.testing import WebConnector
-from qbsync.testing.fake_quickbooks import FakeQuickBooks
+from qbsync.qbxml import parse_response
+from qbsync.testing.fake_quickbooks import ConnectionLost, FakeQuickBooks, Reply
 from clock import Clock
 from wizard_support import TEST_HASH_COST, run_cli
 
@@ -109,13 +110,17 @@ def qb_values(type_name: str, rec: dict[str, Any]) -> dict[str, Any]:
 class FaultyCompany:
     """The FakeQuickBooks the WebConnector talks to, with one fault armed at the n-th qbXML
     message of the run: "lose" (applied, answer lost), "malformed" (applied, answer cut short)
-    or "hresult" (QuickBooks fails the whole message with 0x80040402, nothing applied)."""
+    or "hresult" (QuickBooks fails the whole message with 0x80040402, nothing applied). Every
+    message QuickBooks processed is kept in `answered` with its whole answer, lost or cut
+    short on the way back or not (what QuickBooks applied)."""
 
-    def __init__(self, fq: FakeQuickBooks, fault: str | None = None, at: int = 1):
+    def __init__(self, fq: FakeQuickBooks, fault: str | None = None, at: int = 1,
+                 answered: list[tuple[str, str]] | None = None):
         self.fq, self.fault, self.at, self.seen = fq, fault, at, 0
         self.qbxml_version = fq.qbxml_version
         self.company_file = fq.company_file
         self.fired = False
+        self.answered = answered if answered is not None else []
 
     def hcp_response(self) -> str:
         return self.fq.hcp_response()
@@ -128,15 +133,24 @@ class FaultyCompany:
 
     def process(self, xml: str):
         self.seen += 1
+        cut = False
         if self.seen == self.at and self.fault and not self.fired:
             self.fired = True
             if self.fault == "lose":
                 self.fq.lose_next_response()
             elif self.fault == "malformed":
-                self.fq.malformed_next_response()
+                cut = True
             elif self.fault == "hresult":
                 return _HResult()
-        return self.fq.process(xml)
+        try:
+            reply = self.fq.process(xml)
+        except ConnectionLost as lost:
+            self.answered.append((xml, lost.xml or ""))
+            raise
+        self.answered.append((xml, reply.xml or ""))
+        if cut and reply.xml:  # as FakeQuickBooks.malformed_next_response cuts it
+            return Reply(reply.xml[: max(len(reply.xml) // 2, 1)])
+        return reply
 
 
 @dataclass(frozen=True)
@@ -157,7 +171,7 @@ class World:
     entities: dict[str, Entity] = field(default_factory=dict)
     versions: dict[int, int] = field(default_factory=dict)  # change id -> version it carries
     foreign: dict[str, str] = field(default_factory=dict)  # FullName -> ListID made by a QuickBooks user
-    unknown_since: dict[int, int] = field(default_factory=dict)  # change id -> history length when seen unknown
+    answered: list[tuple[str, str]] = field(default_factory=list)  # (request, whole answer) QuickBooks processed
     session_open: bool = False  # the last run was abandoned (answer lost) and has not expired yet
     log: list[str] = field(default_factory=list)  # what happened, for the failure message
 
@@ -255,7 +269,8 @@ class World:
         self.clock.advance(advance)
         if fault == "fail_open":
             self.fq.fail_open(times=1)
-        company = FaultyCompany(self.fq, fault if fault in ("lose", "malformed", "hresult") else None, at)
+        company = FaultyCompany(self.fq, fault if fault in ("lose", "malformed", "hresult") else None, at,
+                                self.answered)
         report = WebConnector(self.server.url("/qbwc"), USER, PASSWORD, company=company, noop_delay=0,
                               max_round_trips=200).run()
         self.fq.clear_open_error()
@@ -286,6 +301,22 @@ class World:
         """Every QuickBooks record carrying this entity's FullName / RefNumber."""
         field_name = "FullName" if entity.is_list else "RefNumber"
         return [r for r in self.fq.all(entity.type) if r.get(field_name) == entity.key]
+
+    def applied(self) -> dict[int, int]:
+        """How many times QuickBooks applied each change (an Add/Mod/Del of it answered with a
+        status below 1000), its answer lost or not; saved answers replayed by error recovery
+        are not applications."""
+        counts: dict[int, int] = {}
+        for request, answer in self.answered:
+            writes = {rq.request_id for rq in parse_request(request).requests
+                      if rq.name.endswith(WRITE_RQ) or rq.name in ("ListDel", "TxnDel")}
+            if not writes or not answer:
+                continue
+            for rs in parse_response(answer, validate=False).responses:
+                if rs.request_id in writes and rs.status_code < 1000 and rs.request_id[1:].isdigit():
+                    cid = int(rs.request_id[1:])
+                    counts[cid] = counts.get(cid, 0) + 1
+        return counts
 
     def writes_sent(self) -> list[tuple[int, int, str]]:
         """(index in the company's history, change id, request name) of every Add/Mod/Del qbsync sent."""

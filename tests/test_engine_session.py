@@ -72,10 +72,11 @@ def test_choose_version_never_exceeds_quickbooks_nor_the_connection_ceiling():
 
 
 def test_steps_run_in_order_then_done():
-    from qbsync.engine.session import APPLY, DETECT, DONE, EXPORT, STEPS, next_step
+    from qbsync.engine.session import APPLY, DETECT, DONE, EXPORT, SETTLE, STEPS, next_step
 
-    # Approved imports first (their records may be what exports refer to), detection last (so
-    # qbsync's own saves are in the mirror when QuickBooks reports them back).
-    assert STEPS == (APPLY, EXPORT, DETECT)
-    assert next_step(APPLY) == EXPORT and next_step(EXPORT) == DETECT
+    # Unknown outcomes settled before anything new is sent, then approved imports (their
+    # records may be what exports refer to), detection last (so qbsync's own saves are in the
+    # mirror when QuickBooks reports them back).
+    assert STEPS == (SETTLE, APPLY, EXPORT, DETECT)
+    assert next_step(SETTLE) == APPLY and next_step(APPLY) == EXPORT and next_step(EXPORT) == DETECT
     assert next_step(STEPS[-1]) == DONE and next_step(DONE) == DONE

@@ -88,7 +88,7 @@ def test_not_processed_goes_back_to_the_queue_without_a_failure(env):
     assert logs.list_failures(store, conn["id"]) == []
 
 
-def test_outcome_unknown_is_never_resent_and_can_be_settled(env):
+def test_outcome_unknown_is_never_resent_blindly_and_the_next_run_settles_it(env):
     store, conn = env
     stage(env, "Customer", {"id": "C1", "Name": "Acme"}, {"id": "C2", "Name": "Bolt"})
     approve(env)
@@ -100,15 +100,34 @@ def test_outcome_unknown_is_never_resent_and_can_be_settled(env):
     assert [e["actions"] for e in errors] == [[], []] and all(e["outcome_unknown"] for e in errors)
     (row,) = overview.status(store)
     assert row["last_contact_outcome"] == "error: 0x80040408" and row["last_contact_at"].endswith("Z")
-    # The next Web Connector run sends neither again: QuickBooks gets nothing.
-    report = simulate_web_connector_run(store.path)
-    assert report["synced"] == report["error"] == [] and company_for(store.path).all("Customer") == []
-    # Whoever checked QuickBooks settles them: one was applied, the other was not.
-    unsettled = [e["id"] for e in errorlog.errors(store, conn)]
-    assert [c["local_id"] for c in store_changes.get_changes(store, unsettled)] == ["C1", "C2"]
-    delivery.record_synced(store, unsettled[0], qb_id="80-1", edit_sequence="1", snapshot={"ListID": "80-1"})
-    delivery.record_requeue(store, unsettled[1], reason="not in QuickBooks (checked)")
-    assert [c["status"] for c in store_changes.get_changes(store, unsettled)] == ["synced", "queued"]
+    # The next Web Connector run settles both before sending anything new: the message never
+    # reached QuickBooks (no saved answer for m1, no customer by either name), so each is sent, once.
+    simulate_web_connector_run(store.path)
+    assert [c["status"] for c in store_changes.get_changes(store, [c["id"] for c in batch])] == ["synced", "synced"]
+    assert sorted(c["Name"] for c in company_for(store.path).all("Customer")) == ["Acme", "Bolt"]
+    assert errorlog.errors(store, conn) == []
+
+
+def test_an_unknown_outcome_is_settled_by_the_delivery_functions(env):
+    store, conn = env
+    stage(env, "Customer", {"id": "C1", "Name": "Acme"}, {"id": "C2", "Name": "Bolt"}, {"id": "C3", "Name": "Cobalt"})
+    approve(env)
+    batch = send(env)
+    for c in batch:
+        delivery.record_outcome_unknown(store, c["id"], reason="connection lost")
+    applied, absent, undecided = (c["id"] for c in batch)
+    delivery.record_synced(store, applied, qb_id="80-1", edit_sequence="1", snapshot={"ListID": "80-1"})
+    delivery.record_requeue(store, absent, reason="settled: not in QuickBooks")
+    delivery.record_undecided(store, undecided, reason="checked QuickBooks, still undecided: …")
+    rows = {c["id"]: c for c in store_changes.get_changes(store, [c["id"] for c in batch])}
+    assert [rows[i]["status"] for i in (applied, absent, undecided)] == ["synced", "queued", "error"]
+    assert rows[absent]["status_message"] is None and not rows[absent]["outcome_unknown"]
+    with open_store(store.path) as raw:  # checked: 2, so the next sessions do not ask again
+        assert raw.query_one("SELECT outcome_unknown FROM changes WHERE id = ?", (undecided,))["outcome_unknown"] == 2
+    (error,) = errorlog.errors(store, conn)
+    assert error["outcome_unknown"] and error["actions"] == [] and "still undecided" in error["reason"]
+    with pytest.raises(QbsyncError):
+        delivery.record_undecided(store, applied, reason="not unknown")
 
 
 def test_end_of_session_brings_held_changes_back_checked(env):

@@ -33,7 +33,9 @@ from qbsync.store import connections as store_connections
 from qbsync.store import open_store
 from qbsync.store import records as store_records
 from qbsync.sync.passwords import hash_password
+from qbsync.qbxml import RsSpec, build_response, parse_request
 from qbsync.testing import FakeQuickBooks, RunReport, WebConnector
+from qbsync.testing.fake_quickbooks import Reply
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,13 +133,25 @@ def company_for(db: Path | str) -> FakeQuickBooks:
 class _LosesAnswers(FakeQuickBooks):
     """A company that applies a message carrying one of `change_ids`, then loses its answer
     (QuickBooks did the work; the Web Connector never heard back). Which changes a message
-    carries is what the store marked `sending` when the service handed the message out."""
+    carries is what the store marked `sending` when the service handed the message out.
+
+    The next run settles such a change before anything else (error recovery, then a lookup:
+    qbsync.engine.settle). Here QuickBooks cannot tell: it kept no answer for the message set
+    (600) and the lookup finds the record held by another user (3175), so the change stays in
+    the Error Log as outcome unknown, with that evidence."""
 
     def __init__(self, path: Path, *, db: Path | str, connection_id: int, change_ids: set[int]):
         super().__init__(path=path)
         self._db, self._connection_id, self._change_ids = db, connection_id, change_ids
 
     def process(self, request_xml: str | bytes) -> Any:
+        text = request_xml.decode("utf-8") if isinstance(request_xml, bytes) else request_xml
+        asked = parse_request(text)
+        if asked.old_message_set_id is not None or any((r.request_id or "").startswith("s") for r in asked.requests):
+            if {int(r.request_id[1:]) for r in asked.requests if (r.request_id or "")[1:].isdigit()} & self._change_ids:
+                return Reply(build_response([RsSpec(r.name, r.request_id, 3175, "Error",
+                                                    "The record could not be locked: another user is using it.")
+                                             for r in asked.requests], message_set_status_code=600, validate=False))
         with open_store(self._db) as store:
             sending = {c["id"] for c in store_changes.list_changes(store, self._connection_id, ["sending"])}
         if sending & self._change_ids:
@@ -162,9 +176,11 @@ def simulate_web_connector_run(
     already in use), 3200 (a Mod or delete of a record edited in QuickBooks meanwhile), 3170 or
     3175 (a Mod or delete of a record someone holds: a lock is transient, so the run goes on
     session after session, each after the last one's backoff, until the 5th lock answer in a row
-    puts it in the Error Log) — the Error Log gets QuickBooks' own message, not `message`; or "unknown": QuickBooks applies the message that carries it and the answer is
-    lost, the Web Connector session dies, and the next run finds it expired. Each asked-for
-    outcome is checked in the store afterwards.
+    puts it in the Error Log) — the Error Log gets QuickBooks' own message, not `message`; or
+    "unknown": QuickBooks applies the message that carries it and the answer is lost, the Web
+    Connector session dies, and the next run finds it expired and cannot settle it (QuickBooks
+    kept no answer and holds the record for another user, see `_LosesAnswers`), so it stays in
+    the Error Log as outcome unknown. Each asked-for outcome is checked in the store afterwards.
 
     Returns the change ids by what happened: synced, error, unknown, requeued (still queued after
     the run: sent back or still waiting), applied (approved imports) and detected (import changes

@@ -40,6 +40,7 @@ from qbsync.engine.model import (
     MirrorRecord,
     Outcome,
     Refreshed,
+    Undecided,
     Unknown,
     Waiting,
 )
@@ -280,16 +281,20 @@ class ConnectorService:
 
     def _load_work(self, store: Store, connection_id: int, max_change_id: int | None, *, with_sending: bool = False) -> Work:
         rows = export_lookup.queued_exports(store, connection_id, max_change_id, with_sending=with_sending)
-        refs = export_lookup.refs_for_changes(store, [r["id"] for r in rows])
+        unknown_rows = export_lookup.outcome_unknown_exports(store, connection_id)  # for the settle step
+        refs = export_lookup.refs_for_changes(store, [r["id"] for r in (*rows, *unknown_rows)])
         now = iso_utc(self._now())  # a change resting after a lock answer waits until its time (engine.locks)
         changes = [ExportChange.from_row(r, refs.get(r["id"], ()), now=now) for r in rows]
-        local_ids = {c.local_id for c in changes} | {r.local_id for c in changes for r in c.refs}
+        unknown = [ExportChange.from_row(r, refs.get(r["id"], ()), now=now) for r in unknown_rows]
+        every = [*changes, *unknown]
+        local_ids = {c.local_id for c in every} | {r.local_id for c in every for r in c.refs}
         mirror = Mirror(MirrorRecord.from_row(r)
                         for r in export_lookup.records_for_local_ids(store, connection_id, local_ids))
         missing = {i for i in local_ids if not mirror.find(i)}
         approved_imports = [ImportChange.from_row(r)
                             for r in store_imports.queued_imports(store, connection_id, max_change_id)]
-        return Work(changes, mirror, export_lookup.unapproved_local_ids(store, connection_id, missing), approved_imports)
+        unapproved = export_lookup.unapproved_local_ids(store, connection_id, missing)
+        return Work(changes, mirror, unapproved, approved_imports, unknown)
 
     def _apply(self, call: _Call, reply: Reply) -> None:
         """Record the reply's outcomes in the store and log what they say."""
@@ -314,6 +319,9 @@ class ConnectorService:
             self.log.debug("session %d: %s failed: %s%s", call.session_id, what, code, o.message)
         elif isinstance(o, Unknown):
             self.log.debug("session %d: %s outcome unknown: %s", call.session_id, what, o.reason)
+        elif isinstance(o, Undecided):
+            self.log.warning("session %d: %s outcome still unknown after checking QuickBooks: %s", call.session_id,
+                             what, o.reason)
         elif isinstance(o, Waiting):
             self.log.debug("session %d: %s not sent: %s", call.session_id, what, o.reason)
         elif isinstance(o, Applied):
@@ -409,12 +417,14 @@ class ConnectorService:
                                            self.limits)
                        for r in store_sessions.open_sessions(store, cid)]
             queued, top = export_lookup.count_queued(store, cid)
+            unknown = export_lookup.count_outcome_unknown(store, cid)  # settled first thing
             approved_imports = store_imports.count_queued_imports(store, cid)
             detection = self._detection(store, connection, now)
             work = self._load_work(store, cid, top) if queued and not running else None
             admission = engine.admit(queued=queued + approved_imports,
                                      imports_due=detection is not None or approved_imports > 0,
-                                     running_seconds_left=running, busy_postpone=self.busy_postpone, work=work)
+                                     running_seconds_left=running, busy_postpone=self.busy_postpone, work=work,
+                                     unknown=unknown)
             if admission.outcomes:
                 export_results.record_outcomes(store, admission.outcomes, at=iso_utc(now))
             if admission.status == engine.AUTH_BUSY:
@@ -431,7 +441,7 @@ class ConnectorService:
                               if waiting else "")
                 return self._answer(engine.AUTH_NO_WORK)
             ticket = secrets.token_urlsafe(24)  # 192 random bits
-            state = SessionState(total=queued + approved_imports, max_change_id=top,
+            state = SessionState(total=queued + approved_imports + unknown, max_change_id=top,
                                  detect=detection.to_dict() if detection is not None else None)
             session_id = store_sessions.create_session(
                 store, ticket_hash=ticket_hash(ticket), connection_id=cid, at=iso_utc(now), state=state.to_dict()
@@ -439,8 +449,9 @@ class ConnectorService:
             store_connections.record_contact(store, cid, "in progress", at=iso_utc(now))
         if self.record_dir is not None:
             self._start_recording(store, session_id, state, connection, queued, now)
-        self.log.info("session %d started for connection %s: %d change(s) queued%s%s", session_id, connection["name"],
-                      queued, f", {approved_imports} approved import(s)" if approved_imports else "",
+        self.log.info("session %d started for connection %s: %d change(s) queued%s%s%s", session_id,
+                      connection["name"], queued, f", {unknown} outcome(s) unknown to settle" if unknown else "",
+                      f", {approved_imports} approved import(s)" if approved_imports else "",
                       f"; checking QuickBooks for changes: {', '.join(detection.tasks)}" if detection else "")
         return self._answer(connection.get("company_file") or engine.AUTH_GO, ticket=ticket)
 

@@ -73,10 +73,14 @@ class ExportPlan:
     waiting: list[Waiting] = field(default_factory=list)  # a reference is neither synced nor queued
     deferred: list[Waiting] = field(default_factory=list)  # waits on a change still queued
     settled: list[Outcome] = field(default_factory=list)  # decided without a message
+    # Error recovery (the settle step): the message set asked about, and the requestIDs of its
+    # saved responses that come back with this message (requestID -> change id).
+    old_message_set_id: str | None = None
+    recovered: dict[str, int] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
-        return not self.requests
+        return not self.requests and not self.recovered
 
     def change_ids(self) -> list[int]:
         return [p.change_id for p in self.requests]
@@ -284,6 +288,7 @@ def build_message(plan: ExportPlan, *, version: str, message_set_id: str | None)
         version=version,
         on_error=CONTINUE_ON_ERROR,
         new_message_set_id=message_set_id if plan.kind == WRITE else None,
+        old_message_set_id=plan.old_message_set_id,
     )
 
 
@@ -458,10 +463,13 @@ class SentMessage:
         kinds: dict[str, int] = {}
         for p in plan.requests:
             kinds[p.request.name] = kinds.get(p.request.name, 0) + 1
+        if plan.old_message_set_id is not None:
+            kinds[f"saved answers of {plan.old_message_set_id}"] = len(plan.recovered)
         label = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
-        return cls(plan.kind, seq, {p.request_id: p.change_id for p in plan.requests},
-                   {p.request_id: p.type_name or types[p.change_id] for p in plan.requests}, message_set_id, label,
-                   locks={p.request_id: p.locks for p in plan.requests if p.locks})
+        requests = {**plan.recovered, **{p.request_id: p.change_id for p in plan.requests}}
+        type_of = {p.change_id: p.type_name or types[p.change_id] for p in plan.requests}
+        return cls(plan.kind, seq, requests, {rid: type_of.get(cid) or types[cid] for rid, cid in requests.items()},
+                   message_set_id, label, locks={p.request_id: p.locks for p in plan.requests if p.locks})
 
 
 @dataclass

@@ -58,6 +58,8 @@ class ExportChange:
     locks: int = 0  # lock answers in a row so far (3170/3175/3176, see qbsync.engine.locks)
     lock_code: int | None = None  # the last of them
     not_before: str | None = None  # still resting after a lock answer: not sent before then (ISO UTC)
+    message_id: str | None = None  # the newMessageSetID of the message it was last sent in
+    last_tried: str | None = None  # when it was last sent (UTC, ISO-8601)
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], refs: Iterable[Mapping[str, Any]] = (), *,
@@ -86,6 +88,8 @@ class ExportChange:
             locks=locks,
             lock_code=int(code) if locks else None,
             not_before=until,
+            message_id=row.get("message_id"),
+            last_tried=row.get("last_tried"),
         )
 
     @property
@@ -210,6 +214,16 @@ class Unknown:
 
 
 @dataclass(frozen=True)
+class Undecided:
+    """An outcome-unknown change that settling checked in QuickBooks without being able to tell
+    whether it was applied: it stays in the Error Log with the evidence (`reason`), checked, so
+    the next sessions do not ask again. Never re-sent blindly."""
+
+    change_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Refreshed:
     """The current record was re-read from QuickBooks before a Mod (fix-edit-sequence). After a
     merge, `send` is the Mod's payload, `kept` what only QuickBooks changed (path -> value) and
@@ -282,5 +296,5 @@ class DetectionDone:
     """Every import type was checked in this session (the time of the next check counts from now)."""
 
 
-Outcome = Synced | Failed | Requeued | Unknown | Refreshed | Waiting | Applied
+Outcome = Synced | Failed | Requeued | Unknown | Undecided | Refreshed | Waiting | Applied
 Found = Detected | Watermark | DetectionDone  # what detection learnt (no change id)

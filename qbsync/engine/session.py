@@ -12,10 +12,12 @@ current phase (see `TRANSITIONS`) raises `ProtocolError`, which carries the answ
 leaves the state unchanged.
 
 A session runs *steps* (`STEPS`), each producing messages and consuming their responses:
-``apply`` (approved imports re-read by id and applied, `qbsync.engine.imports`), ``export``
-(approved app → QuickBooks changes, re-reads before Mods included, `qbsync.engine.exports`),
-then ``detect`` (what changed in QuickBooks since the last look, when the connection imports and
-detection is due). The settling of unknown outcomes slots in as a further step.
+``settle`` (exports whose outcome a past session left unknown are settled against QuickBooks,
+error recovery then lookups, before anything new is sent: `qbsync.engine.settle`), ``apply``
+(approved imports re-read by id and applied, `qbsync.engine.imports`), ``export`` (approved
+app → QuickBooks changes, re-reads before Mods included, `qbsync.engine.exports`), then
+``detect`` (what changed in QuickBooks since the last look, when the connection imports and
+detection is due).
 
 Percent complete: the work known at session start (`total`) against the changes settled so far,
 an integer that never goes down, and 100 only when nothing more will be sent.
@@ -30,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from qbsync.engine import exports, imports, refresh
+from qbsync.engine import exports, imports, refresh, settle
 from qbsync.engine.model import (
     Applied,
     DetectionDone,
@@ -43,13 +45,14 @@ from qbsync.engine.model import (
     Refreshed,
     Requeued,
     Synced,
+    Undecided,
     Unknown,
     Waiting,
 )
 from qbsync.qbxml.versions import VersionError, version_key
 
-APPLY, EXPORT, DETECT, DONE = "apply", "export", "detect", "done"
-STEPS = (APPLY, EXPORT, DETECT)
+SETTLE, APPLY, EXPORT, DETECT, DONE = "settle", "apply", "export", "detect", "done"
+STEPS = (SETTLE, APPLY, EXPORT, DETECT)
 
 # Protocol strings (the Web Connector's words) and receiveResponseXML's error answer.
 AUTH_INVALID_USER = "nvu"
@@ -60,6 +63,7 @@ NOOP = "NoOp"
 CONNECTION_ERROR_DONE = "done"
 INTERACTIVE_DONE = "Done"
 FATAL = -101  # QBWC calls getLastError, shows its text, then closeConnection
+MESSAGE_SET_ID_MAX = 23  # characters of a newMessageSetID / oldMessageSetID (qbXML's documented limit)
 
 # Phases of a session, derived from its state.
 READY, OUT, REPORTING, FINISHED, CLOSED = "ready", "message out", "error to report", "finished", "closed"
@@ -113,13 +117,15 @@ class Limits:
 class Work:
     """What the steps need: the connection's queued exports, the mirror records they touch,
     which of the local ids they need still have a change to be approved, held or in the Error
-    Log (None: not known; a reference to anything else not in QuickBooks fails), and the
-    approved imports to apply."""
+    Log (None: not known; a reference to anything else not in QuickBooks fails), the
+    approved imports to apply, and the exports whose outcome is unknown, still to be settled
+    (the mirror holds the records they touch)."""
 
     changes: list[ExportChange] = field(default_factory=list)
     mirror: Mirror = field(default_factory=Mirror)
     unapproved: frozenset[str] | None = None
     imports: list[ImportChange] = field(default_factory=list)
+    unknown: list[ExportChange] = field(default_factory=list)
 
 
 @dataclass
@@ -219,7 +225,7 @@ class SessionState:
             elif isinstance(o, Failed):
                 self.count("errors")
                 self._settle(o.change_id)
-            elif isinstance(o, Unknown):
+            elif isinstance(o, (Unknown, Undecided)):
                 self.count("unknown")
                 self._settle(o.change_id)
             elif isinstance(o, Waiting):
@@ -376,14 +382,17 @@ class Admission:
 
 
 def admit(*, queued: int, imports_due: bool, running_seconds_left: Sequence[int], busy_postpone: bool,
-          work: Work | None = None) -> Admission:
+          work: Work | None = None, unknown: int = 0) -> Admission:
     """Whether a connection's authenticate starts a session. `running_seconds_left`: for each
     session of the connection still open, the seconds until it expires. With `work` (the queued
     exports), a session starts only when one of them can go: changes that wait for records still
     to be approved, or that refer to records gone for good, make no session (`none`) but are
-    noted (waiting) or sent to the Error Log (gone)."""
+    noted (waiting) or sent to the Error Log (gone). `unknown` exports whose outcome is unknown
+    (still to be settled) always start a session."""
     if running_seconds_left:
         return Admission(AUTH_BUSY, max(running_seconds_left) if busy_postpone else None)
+    if unknown:
+        return Admission(AUTH_GO)
     if queued == 0 and not imports_due:
         return Admission(AUTH_NO_WORK)
     if work is not None and not imports_due:
@@ -477,14 +486,23 @@ class Session:
         if plan is None:
             return self._nothing(reply, None)
         seq = st.seq + 1
-        message_set_id = f"qbsync-{self.id}-{seq}-{self.new_token()}" if plan.kind == exports.WRITE else None
+        # QuickBooks takes message-set ids of at most 23 characters (error recovery): "q" + the
+        # session id + the message's number + a random token fits up to session 9,999,999.
+        message_set_id = None
+        if plan.kind == exports.WRITE:
+            message_set_id = f"q{self.id}-{seq}-{self.new_token()}"[:MESSAGE_SET_ID_MAX]
         try:
             xml = exports.build_message(plan, version=st.qbxml_version or "13.0", message_set_id=message_set_id)
         except Exception as exc:  # each request was valid alone; a message that is not is our bug
-            self._take(reply, [Failed(cid, None, f"not sent: {exc}") for cid in plan.change_ids()])
+            if plan.kind == settle.SETTLE_KIND:  # they went out before: never "not sent", never retried blindly
+                self._take(reply, [Undecided(cid, settle.undecided_text(cid, f"the settling message could not be "
+                                                                             f"built: {exc}"))
+                                   for cid in dict.fromkeys([*plan.recovered.values(), *plan.change_ids()])])
+            else:
+                self._take(reply, [Failed(cid, None, f"not sent: {exc}") for cid in plan.change_ids()])
             reply.notes.append(f"could not build message {seq}: {exc}")
             return self._nothing(reply, f"qbsync could not build the next message: {exc}")
-        types = {c.id: c.type for c in (*work.changes, *work.imports)}
+        types = {c.id: c.type for c in (*work.changes, *work.imports, *work.unknown)}
         sent = exports.SentMessage.from_plan(plan, seq, message_set_id, types)
         sent.step = st.step
         st.seq, st.sent = seq, sent.to_dict()
@@ -504,7 +522,7 @@ class Session:
         st.sent = None
         if sent.step == DETECT:
             return self._detected(work, sent, response, hresult, message)
-        found = self._interpret(sent, response, hresult, message)
+        found = self._interpret(sent, response, hresult, message, work)
         found.outcomes = refresh.decide_all(found.outcomes, work.changes, work.mirror)  # merge before the Mod
         reply = Reply(0, notes=[found.summary])
         self._take(reply, found.outcomes)
@@ -592,6 +610,9 @@ class Session:
     def _plan_step(self, step: str, work: Work) -> exports.ExportPlan:
         # One entry per step of STEPS.
         st = self.state
+        if step == SETTLE:
+            return settle.plan_settle(work.unknown, work.mirror, skip=set(st.skip) | set(st.settled),
+                                      batch_size=self.limits.batch_size, version=st.qbxml_version or "13.0")
         if step == APPLY:
             return imports.plan_apply(work.imports, skip=set(st.skip) | set(st.settled),
                                       batch_size=self.limits.batch_size)
@@ -606,7 +627,10 @@ class Session:
         raise ValueError(f"unknown session step {step!r}")
 
     @staticmethod
-    def _interpret(sent: exports.SentMessage, response: str, hresult: str, message: str) -> exports.Interpretation:
+    def _interpret(sent: exports.SentMessage, response: str, hresult: str, message: str,
+                   work: Work) -> exports.Interpretation:
+        if sent.step == SETTLE:
+            return settle.interpret(sent, response, hresult, message, work.unknown, work.mirror)
         if sent.step == APPLY:
             return imports.interpret_apply(sent, response, hresult, message)
         if sent.step == EXPORT:
@@ -618,6 +642,12 @@ class Session:
         stay approved, and a detection pass starts over (its iterator died with it)."""
         if sent.step == DETECT:
             self._detection_broke(reply, f"message {sent.seq} was not answered")
+            return []
+        if sent.step == SETTLE:  # queries only: nothing applied, still unknown (the next session asks)
+            for cid in settle.lost(sent):
+                self.state._no_more(cid)
+            reply.notes.append(f"message {sent.seq} (settling unknown outcomes) was not answered: "
+                               "they stay unknown until the next session")
             return []
         outcomes = imports.lost(sent, reason) if sent.step == APPLY else exports.lost(sent, reason)
         self._take(reply, outcomes)
@@ -678,8 +708,20 @@ class Session:
 
 def _forget(work: Work, outcomes: list[Outcome]) -> None:
     """`work` as the store has it after `outcomes`: what they settled is no longer queued, what
-    they synced is known to QuickBooks, and what failed is in the Error Log."""
-    settled = {o.change_id: o for o in outcomes if isinstance(o, (Synced, Failed, Unknown, Applied))}
+    they synced is known to QuickBooks, and what failed is in the Error Log. An outcome-unknown
+    change settled as not applied is queued again."""
+    if work.unknown:
+        decided = {o.change_id: o for o in outcomes}
+        for change in [c for c in work.unknown if c.id in decided]:
+            o = decided[change.id]
+            work.unknown.remove(change)
+            if isinstance(o, Requeued):
+                work.changes.append(change)
+            elif isinstance(o, Synced):
+                work.changes.append(change)  # forgotten below, its record learnt
+            elif work.unapproved is not None:
+                work.unapproved = work.unapproved | {change.local_id}
+    settled = {o.change_id: o for o in outcomes if isinstance(o, (Synced, Failed, Unknown, Undecided, Applied))}
     if not settled:
         return
     work.imports = [c for c in work.imports if c.id not in settled]
@@ -688,7 +730,7 @@ def _forget(work: Work, outcomes: list[Outcome]) -> None:
         o = settled.get(change.id)
         if isinstance(o, Synced) and change.action != "delete":
             work.mirror.learn(change.type, change.local_id, o.qb_id or change.qb_id, o.edit_sequence)
-        elif isinstance(o, (Failed, Unknown)):
+        elif isinstance(o, (Failed, Unknown, Undecided)):
             in_error_log.add(change.local_id)  # on its way still: a retry may send it
     work.changes = [c for c in work.changes if c.id not in settled]
     if work.unapproved is not None and in_error_log:

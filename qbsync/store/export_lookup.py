@@ -84,3 +84,24 @@ def unapproved_local_ids(store: Store, connection_id: int, local_ids: Iterable[s
             [connection_id, *chunk],
         ))
     return frozenset(found)
+
+
+def outcome_unknown_exports(store: Store, connection_id: int) -> list[dict[str, Any]]:
+    """Export changes of a connection sent with no usable answer and not yet checked by the
+    settle step (`error`, outcome_unknown 1), oldest first."""
+    rows = store.query(
+        "SELECT * FROM changes WHERE connection_id = ? AND direction = 'export' AND status = 'error'"
+        " AND outcome_unknown = 1 ORDER BY id",
+        (connection_id,),
+    )
+    return store_changes._rows(rows)
+
+
+def count_outcome_unknown(store: Store, connection_id: int) -> int:
+    """How many exports the settle step still has to settle."""
+    row = store.query_one(
+        "SELECT count(*) AS n FROM changes WHERE connection_id = ? AND direction = 'export' AND status = 'error'"
+        " AND outcome_unknown = 1",
+        (connection_id,),
+    )
+    return int(row["n"]) if row else 0

@@ -6,11 +6,14 @@ session: held changes come back, the contact is remembered.
 
 Outcome unknown: a change was sent but no usable answer came back (connection lost,
 whole-message HRESULT after sending). It goes to the Error Log as `error` with
-`outcome_unknown` set and no actions: it is never re-sent blindly. The settling step (the
-reliability work, not wired into the service yet) checks QuickBooks (error recovery with the old message set id, or a
-query by ExternalGUID/name), and settles it with `record_synced` (it was applied),
-`record_requeue` (it was not) or `record_error`. An admin who checked QuickBooks by hand can
-`qbsync retry --force ID`.
+`outcome_unknown` set (1) and no actions: it is never re-sent blindly. The next session settles
+it before sending anything new (`qbsync.engine.settle`: error recovery with the message's
+newMessageSetID as oldMessageSetID, then a lookup by name / RefNumber / id) and records what it
+found: `record_synced` (it was applied: mirror and feed as if the answer had come),
+`record_requeue` (it was not: back to the queue, sent again in that session), `record_error`
+(QuickBooks' saved answer was a refusal) or `record_undecided` (still unknown: the evidence goes
+in its message and `outcome_unknown` becomes 2, checked, so later sessions do not ask again). An
+admin who checked QuickBooks by hand can `qbsync retry --force ID`.
 
 Imports: detection records what QuickBooks reported (`record_import`: an `awaiting` change, or
 nothing for qbsync's own saves and unchanged records); an approved import is applied with the
@@ -106,9 +109,11 @@ def record_requeue(store: Store, change_id: int, *, reason: str, status_code: in
     with store.transaction():
         change = _sent(store, change_id)
         note = reason if status_code is None else f"{status_code}: {reason}"
+        cleared = {} if change["status"] == "sending" else {  # settled as not applied: out of the Error Log
+            "status_code": None, "status_severity": None, "status_message": None}
         store_changes.update_change(
             store, change_id, status="queued", attempts=max(0, change["attempts"] - (change["status"] == "sending")),
-            note=note, outcome_unknown=0,
+            note=note, outcome_unknown=0, **cleared,
         )
 
 
@@ -139,6 +144,20 @@ def record_outcome_unknown(store: Store, change_id: int, *, reason: str) -> None
         store_logs.append_failure(
             store, change, status_code=None, status_severity=None, status_message=reason, outcome_unknown=True
         )
+
+
+UNKNOWN_UNCHECKED, UNKNOWN_CHECKED = 1, 2  # outcome_unknown: to be settled; settling could not decide
+
+
+def record_undecided(store: Store, change_id: int, *, reason: str) -> None:
+    """Settling checked QuickBooks and still cannot tell whether the change was applied: it
+    stays in the Error Log (outcome unknown, no actions) with the evidence as its message,
+    marked checked so later sessions do not ask again."""
+    with store.transaction():
+        change = store_changes.get_change(store, change_id)
+        if change["status"] != "error" or not change["outcome_unknown"]:
+            raise QbsyncError(f"change {change_id} is {change['status']}, not outcome unknown; it cannot be settled")
+        store_changes.update_change(store, change_id, status_message=reason, outcome_unknown=UNKNOWN_CHECKED)
 
 
 def abandon_sending(store: Store, connection: Mapping[str, Any] | int, *, reason: str, sent: bool = True) -> list[int]:

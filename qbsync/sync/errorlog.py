@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from qbsync.engine.refresh import APP_WINS, CONFLICT
+from qbsync.engine.settle import UNDECIDED
 from qbsync.errors import QbsyncError, UsageError
 from qbsync.store import changes as store_changes
 from qbsync.store import logs as store_logs
@@ -42,6 +43,8 @@ def reason(status_code: int | None, message: str | None, outcome_unknown: bool =
            direction: str | None = None) -> str:
     """The reason in plain words: the catalogue's meaning of the code, else QuickBooks' message."""
     if outcome_unknown:
+        if message and message.startswith(UNDECIDED):  # the settle step's evidence says it all
+            return f"outcome unknown, {message}"
         return OUTCOME_UNKNOWN_REASON + (f" ({message})" if message else "")
     if direction == "import" and status_code in _VANISHED_CODES and message:
         return message

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from qbsync.engine.merge import QB_LINE_PREFIX
-from qbsync.engine.model import Applied, Failed, Outcome, Refreshed, Requeued, Synced, Unknown, Waiting
+from qbsync.engine.model import Applied, Failed, Outcome, Refreshed, Requeued, Synced, Undecided, Unknown, Waiting
 from qbsync.store import changes as store_changes
 from qbsync.store import records as store_records
 from qbsync.store.db import Store
@@ -115,11 +115,16 @@ def requeue(store: Store, change: Mapping[str, Any], *, reason: str, status_code
     with store.transaction():
         if change["status"] == "sending" and locked and isinstance(status_code, int):
             delivery.record_locked(store, change["id"], reason=reason, status_code=status_code)
-        elif change["status"] == "sending":
+        elif change["status"] == "sending" or _unknown(change):
             code = status_code if isinstance(status_code, int) else None  # an HRESULT is in the reason
             delivery.record_requeue(store, change["id"], reason=reason, status_code=code)
         else:
             store_changes.update_change(store, change["id"], note=reason)
+
+
+def _unknown(change: Mapping[str, Any]) -> bool:
+    """An outcome-unknown change (in the Error Log) that the settle step is deciding."""
+    return change["status"] == "error" and bool(change["outcome_unknown"])
 
 
 def record_outcomes(store: Store, outcomes: Iterable[Outcome], *, at: str) -> dict[int, dict[str, Any]]:
@@ -133,7 +138,7 @@ def record_outcomes(store: Store, outcomes: Iterable[Outcome], *, at: str) -> di
             record_synced(store, change, qb_id=o.qb_id, edit_sequence=o.edit_sequence, snapshot=o.snapshot,
                           status_code=o.status_code, warning=o.status_message)
         elif isinstance(o, Failed):
-            if change["status"] == "sending":
+            if change["status"] == "sending" or _unknown(change):  # an unknown outcome settled: refused
                 delivery.record_error(store, o.change_id, status_code=o.status_code, message=o.message,
                                       severity=o.severity)
             elif o.status_code is not None:  # the re-read before a Mod: QuickBooks' answer counts
@@ -143,6 +148,8 @@ def record_outcomes(store: Store, outcomes: Iterable[Outcome], *, at: str) -> di
         elif isinstance(o, Unknown):
             if change["status"] == "sending":
                 delivery.record_outcome_unknown(store, o.change_id, reason=o.reason)
+        elif isinstance(o, Undecided):
+            delivery.record_undecided(store, o.change_id, reason=o.reason)
         elif isinstance(o, Requeued):
             requeue(store, change, reason=o.reason, status_code=o.status_code, locked=o.retry_after is not None)
         elif isinstance(o, Waiting):
