@@ -47,7 +47,7 @@ def test_a_missing_store_never_raises(tmp_path):
     assert svc.authenticate("u", "p")[1] == "busy"
     assert svc.send_request_xml("t", "", "", "US", 13, 0) == ""
     assert svc.receive_response_xml("t", "", "", "") < 0
-    assert svc.get_last_error("t").startswith("qbsync: internal error")
+    assert svc.get_last_error("t").startswith("qbsync: no store at")  # what failed, said plainly
     assert svc.connection_error("t", "0x80040408", "x") == "done"
     assert svc.close_connection("t")
 

@@ -226,11 +226,11 @@ def test_a_full_disk_in_the_connector_is_never_a_fault_and_the_next_run_carries_
         fill_disk()
         full = WebConnector(url, USER, PASSWORD, company=company, noop_delay=0, max_noops=5).run()
         assert not full.violations, full.violations  # every answer a valid one: no SOAP fault
-        # QuickBooks applied message 1, but its answer could not be recorded (-101); every later
-        # sendRequestXML fails to record that, answers "" and getLastError pauses (NoOp): the
-        # Web Connector waits and asks again while the disk stays full
+        # QuickBooks applied message 1, but its answer could not be recorded (-101); getLastError
+        # says why (it does not pause with NoOp for ever), and the Web Connector ends the run
         assert full.calls[3:6] == ["sendRequestXML", "receiveResponseXML", "getLastError"]
-        assert full.percent_trace[:1] == [-101] and full.outcome == "limit_reached"
+        assert full.percent_trace[:1] == [-101] and full.outcome == "last_error"
+        assert "disk is full" in full.final_message, full.final_message
         with open_store(db, write=False) as store:
             # the callback that could not write left nothing behind: nothing recorded as synced
             assert store.scalar("SELECT count(*) FROM changes WHERE status = 'synced'") == 0

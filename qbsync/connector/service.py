@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import secrets
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,8 +85,13 @@ def _guarded(busy: Any, error: Any = None) -> Callable[[Callable[..., Any]], Cal
             except StoreBusy:
                 self.log.warning("%s: the store is busy", method.__name__)
                 return busy(self) if callable(busy) else busy
+            except QbsyncError as exc:  # a store that cannot be written (disk full, read-only): said plainly
+                self.log.error("%s failed: %s", method.__name__, exc)
+                self._remember_failure(method.__name__, args, str(exc))
+                return error(self) if callable(error) else error
             except Exception:  # noqa: BLE001 - see the docstring
                 self.log.exception("%s failed", method.__name__)
+                self._remember_failure(method.__name__, args, None)
                 return error(self) if callable(error) else error
 
         return guarded
@@ -171,11 +177,30 @@ class ConnectorService:
         self.clock = clock or utc_clock
         self.min_run_interval = None if min_run_interval is None else int(min_run_interval)
         self.busy_postpone = busy_postpone
+        self._failures: dict[str, str] = {}  # ticket hash -> what getLastError says (see _remember_failure)
+        self._failures_lock = threading.Lock()
         if lockout_failures < 0 or lockout_address_failures < 0 or lockout_minutes <= 0:
             raise QbsyncError("lockout limits must be positive (0 failures: no lockout)", 2)
         self.lockout_failures = int(lockout_failures)
         self.lockout_address_failures = int(lockout_address_failures)
         self.lockout_window = timedelta(minutes=float(lockout_minutes))
+
+    def _remember_failure(self, callback: str, args: tuple[Any, ...], reason: str | None) -> None:
+        """A ticket's sendRequestXML / receiveResponseXML failed (not busy): its next getLastError
+        says so, instead of NoOp (which would have the Web Connector pause and ask again for ever
+        when the store cannot be written at all). Kept in memory: nothing else may be writable."""
+        if callback in ("send_request_xml", "receive_response_xml") and args and isinstance(args[0], str):
+            text = f"qbsync: {reason}" if reason else INTERNAL_ERROR
+            with self._failures_lock:
+                self._failures[ticket_hash(args[0])] = text
+                while len(self._failures) > 1000:  # tickets of runs that never asked
+                    self._failures.pop(next(iter(self._failures)))
+
+    def _take_failure(self, ticket: str | None) -> str | None:
+        if not ticket:
+            return None
+        with self._failures_lock:
+            return self._failures.pop(ticket_hash(ticket), None)
 
     @property
     def batch_size(self) -> int:
@@ -574,6 +599,9 @@ class ConnectorService:
     @_guarded(busy=engine.NOOP, error=INTERNAL_ERROR)  # busy: QBWC waits a few seconds and asks again
     def get_last_error(self, ticket: str) -> str:
         """What went wrong (shown by QBWC), or NoOp (pause, then sendRequestXML again)."""
+        failure = self._take_failure(ticket)
+        if failure is not None:  # the last call failed here, not in QuickBooks: stop, say why
+            return failure
         with self._session(ticket) as call:
             if isinstance(call, _Gone):
                 if call.row is None:
