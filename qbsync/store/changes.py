@@ -108,6 +108,23 @@ def changes_for_entity(
     )
 
 
+def changes_for_entities(
+    store: Store, connection_id: int, direction: str, type_: str, local_ids: Iterable[str], statuses: Iterable[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """`changes_for_entity` for many local ids at once (a query per 500): {local_id: changes,
+    oldest first}; an id with none is absent."""
+    statuses = list(statuses)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for chunk in _chunks(list(local_ids)):  # type: ignore[arg-type]
+        for row in _rows(store.query(
+            f"SELECT * FROM changes WHERE connection_id = ? AND direction = ? AND type = ?"
+            f" AND local_id IN ({_marks(len(chunk))}) AND status IN ({_marks(len(statuses))}) ORDER BY id",
+            (connection_id, direction, type_, *chunk, *statuses),
+        )):
+            out.setdefault(row["local_id"], []).append(row)
+    return out
+
+
 def insert_change(
     store: Store,
     *,
@@ -221,6 +238,21 @@ def get_seen(store: Store, connection_id: int, direction: str, type_: str, local
         "SELECT fingerprint FROM seen WHERE connection_id = ? AND direction = ? AND type = ? AND local_id = ?",
         (connection_id, direction, type_, local_id),
     )
+
+
+def seen_fingerprints(
+    store: Store, connection_id: int, direction: str, type_: str, local_ids: Iterable[str]
+) -> dict[str, str]:
+    """`get_seen` for many local ids at once (a query per 500): {local_id: fingerprint}."""
+    out: dict[str, str] = {}
+    for chunk in _chunks(list(local_ids)):  # type: ignore[arg-type]
+        rows = store.execute(
+            f"SELECT local_id, fingerprint FROM seen WHERE connection_id = ? AND direction = ? AND type = ?"
+            f" AND local_id IN ({_marks(len(chunk))})",
+            (connection_id, direction, type_, *chunk),
+        ).fetchall()
+        out.update(rows)
+    return out
 
 
 def set_seen(store: Store, connection_id: int, direction: str, type_: str, local_id: str, fingerprint: str) -> None:

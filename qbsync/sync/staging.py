@@ -7,7 +7,8 @@ unless skip_invalid), then one transaction turns the good lines into changes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+import pickle
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,7 @@ class StagedItem:
     local_id: str
     link_id: str | None  # ListID/TxnID given with the app's id: links a QuickBooks record
     data: dict[str, Any]  # normalised content, without "id" and the link id
+    has_refs: bool = True  # False: the line's text was plain (no local-id reference anywhere)
 
 
 @dataclass
@@ -136,9 +138,21 @@ def _field_of(problem_path: str, et: Any) -> str:
     return "/".join(parts)
 
 
-def check_record(et: Any, obj: Any, lineno: int) -> tuple[StagedItem | None, list[StageProblem]]:
-    """Validate one staged object; returns the item (normalised) or its problems."""
-    from qbsync.qbxml import check_fields
+def plain_text(text: str) -> bool:
+    """True when a JSON line cannot hold a local-id reference nor a bare {"ListID"/"TxnID": …}
+    (no such word, no \\u escape that could spell one): its check skips those walks."""
+    return not any(word in text for word in ("local_id", "ListID", "TxnID", "\\u"))
+
+
+def check_record(
+    et: Any, obj: Any, lineno: int, schema: Any = None, plain: bool = False
+) -> tuple[StagedItem | None, list[StageProblem]]:
+    """Validate one staged object; returns the item (normalised) or its problems. `schema`:
+    the loaded schema (looking it up costs more than checking a record: pass it for many);
+    `plain`: the line's text passed `plain_text` (the same result, found sooner)."""
+    from qbsync.qbxml import check_fields, load_schema
+
+    schema = schema or load_schema()
 
     def bad(fld: str | None, msg: str) -> tuple[None, list[StageProblem]]:
         return None, [StageProblem(lineno, fld, msg)]
@@ -161,7 +175,7 @@ def check_record(et: Any, obj: Any, lineno: int) -> tuple[StagedItem | None, lis
             return bad(et.name_field, f"{name!r} contains ':', which QuickBooks keeps for the name hierarchy"
                                       " (FullName \"Parent:Child\"); name a sub-record by Name and ParentRef")
     decl, line_decls = catalogue.add_decls(et.name)
-    problems = [StageProblem(lineno, p, m) for p, m in _ref_problems(obj, "")]
+    problems = [] if plain else [StageProblem(lineno, p, m) for p, m in _ref_problems(obj, "")]
     view: dict[str, Any] = {}
     for key, value in obj.items():
         if key in ("id", et.id_field):
@@ -177,13 +191,13 @@ def check_record(et: Any, obj: Any, lineno: int) -> tuple[StagedItem | None, lis
             for item in value:
                 if isinstance(item, Mapping):
                     item = {k: v for k, v in item.items() if k not in content.LINE_KEYS}
-                lines.append(_placeholders(item, line_decls.get(key)))
+                lines.append(item if plain else _placeholders(item, line_decls.get(key)))
             view[line.add] = lines
         else:
-            view[key] = _placeholders(value, _child(decl, key))
+            view[key] = value if plain else _placeholders(value, _child(decl, key))
     if problems:
         return None, problems
-    for p in check_fields(et.add_rq, view):
+    for p in check_fields(et.add_rq, view, schema):
         problems.append(StageProblem(lineno, _field_of(p.path, et) or None, p.message))
     if problems:
         return None, problems
@@ -192,15 +206,18 @@ def check_record(et: Any, obj: Any, lineno: int) -> tuple[StagedItem | None, lis
         if line.base in raw and not isinstance(raw[line.base], list):
             raw[line.base] = [raw[line.base]]
     data = content.normalize(raw, decl, line_decls)
-    return StagedItem(lineno, str(local_id), link_id, data), []
+    return StagedItem(lineno, str(local_id), link_id, data, has_refs=not plain), []
 
 
-def parse_lines(
+def checked_lines(
     type_name: str, lines: Iterable[str], progress: Callable[[int], None] | None = None
-) -> tuple[list[StagedItem], list[StageProblem]]:
+) -> Iterator[tuple[StagedItem | None, list[StageProblem]]]:
+    """Each line parsed and checked alone, as it is read: (item, []) or (None, its problems).
+    Blank lines yield nothing. Holds one line at a time."""
+    from qbsync.qbxml import load_schema
+
     et = catalogue.entity_type(type_name)
-    items: list[StagedItem] = []
-    problems: list[StageProblem] = []
+    schema = load_schema()
     for lineno, text in enumerate(lines, start=1):
         if progress is not None and lineno % 500 == 0:
             progress(lineno)
@@ -211,19 +228,29 @@ def parse_lines(
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            problems.append(StageProblem(lineno, None, f"malformed JSON: {exc.msg} (column {exc.colno})"))
+            yield None, [StageProblem(lineno, None, f"malformed JSON: {exc.msg} (column {exc.colno})")]
             continue
         except RecursionError:
             obj = _TOO_DEEP
         if obj is _TOO_DEEP or isinstance(obj, (dict, list)) and stage_checks.too_deep(obj):
-            problems.append(StageProblem(lineno, None, f"JSON nested more than {stage_checks.MAX_DEPTH} levels deep"))
+            yield None, [StageProblem(lineno, None, f"JSON nested more than {stage_checks.MAX_DEPTH} levels deep")]
             continue
-        item, found = check_record(et, obj, lineno)
-        if item is not None:
-            items.append(item)
-        elif isinstance(obj, dict) and isinstance(obj.get("id"), (str, int)) and not isinstance(obj["id"], bool):
+        item, found = check_record(et, obj, lineno, schema, plain_text(text))
+        if item is None and isinstance(obj, dict) and isinstance(obj.get("id"), (str, int)) and not isinstance(obj["id"], bool):
             for p in found:
                 p.local_id = str(obj["id"])
+        yield item, found
+
+
+def parse_lines(
+    type_name: str, lines: Iterable[str], progress: Callable[[int], None] | None = None
+) -> tuple[list[StagedItem], list[StageProblem]]:
+    """Every line checked alone: the valid items (all in memory) and the problems."""
+    items: list[StagedItem] = []
+    problems: list[StageProblem] = []
+    for item, found in checked_lines(type_name, lines, progress):
+        if item is not None:
+            items.append(item)
         problems.extend(found)
     return items, problems
 
@@ -268,6 +295,7 @@ def _pick_fold(found: list[dict[str, Any]]) -> dict[str, Any] | None:
 def _write_change(
     store: Store, connection_id: int, et: Any, local_id: str, fold: dict[str, Any] | None, *,
     action: str, qb_id: str | None, name: str, payload: dict[str, Any], before: dict[str, Any], result: StageResult,
+    has_refs: bool = True,
 ) -> None:
     if fold is not None:
         store_changes.update_change(
@@ -289,12 +317,50 @@ def _write_change(
             result.modified += 1
         else:
             result.deleted += 1
-    store_changes.set_refs(store, change_id, _refs(et.name, payload))
+    refs = _refs(et.name, payload) if has_refs else []
+    if fold is not None or refs:  # a new change has no references to replace
+        store_changes.set_refs(store, change_id, refs)
     result.change_ids.append(change_id)
 
 
-def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, result: StageResult) -> None:
+def _fingerprint(item: StagedItem) -> str:
+    return content.fingerprint({"data": item.data, "link": item.link_id})
+
+
+class _Known:
+    """What the store holds about the entities of one chunk of items, read in a few queries
+    (seen fingerprints; mirror records and unsettled changes of the ids whose content differs
+    from what was seen) instead of three per item. A relink renames rows of other ids, so
+    after one the chunk's remaining items read the store item by item again."""
+
+    def __init__(self, store: Store, connection_id: int, et: Any, items: list[StagedItem],
+                 fingerprints: Mapping[int, str] | None = None):
+        self.store, self.connection_id, self.et = store, connection_id, et
+        self.fresh = True
+        self.seen = store_changes.seen_fingerprints(store, connection_id, "export", et.name, [i.local_id for i in items])
+        differ = [i.local_id for i in items if fingerprints is None or self.seen.get(i.local_id) != fingerprints[i.line]]
+        self.records = store_records.get_records(store, connection_id, et.name, differ)
+        self.found = store_changes.changes_for_entities(store, connection_id, "export", et.name, differ, _UNSETTLED)
+        self.fetched = set(differ)
+
+    def fingerprint(self, local_id: str) -> str | None:
+        if self.fresh:
+            return self.seen.get(local_id)
+        return store_changes.get_seen(self.store, self.connection_id, "export", self.et.name, local_id)
+
+    def record_and_changes(self, local_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        if self.fresh and local_id in self.fetched:
+            return self.records.get(local_id), self.found.get(local_id, [])
+        return (store_records.get_record(self.store, self.connection_id, self.et.name, local_id),
+                store_changes.changes_for_entity(self.store, self.connection_id, "export", self.et.name,
+                                                 local_id, _UNSETTLED))
+
+
+def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, result: StageResult,
+               known: _Known | None = None, fp: str | None = None) -> None:
     local_id = item.local_id
+    fp = fp or _fingerprint(item)
+    known = known or _Known(store, connection_id, et, [item], {item.line: fp})
     if item.link_id:
         linked = store_records.get_record_by_qb_id(store, connection_id, et.name, item.link_id)
         if linked is not None and linked["local_id"] != local_id:
@@ -305,6 +371,7 @@ def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, resu
                     f"cannot link it to {item.link_id} too"
                 )
             store_records.relink(store, connection_id, et.name, linked["local_id"], local_id)
+            known.fresh = False
             result.linked += 1
         elif linked is None:
             mine = store_records.get_record(store, connection_id, et.name, local_id)
@@ -312,12 +379,10 @@ def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, resu
                 raise InvalidInput(
                     f"line {item.line}: id {local_id!r} is linked to {et.name} {mine['qb_id']}, not {item.link_id}"
                 )
-    fp = content.fingerprint({"data": item.data, "link": item.link_id})
-    if store_changes.get_seen(store, connection_id, "export", et.name, local_id) == fp:
+    if known.fingerprint(local_id) == fp:
         result.unchanged += 1
         return
-    record = store_records.get_record(store, connection_id, et.name, local_id)
-    found = store_changes.changes_for_entity(store, connection_id, "export", et.name, local_id, _UNSETTLED)
+    record, found = known.record_and_changes(local_id)
     fold = _pick_fold(found)
     base: dict[str, Any] = dict(record["data"]) if record else {}
     exists = record is not None or bool(item.link_id)
@@ -333,7 +398,7 @@ def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, resu
     name = _display_name(et, item.data, (record or {}).get("name") or local_id)
     if not exists:
         _write_change(store, connection_id, et, local_id, fold, action="add", qb_id=None, name=name,
-                      payload=item.data, before={}, result=result)
+                      payload=item.data, before={}, result=result, has_refs=item.has_refs)
     else:
         changed = content.diff(item.data, base, resolver(store, connection_id))
         if not changed:
@@ -349,29 +414,52 @@ def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, resu
                 payload[key] = content.keep_line_ids(after, base.get(key)) if et.line(key) and isinstance(after, list) else after
             before = {key: old for key, (old, _) in changed.items()}
             _write_change(store, connection_id, et, local_id, fold, action="mod", qb_id=qb_id, name=name,
-                          payload=payload, before=before, result=result)
+                          payload=payload, before=before, result=result, has_refs=item.has_refs)
     store_changes.set_seen(store, connection_id, "export", et.name, local_id, fp)
 
 
+CHUNK = 500  # items read from the store together (a few queries per chunk, not per item)
+
+
+def _chunks(items: Iterable[StagedItem], size: int = CHUNK) -> Iterator[list[StagedItem]]:
+    """Chunks of up to `size` items, an id never twice in one (a later line of the same id must
+    see what the earlier one wrote)."""
+    chunk: list[StagedItem] = []
+    ids: set[str] = set()
+    for item in items:
+        if len(chunk) >= size or item.local_id in ids:
+            yield chunk
+            chunk, ids = [], set()
+        chunk.append(item)
+        ids.add(item.local_id)
+    if chunk:
+        yield chunk
+
+
 def stage_items(
-    store: Store, connection: Mapping[str, Any], type_name: str, items: list[StagedItem],
+    store: Store, connection: Mapping[str, Any], type_name: str, items: Iterable[StagedItem],
     skipped: list[StageProblem] | None = None, read: int = 0, skip_invalid: bool = False,
 ) -> StageResult:
-    """Turn validated items into changes, all in one transaction."""
+    """Turn validated items into changes, all in one transaction. `items` may be any iterable
+    (stage_lines streams them back from a spool file): they are taken CHUNK at a time."""
     et = catalogue.entity_type(type_name)
+    cid = connection["id"]
     result = StageResult(type=et.name, read=read, skipped=list(skipped or []))
     with store.transaction():
-        for item in items:
-            if not skip_invalid:
-                _stage_one(store, connection["id"], et, item, result)
-                continue
-            # --skip-invalid: a line that turns out to conflict is skipped (what it wrote undone),
-            # not the whole file.
-            try:
-                with store.savepoint():
-                    _stage_one(store, connection["id"], et, item, result)
-            except InvalidInput as exc:
-                result.skipped.append(StageProblem(item.line, None, str(exc).split(": ", 1)[-1]))
+        for chunk in _chunks(items):
+            fps = {item.line: _fingerprint(item) for item in chunk}
+            known = _Known(store, cid, et, chunk, fps)
+            for item in chunk:
+                if not skip_invalid:
+                    _stage_one(store, cid, et, item, result, known, fps[item.line])
+                    continue
+                # --skip-invalid: a line that turns out to conflict is skipped (what it wrote undone),
+                # not the whole file.
+                try:
+                    with store.savepoint():
+                        _stage_one(store, cid, et, item, result, known, fps[item.line])
+                except InvalidInput as exc:
+                    result.skipped.append(StageProblem(item.line, None, str(exc).split(": ", 1)[-1]))
     return result
 
 
@@ -395,23 +483,75 @@ def check_call(
     return keep, problems
 
 
+def _light(et: Any, item: StagedItem) -> StagedItem:
+    """What the file-wide checks need of an item (stage_checks): its id, link, Name, ParentRef
+    and the fields holding a local-id reference; the rest waits in the spool file."""
+    keep = {k: v for k, v in item.data.items()
+            if k in (et.name_field, "ParentRef") or item.has_refs and content.local_refs(v)}
+    return StagedItem(item.line, item.local_id, item.link_id, keep)
+
+
+class _Spool:
+    """The valid items of a call, written to a temporary file as they are checked and read back
+    for the write pass: memory holds one item at a time, not the file."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.file = tempfile.TemporaryFile(prefix="qbsync-stage-")
+
+    def add(self, item: StagedItem) -> None:
+        pickle.dump((item.line, item.local_id, item.link_id, item.data, item.has_refs), self.file,
+                    protocol=pickle.HIGHEST_PROTOCOL)
+
+    def items(self, skip: set[int]) -> Iterator[StagedItem]:
+        self.file.flush()
+        self.file.seek(0)
+        while True:
+            try:
+                line, local_id, link_id, data, has_refs = pickle.load(self.file)
+            except EOFError:
+                return
+            if line not in skip:
+                yield StagedItem(line, local_id, link_id, data, has_refs)
+
+    def close(self) -> None:
+        self.file.close()
+
+
 def stage_lines(
     store: Store, connection: Mapping[str, Any], type_name: str, lines: Iterable[str], *,
     skip_invalid: bool = False, progress: Callable[[int], None] | None = None,
 ) -> StageResult:
     """Validate every line, each alone and then across lines and against the store, then stage
     them. A bad line raises InvalidInput (nothing written) unless skip_invalid, which stages the
-    good lines and reports the bad ones."""
+    good lines and reports the bad ones.
+
+    Lines are streamed: each valid item goes to a spool file as it is checked, keeping in memory
+    only what the file-wide checks need (id, name, references); the write pass reads the spool
+    back a chunk at a time. Memory does not grow with the size of the records."""
     et = catalogue.entity_type(type_name)
-    items, problems = parse_lines(type_name, lines, progress)
-    read = len(items) + len({p.line for p in problems})
-    items, found = check_call(store, connection["id"], et, items, {p.local_id for p in problems if p.local_id})
-    problems = sorted(problems + found, key=lambda p: p.line)
-    if problems and not skip_invalid:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
-        raise InvalidInput(f"{first}{more}; nothing was staged (--skip-invalid stages the valid lines)")
-    return stage_items(store, connection, type_name, items, problems, read, skip_invalid=skip_invalid)
+    spool = _Spool()
+    try:
+        light: list[StagedItem] = []
+        problems: list[StageProblem] = []
+        for item, found in checked_lines(type_name, lines, progress):
+            if item is not None:
+                spool.add(item)
+                light.append(_light(et, item))
+            problems.extend(found)
+        read = len(light) + len({p.line for p in problems})
+        _, found = check_call(store, connection["id"], et, light, {p.local_id for p in problems if p.local_id})
+        problems = sorted(problems + found, key=lambda p: p.line)
+        if problems and not skip_invalid:
+            first = problems[0]
+            more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
+            raise InvalidInput(f"{first}{more}; nothing was staged (--skip-invalid stages the valid lines)")
+        refused = {p.line for p in found}
+        del light
+        return stage_items(store, connection, type_name, spool.items(refused), problems, read, skip_invalid=skip_invalid)
+    finally:
+        spool.close()
 
 
 def stage_deletes(store: Store, connection: Mapping[str, Any], type_name: str, ids: list[str]) -> StageResult:
