@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from qbsync.errors import NotFound
@@ -60,18 +60,11 @@ def get_changes(store: Store, ids: Sequence[int], connection_id: int | None = No
     return [rows[i] for i in ids]
 
 
-def list_changes(
-    store: Store,
-    connection_id: int | None,
-    statuses: Iterable[str],
-    *,
-    direction: str | None = None,
-    type_: str | None = None,
-    imports_first: bool = False,
-) -> list[dict[str, Any]]:
-    """Changes in these statuses, oldest first (with `imports_first`, every import before the exports)."""
+def _where(
+    connection_id: int | None, statuses: Iterable[str], direction: str | None, type_: str | None
+) -> tuple[str, list[Any]]:
     statuses = list(statuses)
-    sql = f"SELECT * FROM changes WHERE status IN ({_marks(len(statuses))})"
+    sql = f"status IN ({_marks(len(statuses))})"
     params: list[Any] = list(statuses)
     if connection_id is not None:
         sql += " AND connection_id = ?"
@@ -82,8 +75,55 @@ def list_changes(
     if type_:
         sql += " AND type = ?"
         params.append(type_)
+    return sql, params
+
+
+# The columns of a change without its content (payload, before): what approving needs.
+BRIEF_COLUMNS = ("id", "connection_id", "direction", "type", "local_id", "action", "status", "checked")
+
+
+def iter_changes(
+    store: Store,
+    connection_id: int | None,
+    statuses: Iterable[str],
+    *,
+    direction: str | None = None,
+    type_: str | None = None,
+    imports_first: bool = False,
+    brief: bool = False,
+) -> Iterator[dict[str, Any]]:
+    """Changes in these statuses, oldest first (with `imports_first`, every import before the
+    exports), one at a time: memory holds a few rows whatever the queue's length. `brief`: only
+    BRIEF_COLUMNS (no JSON to decode)."""
+    where, params = _where(connection_id, statuses, direction, type_)
     order = "CASE direction WHEN 'import' THEN 0 ELSE 1 END, id" if imports_first else "id"
-    return _rows(store.query(f"{sql} ORDER BY {order}", params))
+    cols = ", ".join(BRIEF_COLUMNS) if brief else "*"
+    for row in store.iter_query(f"SELECT {cols} FROM changes WHERE {where} ORDER BY {order}", params):
+        yield _row(row)  # type: ignore[misc]
+
+
+def list_changes(
+    store: Store,
+    connection_id: int | None,
+    statuses: Iterable[str],
+    *,
+    direction: str | None = None,
+    type_: str | None = None,
+    imports_first: bool = False,
+    brief: bool = False,
+) -> list[dict[str, Any]]:
+    """Changes in these statuses, oldest first (with `imports_first`, every import before the exports)."""
+    return list(iter_changes(store, connection_id, statuses, direction=direction, type_=type_,
+                             imports_first=imports_first, brief=brief))
+
+
+def count_changes(
+    store: Store, connection_id: int | None, statuses: Iterable[str], *, direction: str | None = None,
+    type_: str | None = None,
+) -> int:
+    """How many changes `list_changes` would return (one COUNT, nothing decoded)."""
+    where, params = _where(connection_id, statuses, direction, type_)
+    return int(store.scalar(f"SELECT count(*) FROM changes WHERE {where}", params))
 
 
 def count_by_status(store: Store, connection_id: int) -> dict[tuple[str, str], int]:

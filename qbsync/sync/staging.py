@@ -421,9 +421,10 @@ def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, resu
 CHUNK = 500  # items read from the store together (a few queries per chunk, not per item)
 
 
-def _chunks(items: Iterable[StagedItem], size: int = CHUNK) -> Iterator[list[StagedItem]]:
-    """Chunks of up to `size` items, an id never twice in one (a later line of the same id must
-    see what the earlier one wrote)."""
+def _chunks(items: Iterable[StagedItem], size: int | None = None) -> Iterator[list[StagedItem]]:
+    """Chunks of up to `size` (CHUNK) items, an id never twice in one (a later line of the same
+    id must see what the earlier one wrote)."""
+    size = size or CHUNK
     chunk: list[StagedItem] = []
     ids: set[str] = set()
     for item in items:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from qbsync.errors import QbsyncError, UsageError
@@ -59,11 +59,27 @@ def pending(
     store: Store, connection: Mapping[str, Any], *, direction: str | None = None, type_name: str | None = None
 ) -> list[dict[str, Any]]:
     """Changes awaiting approval: imports first, then exports, oldest first in each."""
+    return list(iter_pending(store, connection, direction=direction, type_name=type_name))
+
+
+def iter_pending(
+    store: Store, connection: Mapping[str, Any], *, direction: str | None = None, type_name: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """`pending`, one row at a time (the JSON, jsonl, csv and tsv listings stream it)."""
     direction = _check_direction(direction)
-    rows = store_changes.list_changes(
+    rows = store_changes.iter_changes(
         store, connection["id"], ["awaiting"], direction=direction, type_=_type_name(type_name), imports_first=True
     )
-    return [pending_row(c, connection["name"]) for c in rows]
+    return (pending_row(c, connection["name"]) for c in rows)
+
+
+def count_pending(
+    store: Store, connection: Mapping[str, Any], *, direction: str | None = None, type_name: str | None = None
+) -> int:
+    """How many rows `pending` has (one COUNT: the badge)."""
+    direction = _check_direction(direction)
+    return store_changes.count_changes(store, connection["id"], ["awaiting"], direction=direction,
+                                       type_=_type_name(type_name))
 
 
 def show(store: Store, connection: Mapping[str, Any], change_id: int) -> dict[str, Any]:
@@ -159,7 +175,7 @@ def approve(
             if not_open:
                 raise QbsyncError(f"change {', '.join(not_open)} is not awaiting approval; nothing was approved")
             store_changes.set_checked(store, list(uncheck), False)
-        rows = store_changes.list_changes(store, connection["id"], ["awaiting"])
+        rows = store_changes.list_changes(store, connection["id"], ["awaiting"], brief=True)
         if only is not None:
             allowed = set(only)
             rows = [r for r in rows if r["id"] in allowed]
