@@ -54,19 +54,31 @@ def customer(i: int) -> str:
     })
 
 
-def run(argv: list[str], env: dict[str, str], cwd: Path, stdout: Any = subprocess.DEVNULL) -> dict[str, float]:
+# Runs one command and reports its wall time, CPU time and peak RSS. It is a fresh, small process
+# of its own: a child forked straight from the benchmark (which grows as it runs) would count
+# the benchmark's pages in its peak RSS (ru_maxrss keeps the high-water mark from before exec).
+_LAUNCHER = r"""
+import json, os, subprocess, sys, time
+out = sys.argv[1]
+t = time.perf_counter()
+proc = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=open(out, "w") if out else subprocess.DEVNULL,
+                        stderr=subprocess.PIPE)
+err = proc.stderr.read()
+_, status, usage = os.wait4(proc.pid, 0)
+wall = time.perf_counter() - t
+print(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss / 1024,
+                  "code": os.waitstatus_to_exitcode(status), "stderr": err.decode("utf-8", "replace")[-400:]}))
+"""
+
+
+def run(argv: list[str], env: dict[str, str], cwd: Path, stdout: Path | None = None) -> dict[str, float]:
     """One fresh process: wall seconds, CPU seconds (user + system) and peak RSS in MB."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE)
-    stderr = proc.stderr.read() if proc.stderr else b""
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.stderr:
-        proc.stderr.close()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {stderr.decode()[-400:]}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss / 1024}
+    done = subprocess.run([sys.executable, "-c", _LAUNCHER, str(stdout or ""), *argv], cwd=cwd, env=env,
+                          capture_output=True, text=True, check=True)
+    result = json.loads(done.stdout)
+    if result["code"] != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {result['code']}: {result['stderr']}")
+    return {k: result[k] for k in ("wall", "cpu", "rss")}
 
 
 def best_of(argv: list[str], env: dict[str, str], cwd: Path, runs: int = COLD_RUNS) -> dict[str, float]:
@@ -118,7 +130,7 @@ def measure(n: int, folder: Path, cmd: list[str]) -> dict[str, dict[str, float]]
             fh.write(customer(i) + "\n")
     db = folder / f"store-{n}.db"
     new_store(db)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("QBSYNC_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("QBSYNC_") and k != "PYTHONDONTWRITEBYTECODE"}
     env.update(QBSYNC_DB=str(db), COLUMNS="100")
     out: dict[str, dict[str, float]] = {}
     print(f"  {n:,} changes:", end="", flush=True)
@@ -128,10 +140,9 @@ def measure(n: int, folder: Path, cmd: list[str]) -> dict[str, dict[str, float]]
     out["pending_count"] = best_of(cmd + ["pending", "--count"], env, folder)
     for fmt in ("json", "jsonl"):
         listing = folder / f"pending-{n}.{fmt}"
-        with open(listing, "w", encoding="utf-8") as fh:
-            out[f"pending_{fmt}"] = run(cmd + ["pending", "--format", fmt], env, folder, stdout=fh)
-        with open(listing, encoding="utf-8") as fh:
-            got = len(json.load(fh)) if fmt == "json" else sum(1 for _ in fh)
+        out[f"pending_{fmt}"] = run(cmd + ["pending", "--format", fmt], env, folder, stdout=listing)
+        with open(listing, encoding="utf-8") as fh:  # a row a line (json: between "[" and "]")
+            got = sum(1 for _ in fh) - (2 if fmt == "json" else 0)
         if got != n:
             raise RuntimeError(f"pending --format {fmt} listed {got} changes, not {n}")
         listing.unlink()
@@ -155,10 +166,21 @@ LABELS = {
 }
 
 
+def compile_bytecode() -> None:
+    """Write qbsync's .pyc files first, as an installed package has them: a machine that sets
+    PYTHONDONTWRITEBYTECODE would otherwise time compiling qbsync in every cold start."""
+    import compileall
+
+    import qbsync
+
+    compileall.compile_dir(str(Path(qbsync.__file__).parent), quiet=1)
+
+
 def figures(quick: bool = False) -> list[dict[str, Any]]:
     from qbsync.qbxml import load_schema
 
     load_schema().lxml  # the server's schema, compiled before anything is timed
+    compile_bytecode()
     sizes = QUICK_SIZES if quick else SIZES
     cmd = qbsync_command()
     results: dict[int, dict[str, dict[str, float]]] = {}

@@ -159,3 +159,34 @@ def test_staging_streams_the_same_as_the_in_memory_path(tmp_path):
         for row in rows:
             row.pop("detected_at")
     assert strip[0] == strip[1]
+
+
+def _old_norm_text(value, decl):
+    """content._norm_value for a string before its shortcut: format_value, or the text as given."""
+    from decimal import Decimal, InvalidOperation
+
+    from qbsync.qbxml import format_value
+
+    simple = getattr(decl, "simple", None) if decl is not None else None
+    if simple is None:
+        return value
+    try:
+        if simple.base in content._DECIMAL_TYPES:
+            return format_value(simple, Decimal(value.strip()))
+        return format_value(simple, value)
+    except (ValueError, InvalidOperation, ArithmeticError):
+        return value
+
+
+@given(st.text(max_size=30) | st.sampled_from(["2024-05-01T09:30:00Z", " 10.5 ", "1e3", "true", "\x00", "12"]))
+def test_a_string_normalises_as_format_value_would_write_it(text):
+    from qbsync.sync import catalogue
+
+    decl, lines = catalogue.add_decls("Invoice")
+    for path in ("TxnDate", "RefNumber", "Memo", "IsToBePrinted", "ExchangeRate"):
+        child = content._child(decl, path)
+        assert content._norm_value(text, child) == _old_norm_text(text, child), path
+    line = lines["InvoiceLine"]
+    for path in ("Amount", "Rate", "Quantity", "Desc", "ServiceDate"):
+        child = content._child(line, path)
+        assert content._norm_value(text, child) == _old_norm_text(text, child), path

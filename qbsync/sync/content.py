@@ -71,7 +71,14 @@ def _child(decl: Any, key: str) -> Any:
     return info.decl if info is not None else None
 
 
+_AS_GIVEN = (*_DECIMAL_TYPES, "DATETIMETYPE")  # the types whose text normalising may rewrite
+
+
 def _norm_value(value: Any, decl: Any) -> Any:
+    if type(value) is str:  # the usual case: only decimals and date-times are rewritten
+        simple = getattr(decl, "simple", None) if decl is not None else None
+        if simple is None or simple.base not in _AS_GIVEN:
+            return value  # format_value gives a string back as it is, or refuses it (left for validation)
     if is_local_ref(value):
         return {LOCAL_ID: str(value[LOCAL_ID])}
     if isinstance(value, Mapping):

@@ -32,6 +32,7 @@ class StagedItem:
     link_id: str | None  # ListID/TxnID given with the app's id: links a QuickBooks record
     data: dict[str, Any]  # normalised content, without "id" and the link id
     has_refs: bool = True  # False: the line's text was plain (no local-id reference anywhere)
+    unchanged: bool = False  # True: its content is what the store saw staged last (check_record's seen_fp)
 
 
 @dataclass
@@ -145,11 +146,13 @@ def plain_text(text: str) -> bool:
 
 
 def check_record(
-    et: Any, obj: Any, lineno: int, schema: Any = None, plain: bool = False
+    et: Any, obj: Any, lineno: int, schema: Any = None, plain: bool = False, seen_fp: str | None = None,
 ) -> tuple[StagedItem | None, list[StageProblem]]:
     """Validate one staged object; returns the item (normalised) or its problems. `schema`:
     the loaded schema (looking it up costs more than checking a record: pass it for many);
-    `plain`: the line's text passed `plain_text` (the same result, found sooner)."""
+    `plain`: the line's text passed `plain_text` (the same result, found sooner); `seen_fp`:
+    the fingerprint the store holds for this id: content that matches it was checked when it
+    was staged, and skips the schema check (the checks of the line itself still run)."""
     from qbsync.qbxml import check_fields, load_schema
 
     schema = schema or load_schema()
@@ -197,27 +200,59 @@ def check_record(
             view[key] = value if plain else _placeholders(value, _child(decl, key))
     if problems:
         return None, problems
+
+    def normalized() -> dict[str, Any]:
+        raw = {k: v for k, v in obj.items() if k not in ("id", et.id_field)}
+        for line in et.lines:  # a single line given as an object is a list of one
+            if line.base in raw and not isinstance(raw[line.base], list):
+                raw[line.base] = [raw[line.base]]
+        return content.normalize(raw, decl, line_decls)
+
+    if seen_fp is not None and link_id is None:
+        # Content the store saw staged before (the same fingerprint) passed these checks then:
+        # an unchanged record costs its normalising, not the schema check.
+        try:
+            data = normalized()
+        except Exception:  # not normalisable: the checks below say why
+            data = None
+        if data is not None and content.fingerprint({"data": data, "link": None}) == seen_fp:
+            return StagedItem(lineno, str(local_id), link_id, data, has_refs=not plain, unchanged=True), []
     for p in check_fields(et.add_rq, view, schema):
         problems.append(StageProblem(lineno, _field_of(p.path, et) or None, p.message))
     if problems:
         return None, problems
-    raw = {k: v for k, v in obj.items() if k not in ("id", et.id_field)}
-    for line in et.lines:  # a single line given as an object is a list of one
-        if line.base in raw and not isinstance(raw[line.base], list):
-            raw[line.base] = [raw[line.base]]
-    data = content.normalize(raw, decl, line_decls)
-    return StagedItem(lineno, str(local_id), link_id, data, has_refs=not plain), []
+    return StagedItem(lineno, str(local_id), link_id, normalized(), has_refs=not plain), []
 
 
 def checked_lines(
-    type_name: str, lines: Iterable[str], progress: Callable[[int], None] | None = None
+    type_name: str, lines: Iterable[str], progress: Callable[[int], None] | None = None,
+    seen: Callable[[list[str]], Mapping[str, str]] | None = None,
 ) -> Iterator[tuple[StagedItem | None, list[StageProblem]]]:
     """Each line parsed and checked alone, as it is read: (item, []) or (None, its problems).
-    Blank lines yield nothing. Holds one line at a time."""
+    Blank lines yield nothing. Holds CHUNK lines at a time. `seen(ids)`: the fingerprints the
+    store holds for these ids (see check_record's `seen_fp`), asked once per CHUNK lines."""
     from qbsync.qbxml import load_schema
 
     et = catalogue.entity_type(type_name)
     schema = load_schema()
+    block: list[tuple[int, Any, str]] = []  # (line number, parsed object or its problem, text)
+
+    def flush() -> Iterator[tuple[StagedItem | None, list[StageProblem]]]:
+        fps: Mapping[str, str] = {}
+        if seen is not None:
+            fps = seen([str(o["id"]) for _, o, _ in block if isinstance(o, dict) and _usable_id(o.get("id"))])
+        for lineno, obj, text in block:
+            if isinstance(obj, StageProblem):
+                yield None, [obj]
+                continue
+            fp = fps.get(str(obj["id"])) if fps and isinstance(obj, dict) and _usable_id(obj.get("id")) else None
+            item, found = check_record(et, obj, lineno, schema, plain_text(text), seen_fp=fp)
+            if item is None and isinstance(obj, dict) and _usable_id(obj.get("id")):
+                for p in found:
+                    p.local_id = str(obj["id"])
+            yield item, found
+        block.clear()
+
     for lineno, text in enumerate(lines, start=1):
         if progress is not None and lineno % 500 == 0:
             progress(lineno)
@@ -228,18 +263,19 @@ def checked_lines(
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            yield None, [StageProblem(lineno, None, f"malformed JSON: {exc.msg} (column {exc.colno})")]
-            continue
+            obj = StageProblem(lineno, None, f"malformed JSON: {exc.msg} (column {exc.colno})")
         except RecursionError:
             obj = _TOO_DEEP
         if obj is _TOO_DEEP or isinstance(obj, (dict, list)) and stage_checks.too_deep(obj):
-            yield None, [StageProblem(lineno, None, f"JSON nested more than {stage_checks.MAX_DEPTH} levels deep")]
-            continue
-        item, found = check_record(et, obj, lineno, schema, plain_text(text))
-        if item is None and isinstance(obj, dict) and isinstance(obj.get("id"), (str, int)) and not isinstance(obj["id"], bool):
-            for p in found:
-                p.local_id = str(obj["id"])
-        yield item, found
+            obj = StageProblem(lineno, None, f"JSON nested more than {stage_checks.MAX_DEPTH} levels deep")
+        block.append((lineno, obj, text))
+        if len(block) >= CHUNK:
+            yield from flush()
+    yield from flush()
+
+
+def _usable_id(value: Any) -> bool:
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
 
 
 def parse_lines(
@@ -440,14 +476,22 @@ def _chunks(items: Iterable[StagedItem], size: int | None = None) -> Iterator[li
 def stage_items(
     store: Store, connection: Mapping[str, Any], type_name: str, items: Iterable[StagedItem],
     skipped: list[StageProblem] | None = None, read: int = 0, skip_invalid: bool = False,
+    trust_unchanged: bool = False,
 ) -> StageResult:
     """Turn validated items into changes, all in one transaction. `items` may be any iterable
-    (stage_lines streams them back from a spool file): they are taken CHUNK at a time."""
+    (stage_lines streams them back from a spool file): they are taken CHUNK at a time.
+    `trust_unchanged`: an item found unchanged when it was checked is counted so without
+    reading the store again (stage_lines, when no line of the call links or relinks ids)."""
     et = catalogue.entity_type(type_name)
     cid = connection["id"]
     result = StageResult(type=et.name, read=read, skipped=list(skipped or []))
     with store.transaction():
         for chunk in _chunks(items):
+            if trust_unchanged:
+                result.unchanged += sum(1 for item in chunk if item.unchanged)
+                chunk = [item for item in chunk if not item.unchanged]
+                if not chunk:
+                    continue
             fps = {item.line: _fingerprint(item) for item in chunk}
             known = _Known(store, cid, et, chunk, fps)
             for item in chunk:
@@ -502,7 +546,7 @@ class _Spool:
         self.file = tempfile.TemporaryFile(prefix="qbsync-stage-")
 
     def add(self, item: StagedItem) -> None:
-        pickle.dump((item.line, item.local_id, item.link_id, item.data, item.has_refs), self.file,
+        pickle.dump((item.line, item.local_id, item.link_id, item.data, item.has_refs, item.unchanged), self.file,
                     protocol=pickle.HIGHEST_PROTOCOL)
 
     def items(self, skip: set[int]) -> Iterator[StagedItem]:
@@ -510,11 +554,11 @@ class _Spool:
         self.file.seek(0)
         while True:
             try:
-                line, local_id, link_id, data, has_refs = pickle.load(self.file)
+                line, local_id, link_id, data, has_refs, unchanged = pickle.load(self.file)
             except EOFError:
                 return
             if line not in skip:
-                yield StagedItem(line, local_id, link_id, data, has_refs)
+                yield StagedItem(line, local_id, link_id, data, has_refs, unchanged)
 
     def close(self) -> None:
         self.file.close()
@@ -536,10 +580,17 @@ def stage_lines(
     try:
         light: list[StagedItem] = []
         problems: list[StageProblem] = []
-        for item, found in checked_lines(type_name, lines, progress):
+        cid = connection["id"]
+
+        def seen(ids: list[str]) -> Mapping[str, str]:
+            return store_changes.seen_fingerprints(store, cid, "export", et.name, ids)
+
+        links = False
+        for item, found in checked_lines(type_name, lines, progress, seen):
             if item is not None:
                 spool.add(item)
                 light.append(_light(et, item))
+                links = links or item.link_id is not None
             problems.extend(found)
         read = len(light) + len({p.line for p in problems})
         _, found = check_call(store, connection["id"], et, light, {p.local_id for p in problems if p.local_id})
@@ -550,7 +601,9 @@ def stage_lines(
             raise InvalidInput(f"{first}{more}; nothing was staged (--skip-invalid stages the valid lines)")
         refused = {p.line for p in found}
         del light
-        return stage_items(store, connection, type_name, spool.items(refused), problems, read, skip_invalid=skip_invalid)
+        # A link may relink (rename) another id's rows: then every item reads the store again.
+        return stage_items(store, connection, type_name, spool.items(refused), problems, read,
+                           skip_invalid=skip_invalid, trust_unchanged=not links)
     finally:
         spool.close()
 
