@@ -18,8 +18,9 @@ _JSON_COLUMNS = ("payload", "before")
 def _row(row: dict[str, Any] | None) -> dict[str, Any] | None:
     if row is not None:
         for col in _JSON_COLUMNS:
-            if isinstance(row.get(col), str):
-                row[col] = json.loads(row[col])
+            value = row.get(col)
+            if isinstance(value, str):
+                row[col] = {} if value == "{}" else json.loads(value)
         for col in ("checked", "outcome_unknown"):
             if col in row and row[col] is not None:
                 row[col] = bool(row[col])
@@ -95,11 +96,13 @@ def iter_changes(
     """Changes in these statuses, oldest first (with `imports_first`, every import before the
     exports), one at a time: memory holds a few rows whatever the queue's length. `brief`: only
     BRIEF_COLUMNS (no JSON to decode)."""
-    where, params = _where(connection_id, statuses, direction, type_)
-    order = "CASE direction WHEN 'import' THEN 0 ELSE 1 END, id" if imports_first else "id"
     cols = ", ".join(BRIEF_COLUMNS) if brief else "*"
-    for row in store.iter_query(f"SELECT {cols} FROM changes WHERE {where} ORDER BY {order}", params):
-        yield _row(row)  # type: ignore[misc]
+    # Imports first: one query per direction, each in the order of the changes_by_status index
+    # (no sort of the whole queue before the first row comes).
+    for d in ("import", "export") if imports_first and not direction else (direction,):
+        where, params = _where(connection_id, statuses, d, type_)
+        for row in store.iter_query(f"SELECT {cols} FROM changes WHERE {where} ORDER BY id", params):
+            yield _row(row)  # type: ignore[misc]
 
 
 def list_changes(
