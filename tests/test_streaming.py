@@ -190,3 +190,15 @@ def test_a_string_normalises_as_format_value_would_write_it(text):
     for path in ("Amount", "Rate", "Quantity", "Desc", "ServiceDate"):
         child = content._child(line, path)
         assert content._norm_value(text, child) == _old_norm_text(text, child), path
+
+
+def test_pending_lists_imports_first_then_exports_oldest_first(env):
+    store, conn = env
+    staging.stage_lines(store, conn, "Customer", [json.dumps({"id": f"E{i}", "Name": f"E{i}"}) for i in range(3)])
+    for i in range(2):
+        store_changes.insert_change(store, connection_id=conn["id"], direction="import", type_="Customer", action="add",
+                                    local_id=f"Q{i}", qb_id=f"8000000{i}-1", name=f"Q{i}", payload={"Name": f"Q{i}"}, before={})
+    rows = wizard.pending(store, conn)
+    assert [(r["direction"], r["name"]) for r in rows] == [
+        ("import", "Q0"), ("import", "Q1"), ("export", "E0"), ("export", "E1"), ("export", "E2")]
+    assert [r["id"] for r in wizard.iter_pending(store, conn, direction="import")] == [r["id"] for r in rows[:2]]
