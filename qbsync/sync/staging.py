@@ -25,7 +25,7 @@ _UNSETTLED = ("awaiting", "held", "queued", "sending", "error")
 _TOO_DEEP = object()  # a line the JSON decoder could not descend
 
 
-@dataclass
+@dataclass(slots=True)  # a call holds one per line for the file-wide checks
 class StagedItem:
     line: int
     local_id: str
