@@ -128,3 +128,42 @@ def describe_machine(data: Mapping[str, Any]) -> str:
     return (f"{m['cores']} cores ({m['cpu_model']}), {m['memory_gb']} GB, {m['os']}, Python {m['python']}, "
             f"SQLite {m['sqlite']}, lxml {m['lxml']}; run {data['started_utc']} UTC, {data['duration_s']:.0f} s; "
             f"load average before/after {load[0]} / {load[1]}")
+
+
+# The README's performance table: the figures with a target, and the curve's per-change costs.
+README_START = "<!-- bench:start (python -m benchmarks.report --readme writes this table from benchmarks/results.json) -->"
+README_END = "<!-- bench:end -->"
+
+
+def readme_table(data: Mapping[str, Any]) -> str:
+    """The README's summary: each figure that has a target (measured or not), then the machine."""
+    targeted = [f for f in data["figures"] if f["target"] is not None or f["value"] is None]
+    lines = [README_START, table(targeted, extra=True), "",
+             f"Machine: {describe_machine(data)}.", README_END]
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, data: Mapping[str, Any]) -> bool:
+    """Rewrite the table between the README's markers; True when it changed."""
+    text = readme.read_text(encoding="utf-8")
+    start, end = text.index(README_START), text.index(README_END) + len(README_END)
+    new = text[:start] + readme_table(data) + text[end:]
+    if new != text:
+        readme.write_text(new, encoding="utf-8")
+    return new != text
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.report", description="Show the last results.")
+    parser.add_argument("results", nargs="?", type=Path, default=Path(__file__).resolve().parent / "results.json")
+    parser.add_argument("--readme", action="store_true", help="write the summary table into README.md")
+    args = parser.parse_args()
+    loaded = json.loads(args.results.read_text(encoding="utf-8"))
+    if args.readme:
+        readme = Path(__file__).resolve().parents[1] / "README.md"
+        print("README.md " + ("updated" if update_readme(readme, loaded) else "already up to date"))
+    else:
+        print(table(loaded["figures"]))
+        print(f"\nMachine: {describe_machine(loaded)}")

@@ -43,3 +43,11 @@ def test_quick_run_writes_every_documented_key(tmp_path):
                    "roundtrip.http.per_request", "server.import_100k", "server.concurrent_200"):
         assert wanted in ids, wanted
     assert "| Figure | Value | Target | Met? |" in done.stdout and "Machine: " in done.stdout
+
+
+def test_the_readme_table_is_the_committed_results():
+    """README.md's performance table is what `python -m benchmarks.report --readme` writes from
+    benchmarks/results.json (run it after `make bench`)."""
+    data = json.loads((ROOT / "benchmarks" / "results.json").read_text(encoding="utf-8"))
+    assert data["quick"] is False, "the committed results must be a full run"
+    assert report.readme_table(data) in (ROOT / "README.md").read_text(encoding="utf-8")
