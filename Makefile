@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 QBSYNC_PUBLISHED_XSD ?= $(abspath ../shared/qbxml-xsd)
 export QBSYNC_PUBLISHED_XSD
 
-.PHONY: test demo bench install clean
+.PHONY: test soak demo bench install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ install: $(STAMP)
 # One worker per core (pytest-xdist): every test has its own temporary store, port and company.
 test: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -n auto
+
+# The long tests the normal run skips (e.g. a 50 MB qbXML response through serve-connector).
+soak: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -m soak -s
 
 demo: $(STAMP)
 	$(BIN)/python -m qbsync.demo

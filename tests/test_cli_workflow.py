@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from wizard_support import company_for, jsonl, run_cli, simulate_web_connector_run
+from wizard_support import company_for, jsonl, quickbooks_id, run_cli, simulate_web_connector_run
 
 CUSTOMERS = [
     {"id": "C1", "Name": "Acme Ltd", "Phone": "555-0100"},
@@ -72,12 +72,12 @@ def test_keep_unchecked_comes_back_after_the_next_run(db):
     back = pending(db)
     assert {(r["name"], r["direction"], r["checked"]) for r in back} == {("Yak Farm", "import", True), ("Cobalt Co", "export", True)}
     status = json.loads(run_cli("status", "--format", "json", db=db, check=True).stdout)[0]
-    assert status["awaiting_import"] == 1 and status["awaiting_export"] == 1 and status["last_contact_outcome"] == "Synced 3"
+    assert status["awaiting_import"] == 1 and status["awaiting_export"] == 1 and status["last_contact_outcome"] == "Synced 3, 1 imported"
     assert run_cli("status", "--check", db=db).returncode == 1
 
     # The mirror and the app's feed.
     customers = json.loads(run_cli("records", "Customer", "--format", "json", db=db, check=True).stdout)
-    assert {c["local_id"] for c in customers} == {"C1", "C2", "800000AA-1"}
+    assert {c["local_id"] for c in customers} == {"C1", "C2", quickbooks_id(db, "800000AA-1")}
     invoice = json.loads(run_cli("records", "Invoice", "--format", "json", db=db, check=True).stdout)[0]
     assert invoice["data"]["InvoiceLine"][0]["TxnLineID"]  # kept for the next mod
     feed = [json.loads(line) for line in run_cli("changes", "--since", "0", db=db, check=True).stdout.splitlines()]

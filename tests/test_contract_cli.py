@@ -17,7 +17,7 @@ CUSTOMERS = [{"id": "C1", "Name": "Acme Ltd"}, {"id": "C2", "Name": "Bolt Inc"},
 def db(tmp_path):
     path = tmp_path / "qbsync.db"
     run_cli("init", db=path, check=True)
-    run_cli("connection", "add", "main", "--username", "qbwc", "--password-stdin", db=path, input="s3cret\n", check=True)
+    run_cli("connection", "add", "main", "--username", "qbwc", "--import", "Customer", "--password-stdin", db=path, input="s3cret\n", check=True)
     return path
 
 
@@ -120,7 +120,7 @@ def test_feed_error_entry_of_a_mod_carries_the_qb_id(db):
 
 @pytest.mark.parametrize("command", [
     ["connection"], ["connection", "add"], ["connection", "list"], ["connection", "set"], ["connection", "remove"],
-    ["connection", "passwd"], ["init"], ["stage"], ["pending"], ["show"], ["check"], ["uncheck"], ["approve"],
+    ["connection", "passwd"], ["init"], ["stage"], ["pending"], ["show"], ["check"], ["uncheck"], ["approve"], ["resolve"],
     ["queue"], ["errors"], ["failed"], ["retry"], ["fix-edit-sequence"], ["status"], ["records"], ["changes"],
     ["validate"], ["explain"], ["simulate"], ["serve-connector"], ["qwc"], ["replay"],
 ])

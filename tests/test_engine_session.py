@@ -72,7 +72,10 @@ def test_choose_version_never_exceeds_quickbooks_nor_the_connection_ceiling():
 
 
 def test_steps_run_in_order_then_done():
-    from qbsync.engine.session import DONE, EXPORT, STEPS, next_step
+    from qbsync.engine.session import APPLY, DETECT, DONE, EXPORT, STEPS, next_step
 
-    assert STEPS[0] == EXPORT
+    # Approved imports first (their records may be what exports refer to), detection last (so
+    # qbsync's own saves are in the mirror when QuickBooks reports them back).
+    assert STEPS == (APPLY, EXPORT, DETECT)
+    assert next_step(APPLY) == EXPORT and next_step(EXPORT) == DETECT
     assert next_step(STEPS[-1]) == DONE and next_step(DONE) == DONE

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from wizard_support import jsonl, run_cli, simulate_web_connector_run
+from wizard_support import jsonl, quickbooks_id, run_cli, simulate_web_connector_run
 
 from qbsync.store import connections, open_store
 from qbsync.sync import catalogue, stage_checks, staging
@@ -19,7 +19,7 @@ ITEM = {"SalesOrPurchase": {"Price": 5, "AccountRef": {"FullName": "Sales"}}}
 def db(tmp_path):
     path = tmp_path / "qbsync.db"
     run_cli("init", db=path, check=True)
-    run_cli("connection", "add", "main", "--username", "qbwc", "--password-stdin", db=path, input="s3cret\n", check=True)
+    run_cli("connection", "add", "main", "--username", "qbwc", "--import", "Customer", "--password-stdin", db=path, input="s3cret\n", check=True)
     return path
 
 
@@ -148,7 +148,7 @@ def test_linking_an_imported_record_to_the_app_id_is_no_clash(db):
                                                           "EditSequence": "1"})])
     run_cli("approve", "--yes", db=db, check=True)
     simulate_web_connector_run(db)  # the import is in the mirror, keyed by its ListID
-    proc = stage(db, "Customer", {"id": "C1", "ListID": "80-1", "Name": "Acme"})
+    proc = stage(db, "Customer", {"id": "C1", "ListID": quickbooks_id(db, "80-1"), "Name": "Acme"})
     assert proc.returncode == 0, proc.stderr
     refused(stage(db, "Customer", {"id": "C2", "Name": "ACME"}), 1, "Name", "Customer 'C1'")
 

@@ -202,3 +202,35 @@ def test_pending_lists_imports_first_then_exports_oldest_first(env):
     assert [(r["direction"], r["name"]) for r in rows] == [
         ("import", "Q0"), ("import", "Q1"), ("export", "E0"), ("export", "E1"), ("export", "E2")]
     assert [r["id"] for r in wizard.iter_pending(store, conn, direction="import")] == [r["id"] for r in rows[:2]]
+
+
+def _pending_reference(store, conn, direction=None, type_name=None):
+    """wizard.pending as it was before it streamed: every awaiting change loaded, then paired."""
+    from qbsync.sync import conflicts
+
+    changes = store_changes.list_changes(store, conn["id"], ["awaiting"], type_=type_name, imports_first=True)
+    found = conflicts.find(changes)
+    rows = []
+    for c in changes:
+        conflict = found.get(c["id"])
+        if conflict is not None and c["id"] != conflict.id:
+            continue
+        if direction and c["direction"] != direction and conflict is None:
+            continue
+        rows.append(wizard.pending_row(c, conn["name"], conflict))
+    return rows
+
+
+def test_streamed_pending_with_conflicts_is_the_loaded_one(env):
+    store, conn = env
+    staging.stage_lines(store, conn, "Customer", [json.dumps({"id": f"E{i}", "Name": f"E{i}"}) for i in range(4)])
+    for i, local_id in enumerate(("E1", "Q1", "E3", "E3")):  # E1 and E3 changed on both sides (E3 twice)
+        store_changes.insert_change(store, connection_id=conn["id"], direction="import", type_="Customer", action="mod",
+                                    local_id=local_id, qb_id=f"8000000{i}-1", name=local_id,
+                                    payload={"Phone": str(i)}, before={"Phone": None})
+    for direction in (None, "import", "export"):
+        for type_name in (None, "Customer", "Vendor"):
+            want = _pending_reference(store, conn, direction, type_name)
+            assert wizard.pending(store, conn, direction=direction, type_name=type_name) == want, (direction, type_name)
+            assert wizard.count_pending(store, conn, direction=direction, type_name=type_name) == len(want)
+    assert sum(r["conflict"] for r in wizard.pending(store, conn)) == 2

@@ -130,7 +130,7 @@ def test_imports_detect_add_mod_delete_without_duplicates(env):
     (row,) = wizard.pending(store, conn)
     assert (row["action"], row["local_id"]) == ("add", "80-1")
     approve(env)
-    assert delivery.apply_queued_imports(store, conn) == [first]
+    delivery.apply_import(store, first, {**qb, "Phone": "2", "EditSequence": "2"})  # as re-read now
     assert records.get_record(store, conn["id"], "Customer", "80-1")["data"]["Phone"] == "2"
     # A real change in QuickBooks: a mod with a field-by-field before/after.
     mod = delivery.record_import(store, conn, "Customer", {**qb, "Phone": "3", "EditSequence": "3"})
@@ -138,13 +138,13 @@ def test_imports_detect_add_mod_delete_without_duplicates(env):
     assert shown["action"] == "mod" and shown["fields"] == [{"field": "Phone", "before": "2", "after": "3"}]
     # Only QuickBooks' bookkeeping moved: no change, but the mirror keeps the fresh EditSequence.
     approve(env)
-    delivery.apply_queued_imports(store, conn)
+    delivery.apply_import(store, mod, {**qb, "Phone": "3", "EditSequence": "3"})
     assert delivery.record_import(store, conn, "Customer", {**qb, "Phone": "3", "EditSequence": "4", "TimeModified": "x"}) is None
     assert records.get_record(store, conn["id"], "Customer", "80-1")["edit_sequence"] == "4"
     gone = delivery.record_import(store, conn, "Customer", {"ListID": "80-1", "ListDelType": "Customer"}, deleted=True)
     assert wizard.show(store, conn, gone)["action"] == "delete"
     approve(env)
-    delivery.apply_queued_imports(store, conn)
+    delivery.apply_import(store, gone, None)
     assert records.list_records(store, conn["id"], "Customer") == []
     assert [e["action"] for e in overview.feed(store, conn)] == ["add", "mod", "delete"]
 

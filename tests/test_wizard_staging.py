@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from wizard_support import company_for, simulate_web_connector_run
+from wizard_support import company_for, quickbooks_id, simulate_web_connector_run
 
 from qbsync.errors import InvalidInput, NotFound
 from qbsync.store import changes as store_changes
@@ -17,7 +17,8 @@ from qbsync.sync import delivery, overview, staging, wizard
 @pytest.fixture
 def env(tmp_path):
     store = open_store(tmp_path / "s.db", create=True)
-    conn = connections.add_connection(store, name="main", username="u", password_hash="h")
+    conn = connections.add_connection(store, name="main", username="u", password_hash="h",
+                                      import_types=["Customer", "Invoice"])
     yield store, conn
     store.close()
 
@@ -37,6 +38,14 @@ def sync_all(env):
     store, conn = env
     wizard.approve(store, conn)
     simulate_web_connector_run(store.path)
+
+
+def imported(env, *records):
+    """`records` created in QuickBooks, then detected, approved and applied by two Web Connector
+    runs; they are in the mirror under their ListID/TxnID (see `quickbooks_id`)."""
+    store, _ = env
+    simulate_web_connector_run(store.path, imports=list(records))
+    sync_all(env)
 
 
 def test_new_records_are_adds_and_numbers_are_normalised(env):
@@ -105,19 +114,20 @@ def test_references_are_kept_and_recorded(env):
 
 def test_a_reference_resolving_to_the_same_record_is_not_a_change(env):
     store, conn = env
-    delivery.record_import(store, conn, "Customer", {"ListID": "80-1", "Name": "Acme", "FullName": "Acme", "EditSequence": "1"})
-    delivery.record_import(store, conn, "Invoice", {"TxnID": "90-1", "RefNumber": "5", "EditSequence": "1",
-                                                   "CustomerRef": {"ListID": "80-1", "FullName": "Acme"}})
-    sync_all(env)
+    imported(env, ("Customer", {"ListID": "80-1", "Name": "Acme"}),
+             ("Invoice", {"TxnID": "90-1", "RefNumber": "5", "TxnDate": "2026-11-20",
+                          "CustomerRef": {"ListID": "80-1"}}))
     # The app links its own ids to both, with the same content: links only, no mods.
-    result = stage(env, "Customer", {"id": "C1", "ListID": "80-1", "Name": "Acme"})
+    result = stage(env, "Customer", {"id": "C1", "ListID": quickbooks_id(store.path, "80-1"), "Name": "Acme"})
     assert (result.linked, result.modified) == (1, 0)
-    result = stage(env, "Invoice", {"id": "I1", "TxnID": "90-1", "RefNumber": "5", "CustomerRef": {"local_id": "C1"}})
+    result = stage(env, "Invoice", {"id": "I1", "TxnID": quickbooks_id(store.path, "90-1"), "RefNumber": "5",
+                                    "CustomerRef": {"local_id": "C1"}})
     assert (result.linked, result.modified) == (1, 0)
     assert awaiting(env) == []
-    result = stage(env, "Customer", {"id": "C1", "ListID": "80-1", "Name": "Acme", "Phone": "1"})
+    acme = quickbooks_id(store.path, "80-1")
+    result = stage(env, "Customer", {"id": "C1", "ListID": acme, "Name": "Acme", "Phone": "1"})
     (row,) = awaiting(env)
-    assert result.modified == 1 and row["local_id"] == "C1" and row["qb_id"] == "80-1"
+    assert result.modified == 1 and row["local_id"] == "C1" and row["qb_id"] == acme
 
 
 def test_deletes(env):
@@ -187,14 +197,13 @@ def test_bill_lines_and_payment_applied_to_txn(env):
 
 def test_a_conflicting_link_is_refused_or_skipped(env):
     store, conn = env
-    delivery.record_import(store, conn, "Customer", {"ListID": "80-1", "Name": "Acme", "EditSequence": "1"})
-    delivery.record_import(store, conn, "Customer", {"ListID": "80-2", "Name": "Bolt", "EditSequence": "1"})
-    sync_all(env)
-    stage(env, "Customer", {"id": "C1", "ListID": "80-1", "Name": "Acme"})
-    with pytest.raises(InvalidInput, match="linked to Customer 80-1"):
-        stage(env, "Customer", {"id": "C1", "ListID": "80-2", "Name": "Bolt"})
+    imported(env, ("Customer", {"ListID": "80-1", "Name": "Acme"}), ("Customer", {"ListID": "80-2", "Name": "Bolt"}))
+    acme, bolt = quickbooks_id(store.path, "80-1"), quickbooks_id(store.path, "80-2")
+    stage(env, "Customer", {"id": "C1", "ListID": acme, "Name": "Acme"})
+    with pytest.raises(InvalidInput, match=f"linked to Customer {acme}"):
+        stage(env, "Customer", {"id": "C1", "ListID": bolt, "Name": "Bolt"})
     result = staging.stage_lines(store, conn, "Customer", [
-        "\ufeff" + json.dumps({"id": "C1", "ListID": "80-2", "Name": "Bolt"}),
+        "\ufeff" + json.dumps({"id": "C1", "ListID": bolt, "Name": "Bolt"}),
         json.dumps({"id": "C3", "Name": "Cedar"}),
     ], skip_invalid=True)
     assert result.added == 1 and [p.line for p in result.skipped] == [1]

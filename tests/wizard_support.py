@@ -31,7 +31,6 @@ from qbsync.store import changes as store_changes
 from qbsync.store import connections as store_connections
 from qbsync.store import open_store
 from qbsync.store import records as store_records
-from qbsync.sync import delivery
 from qbsync.sync.passwords import hash_password
 from qbsync.testing import FakeQuickBooks, RunReport, WebConnector
 
@@ -152,9 +151,10 @@ def simulate_web_connector_run(
     outcomes: Mapping[str, Any] | None = None,
     imports: Iterable[tuple[str, dict[str, Any]]] = (),
 ) -> dict[str, list[int]]:
-    """A Web Connector run against the store at `db` (until the queue is settled): detected
-    `imports` are recorded and approved imports applied (by the session library: the service does
-    not import yet), then the real service sends the queued exports to FakeQuickBooks.
+    """A Web Connector run against the store at `db` (until the queue is settled). First the
+    `imports` happen in QuickBooks, as a user would do them (see `act_in_quickbooks`); then the
+    real service runs a session: approved imports re-read and applied, queued exports sent to
+    FakeQuickBooks, and (for a connection that imports) what changed in QuickBooks detected.
 
     `outcomes` maps an export's local id to what QuickBooks does with it, set up in the company
     before the run: "ok" (default); ("error", code, message) with code 3100 (an Add whose name is
@@ -165,16 +165,16 @@ def simulate_web_connector_run(
     outcome is checked in the store afterwards.
 
     Returns the change ids by what happened: synced, error, unknown, requeued (still queued after
-    the run: sent back or still waiting), applied and detected (imports)."""
+    the run: sent back or still waiting), applied (approved imports) and detected (import changes
+    the run created or updated)."""
     outcomes = dict(outcomes or {})
     report: dict[str, list[int]] = {k: [] for k in ("synced", "error", "unknown", "requeued", "applied", "detected")}
+    act_in_quickbooks(db, imports)
     with open_store(db) as store:
         conn = store_connections.resolve_connection(store, connection)
-        for type_name, data in imports:
-            cid = delivery.record_import(store, conn, type_name, data, deleted=bool(data.pop("_deleted", False)))
-            if cid:
-                report["detected"].append(cid)
-        report["applied"] = delivery.apply_queued_imports(store, conn)
+        approved_imports = [c["id"] for c in store_changes.list_changes(store, conn["id"], ["queued"], direction="import")]
+        imports_before = {c["id"]: c["updated_at"] for c in store_changes.list_changes(
+            store, conn["id"], ["awaiting", "held"], direction="import")}
         queued = store_changes.list_changes(store, conn["id"], ["queued"], direction="export")
         by_local_id = {c["local_id"]: c for c in queued}
         missing = set(outcomes) - set(by_local_id)
@@ -195,6 +195,9 @@ def simulate_web_connector_run(
             store_connections.update_connection(store, conn["name"], password_hash=own_hash)
     with open_store(db) as store:
         after = {c["id"]: c for c in store_changes.get_changes(store, [c["id"] for c in queued])}
+        report["applied"] = [c["id"] for c in store_changes.get_changes(store, approved_imports) if c["status"] == "synced"]
+        report["detected"] = [c["id"] for c in store_changes.list_changes(store, conn["id"], ["awaiting"], direction="import")
+                              if imports_before.get(c["id"]) != c["updated_at"]]
     for change in queued:
         row = after[change["id"]]
         kind = {"synced": "synced", "queued": "requeued"}.get(row["status"], "error")
@@ -203,6 +206,61 @@ def simulate_web_connector_run(
         report[kind].append(change["id"])
         _check(outcomes.get(change["local_id"], "ok"), row)
     return report
+
+
+def _ids_file(db: Path | str) -> Path:
+    return Path(f"{db}.quickbooks-ids.json")
+
+
+def quickbooks_id(db: Path | str, made_up: str) -> str:
+    """The ListID/TxnID QuickBooks gave the record a test created with the id `made_up`."""
+    ids = json.loads(_ids_file(db).read_text()) if _ids_file(db).exists() else {}
+    return ids.get(made_up, made_up)
+
+
+_NOT_TYPED = ("EditSequence", "TimeCreated", "TimeModified", "FullName", "Sublevel", "ListDelType", "TxnDelType")
+
+
+def act_in_quickbooks(db: Path | str, changes: Iterable[tuple[str, Mapping[str, Any]]]) -> None:
+    """Records added, changed or deleted in the QuickBooks company of `db` as a QuickBooks user
+    would (qbXML Add field names). A record given with an id QuickBooks does not know (a test's
+    made-up ListID/TxnID) is created, and the made-up id stands for QuickBooks' own from then on
+    (`quickbooks_id`); a known one is edited (unless nothing differs); `"_deleted": True`
+    deletes it."""
+    from qbsync.qbxml.entities import entity
+
+    changes = list(changes)
+    if not changes:
+        return
+    company = company_for(db)
+    ids = json.loads(_ids_file(db).read_text()) if _ids_file(db).exists() else {}
+    for type_name, data in changes:
+        data = dict(data)
+        deleted = bool(data.pop("_deleted", False))
+        id_field = entity(type_name).id_field
+        given = data.pop(id_field, None)
+        fields = _own_ids({k: v for k, v in data.items() if k not in _NOT_TYPED}, ids)
+        known = ids.get(given, given) if given else None
+        current = company.get(type_name, known) if known else None
+        if deleted:
+            company.delete(type_name, known)
+        elif current is None:
+            made = company.create(type_name, fields)
+            if given:
+                ids[given] = made[id_field]
+        elif any(str(current.get(k)) != str(v) for k, v in fields.items()):
+            company.edit(type_name, known, fields)
+    _ids_file(db).write_text(json.dumps(ids))
+
+
+def _own_ids(value: Any, ids: Mapping[str, str]) -> Any:
+    """References to made-up ids as references to QuickBooks' own."""
+    if isinstance(value, Mapping):
+        return {k: ids.get(v, v) if k in ("ListID", "TxnID") and isinstance(v, str) else _own_ids(v, ids)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_own_ids(v, ids) for v in value]
+    return value
 
 
 def _refuse(company: FakeQuickBooks, store: Any, conn: Mapping[str, Any], change: Mapping[str, Any],

@@ -69,6 +69,8 @@ def changes(
     """The feed for the app: applied imports and export results (JSON lines).
 
     Each line has its `cursor`: store the last one and pass it back with --since next time.
+    `result` is `applied` (an import), `synced` or `error` (an export), or `dropped` (an export
+    change the admin dropped for QuickBooks' version in a conflict: `qbsync resolve --use quickbooks`).
 
     Example:
 

@@ -64,16 +64,23 @@ def _check_options(path: str, min_client_version: str | None) -> str:
     return path
 
 
-def _listen(app: Any, host: str, port: int, threads: int) -> Any:
+def _listen(app: Any, host: str, port: int, threads: int, **limits: Any) -> Any:
     from qbsync.errors import QbsyncError
     from qbsync.connector.app import RunningServer
 
     try:
-        return RunningServer(app, host, port, threads)
+        return RunningServer(app, host, port, threads, **limits)
     except OSError as exc:
         raise QbsyncError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     except ValueError as exc:  # waitress: unresolvable host
         raise QbsyncError(f"cannot listen on {host}:{port}: {exc}") from None
+
+
+def _lockout_text(per_user: int, per_address: int, minutes: int) -> str:
+    limits = [f"{n} per {what}" for n, what in ((per_user, "user name"), (per_address, "address")) if n]
+    if not limits:
+        return "no login lockout"
+    return f"login lockout: {' or '.join(limits)} failed logins in {minutes} min lock for {minutes} min"
 
 
 def serve_connector(
@@ -120,6 +127,34 @@ def serve_connector(
                                             "for the URLs the service writes (the WSDL's address). Only when "
                                             "every request comes through the proxy."),
     ] = False,
+    max_request_body: Annotated[
+        int, typer.Option("--max-request-body", metavar="MB", min=1, max=4096,
+                          help="Largest request accepted, in MB (2^20 bytes); a larger one is answered 413 before "
+                               "it is read. qbXML responses can be tens of MB.")
+    ] = 100,
+    max_connections: Annotated[
+        int, typer.Option("--max-connections", min=1, max=10000,
+                          help="Connections open at once; more wait until one closes.")
+    ] = 100,
+    idle_timeout: Annotated[
+        int, typer.Option("--idle-timeout", metavar="SECONDS", min=1,
+                          help="Seconds a connection may stay silent (mid-request or between requests) before it "
+                               "is closed.")
+    ] = 300,
+    lockout_failures: Annotated[
+        int, typer.Option("--lockout-failures", min=0,
+                          help="Failed logins of one user name within --lockout-minutes that lock it for "
+                               "--lockout-minutes (answered nvu, like a wrong password); 0: no lockout.")
+    ] = 10,
+    lockout_minutes: Annotated[
+        int, typer.Option("--lockout-minutes", min=1, help="The window failed logins are counted in, and how long a "
+                                                            "lock lasts.")
+    ] = 15,
+    lockout_address_failures: Annotated[
+        int, typer.Option("--lockout-address-failures", min=0,
+                          help="Failed logins from one client address (any user name) within --lockout-minutes "
+                               "that lock the address; 0: no address lockout.")
+    ] = 50,
 ) -> None:
     """Run the SOAP service QuickBooks Web Connector polls, until Ctrl+C or SIGTERM.
 
@@ -161,10 +196,14 @@ def serve_connector(
         str(db_path), batch_size=batch_size, session_timeout=session_timeout, response_timeout=response_timeout,
         min_client_version=min_client_version,
         log=log, log_qbxml=log_qbxml, record_dir=None if record is None else str(record),
-        min_run_interval=min_run_interval,
+        min_run_interval=min_run_interval, lockout_failures=lockout_failures, lockout_minutes=lockout_minutes,
+        lockout_address_failures=lockout_address_failures,
     )
-    app = make_wsgi_app(service, path, db_path=str(db_path), log=log, behind_proxy=behind_proxy)
-    server = _listen(app, host, port, threads)
+    max_body_bytes = max_request_body * 1024 * 1024
+    app = make_wsgi_app(service, path, db_path=str(db_path), log=log, behind_proxy=behind_proxy,
+                        max_body_bytes=max_body_bytes)
+    server = _listen(app, host, port, threads, max_body_bytes=max_body_bytes, connection_limit=max_connections,
+                     idle_timeout=idle_timeout)
     url = server.url(path)
 
     stopped_by: list[str] = []
@@ -181,7 +220,9 @@ def serve_connector(
         write_text(url + "\n")
         log.info(f"qbsync: serving the Web Connector on {url} (WSDL {url}?wsdl, status page "
                  f"{server.url('/support')}); store {db_path}; {threads} threads, batch size {batch_size}, "
-                 f"session timeout {session_timeout}s, response timeout {response_timeout}s"
+                 f"session timeout {session_timeout}s, response timeout {response_timeout}s; requests up to "
+                 f"{max_request_body} MB, {max_connections} connections, idle timeout {idle_timeout}s; "
+                 + _lockout_text(lockout_failures, lockout_address_failures, lockout_minutes)
                  + (f", minimum run interval {min_run_interval}s" if min_run_interval else "")
                  + (", behind a proxy (X-Forwarded-Proto/Host trusted)" if behind_proxy else ""))
         server.run()

@@ -17,7 +17,7 @@ CONNECTION_COLUMNS = (
 # The JSON keys of a connection (store.connections lists them): the csv/tsv header when there are none.
 CONNECTION_KEYS = (
     "id", "name", "username", "company_file", "qbxml_version", "import_types", "import_since", "created_at",
-    "updated_at", "last_contact_at", "last_contact_outcome",
+    "updated_at", "last_contact_at", "last_contact_outcome", "import_page_size", "last_detected_at",
 )
 
 _USERNAME_HELP = "The Web Connector user name (in the .qwc file)."
@@ -32,6 +32,10 @@ ImportOption = Annotated[
 ImportSinceOption = Annotated[
     str | None, typer.Option("--import-since", metavar="DATE", help="Import only records modified on or after this date (YYYY-MM-DD: midnight UTC) "
                  "or time (2026-03-01T10:00:00+02:00, stored in UTC as 2026-03-01T08:00:00Z).")
+]
+PageSizeOption = Annotated[
+    int | None, typer.Option("--import-page-size", metavar="N", min=1, max=10000,
+                             help="Records per page when reading changes from QuickBooks (MaxReturned; default 500).")
 ]
 VersionOption = Annotated[str | None, typer.Option("--qbxml-version", metavar="VERSION", help="Highest qbXML version to use (e.g. 13.0).")]
 PasswordStdinOption = Annotated[bool, typer.Option("--password-stdin", help="Read the password from the first line of stdin.")]
@@ -111,6 +115,7 @@ def add(
     company_file: CompanyFileOption = "",
     import_types: ImportOption = None,
     import_since: ImportSinceOption = None,
+    import_page_size: PageSizeOption = None,
     qbxml_version: VersionOption = "13.0",
     password_stdin: PasswordStdinOption = False,
     password_env: PasswordEnvOption = None,
@@ -139,7 +144,7 @@ def add(
         password = read_password(password_stdin, password_env)
         sc.add_connection(
             store, name=name, username=username, password_hash=hash_password(password), company_file=company_file or "",
-            qbxml_version=version, import_types=types, import_since=since,
+            qbxml_version=version, import_types=types, import_since=since, import_page_size=import_page_size or 500,
         )
     say(f"added connection {name} (Web Connector username {username})")
 
@@ -166,11 +171,15 @@ def set_(
     company_file: CompanyFileOption = None,
     import_types: ImportOption = None,
     import_since: ImportSinceOption = None,
+    import_page_size: PageSizeOption = None,
     qbxml_version: VersionOption = None,
     db: DbOption = "qbsync.db",
     quiet: QuietOption = False,
 ) -> None:
     """Change a connection's settings (only the options given).
+
+    Setting --import-since starts import detection over from that date (records already
+    offered or imported are not offered again unless they changed).
 
     Example:
 
@@ -182,11 +191,16 @@ def set_(
     fields = {
         "name": _checked_option(rename, "--rename"), "username": _checked_option(username, "--username"), "company_file": company_file, "import_types": _types(import_types),
         "import_since": _since(import_since), "qbxml_version": _version(qbxml_version),
+        "import_page_size": import_page_size,
     }
     if all(v is None for v in fields.values()):
         raise UsageError("nothing to change: give at least one option (see --help)")
-    with open_db(db) as store:
-        sc.update_connection(store, name, **fields)
+    with open_db(db) as store, store.transaction():
+        row = sc.update_connection(store, name, **fields)
+        if import_since is not None:
+            from qbsync.store import imports as store_imports
+
+            store_imports.clear_watermarks(store, row["id"])
     say(f"updated connection {rename or name}")
 
 

@@ -1,8 +1,9 @@
-"""The Sync Wizard: `qbsync pending`, `show`, `check`, `uncheck`, `approve`."""
+"""The Sync Wizard: `qbsync pending`, `show`, `check`, `uncheck`, `approve`, `resolve`."""
 
 from __future__ import annotations
 
 import sys
+from enum import Enum
 from typing import Annotated
 
 import typer
@@ -23,6 +24,7 @@ TypeOption = Annotated[str | None, typer.Option("--type", "-t", metavar="TYPE", 
 # nothing awaits approval. The table shows wizard.PENDING_COLUMNS.
 PENDING_KEYS = (
     "id", "direction", "type", "action", "name", "checked", "detected_at", "summary", "local_id", "qb_id", "connection",
+    "conflict", "conflict_with",
 )
 
 
@@ -63,13 +65,24 @@ def pending(
     for key, title in wizard.SECTIONS:
         if direction and key != direction.strip().lower():
             continue
-        section = [r for r in rows if r["direction"] == key]
+        # A conflict is an export row; asked for imports only, it shows there (QuickBooks changed it too).
+        section = [r for r in rows if r["direction"] == key or (r["conflict"] and direction)]
         write_text(("" if first else "\n") + f"{title} ({len(section)})\n")
         first = False
         if section:
             render(section, fmt, wizard.PENDING_COLUMNS)
         else:
             write_text("  nothing awaiting approval\n")
+    waiting = [r["id"] for r in rows if r["conflict"]]
+    if waiting:
+        say(conflicts_wait(waiting))
+
+
+def conflicts_wait(ids: list[int]) -> str:
+    """"1 conflict waits: qbsync resolve 7 --use app|quickbooks" (several: their ids after it)."""
+    if len(ids) == 1:
+        return f"1 conflict waits: qbsync resolve {ids[0]} --use app|quickbooks"
+    return f"{len(ids)} conflicts wait: qbsync resolve ID --use app|quickbooks (ID: {', '.join(map(str, ids))})"
 
 
 def show(
@@ -96,8 +109,12 @@ def show(
     if f != "table":
         render_object(change, f)
         return
-    skip = {"fields", "payload", "references", "error", "summary"}
+    skip = {"fields", "payload", "references", "error", "summary", "app", "quickbooks"}
+    if not change["conflict"]:
+        skip.add("conflict")  # said only of a conflict
     facts = [{"key": k, "value": v} for k, v in change.items() if k not in skip and v is not None]
+    if change["conflict"]:
+        facts.append({"key": "summary", "value": change["summary"]})
     if change.get("error"):
         e = change["error"]
         facts += [{"key": "status_code", "value": e["status_code"]}, {"key": "reason", "value": e["reason"]},
@@ -106,6 +123,15 @@ def show(
         facts.append({"key": f"refers to ({ref['path']})", "value": f"{ref['ref_type'] or 'record'} {ref['local_id']}"})
     render(facts, "table", ("key", "value"))
     write_text("\n")
+    if change["conflict"]:
+        from qbsync.sync import conflicts
+
+        app, qb = change["app"], change["quickbooks"]
+        write_text(f"Both sides changed it: the app (change {app['id']}, {app['action']})"
+                   f" and QuickBooks (change {qb['id']}, {qb['action']}, EditSequence {qb['edit_sequence']})\n")
+        render(conflicts.side_by_side_of(app, qb, change["type"]), "table", ("field", "before", "app", "quickbooks"))
+        say(conflicts_wait([app["id"]]))
+        return
     render(change["fields"], "table", ("field", "before", "after"))
 
 
@@ -189,6 +215,9 @@ def approve(
         qbsync approve --uncheck 4 --clear-unchecked --yes
 
         qbsync approve --uncheck 4 7 --yes
+
+    A conflict (both sides changed one record) is neither approved, kept nor cleared: it waits
+    until a side is picked with `qbsync resolve ID --use app|quickbooks`.
     """
     from qbsync.errors import UsageError
     from qbsync.sync import wizard
@@ -207,16 +236,19 @@ def approve(
         rows = wizard.pending(store, conn_row) if not yes else None  # --yes shows nothing: no rows to build
         if not (rows if rows is not None else wizard.count_pending(store, conn_row)):
             say("nothing awaits approval")
-            result = {"queued": [], "held" if rule == "keep" else "cleared": []}
+            result = {"queued": [], "held" if rule == "keep" else "cleared": [], "conflicts": []}
         else:
             shown = None
             if not yes:
-                going = [r for r in rows if r["checked"] and r["id"] not in unchecked_now]
-                left = len(rows) - len(going)
+                ordinary = [r for r in rows if not r["conflict"]]
+                going = [r for r in ordinary if r["checked"] and r["id"] not in unchecked_now]
+                left = len(ordinary) - len(going)
                 imports = sum(1 for r in going if r["direction"] == "import")
                 fate = "kept: they come back after the next Web Connector run" if rule == "keep" else "cleared: they do not come back unless they change again"
+                conflicted = len(rows) - len(ordinary)
                 warn(f"Approve {plural(len(going), 'change')} ({imports} import, {len(going) - imports} export)"
-                    + (f"; {plural(left, 'unchecked change')} will be {fate}" if left else ""))
+                    + (f"; {plural(left, 'unchecked change')} will be {fate}" if left else "")
+                    + (f"; {plural(conflicted, 'conflict')} stay{'s' if conflicted == 1 else ''} waiting" if conflicted else ""))
                 if not confirm_or_yes("Approve?", yes, "approve"):
                     say("nothing approved")
                     raise typer.Exit(1)
@@ -231,9 +263,62 @@ def approve(
                     else f"; cleared {len(result[other])} unchecked"
                 )
             say(message)
+            if result["conflicts"]:  # left undone: shown even with --quiet
+                warn(conflicts_wait(result["conflicts"]))
     if fmt is not None:
-        out = {"queued": result["queued"], "held": result.get("held", []), "cleared": result.get("cleared", [])}
+        out = {"queued": result["queued"], "held": result.get("held", []), "cleared": result.get("cleared", []),
+               "conflicts": result["conflicts"]}
         render([out], fmt)
+
+
+class Side(str, Enum):
+    """Whose version of a record both sides changed goes: the app's or QuickBooks'."""
+
+    app = "app"
+    quickbooks = "quickbooks"
+
+
+def resolve(
+    change_id: Annotated[str, typer.Argument(metavar="ID", help="Either change id of the conflict.")],
+    use: Annotated[
+        Side | None, typer.Option("--use", case_sensitive=False, help="Whose version goes (required): the app's or QuickBooks'.")
+    ] = None,
+    fmt: ResultFormatOption = None,
+    conn: ConnectionOption = None,
+    db: DbOption = "qbsync.db",
+    quiet: QuietOption = False,
+) -> None:
+    """Pick a side of a conflict: a record both the app and QuickBooks changed.
+
+    `--use app`: QuickBooks' change is cleared; the app's change stays in the wizard, checked, and
+    goes with the EditSequence QuickBooks had when its change was found (QuickBooks answers 3200
+    only if it changed the record again since). `--use quickbooks`: the app's change is cleared
+    and the app is told (feed result `dropped`); QuickBooks is not touched; QuickBooks' change
+    stays in the wizard, checked. Either way approve it as usual.
+
+    Examples:
+
+        qbsync resolve 7 --use app
+
+        qbsync resolve 7 --use quickbooks --format json
+    """
+    from qbsync.errors import UsageError
+    from qbsync.sync import conflicts
+
+    (cid,) = parse_ids([change_id]) or [0]
+    if use is None:  # checked here, not by click: one line, like every usage error
+        raise UsageError("resolve needs --use app or --use quickbooks (whose version goes)")
+    side = getattr(use, "value", use)
+    with open_db(db) as store:
+        kept, dropped = conflicts.resolve(store, connection(store, conn), cid, side)
+    if side == "app":
+        say(f"change {kept['id']}: the app's version goes (checked; approve to send it); "
+            f"QuickBooks' change {dropped['id']} cleared")
+    else:
+        say(f"change {kept['id']}: QuickBooks' version comes to the app (checked; approve to apply it); "
+            f"the app's change {dropped['id']} cleared and the app told (feed: dropped); QuickBooks is not changed")
+    if fmt is not None:
+        render([kept, dropped], fmt, keys=conflicts.RESULT_KEYS)
 
 
 def register(app: typer.Typer) -> None:
@@ -242,3 +327,4 @@ def register(app: typer.Typer) -> None:
     app.command("check")(check)
     app.command("uncheck")(uncheck)
     app.command("approve")(approve)
+    app.command("resolve")(resolve)

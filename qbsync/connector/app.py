@@ -31,8 +31,24 @@ from urllib.parse import parse_qsl
 from qbsync.connector.soap import make_application
 from qbsync.connector.wsdl import build_wsdl
 
-# qbXML responses travel inside one SOAP string and can be tens of MB.
-MAX_BODY_BYTES = 512 * 1024 * 1024
+MB = 1024 * 1024
+# The HTTP limits, set deliberately (waitress' own defaults are a 1 GiB body and 120 s), each a
+# `serve-connector` option. qbXML responses travel inside one SOAP string and can be tens of MB
+# (a 50 MB query response is about 69 MB on the wire once escaped): 100 MB leaves room for that,
+# and a body claiming more is answered 413 from its Content-Length, before a byte of it is read
+# (a chunked body is cut off, 413, as soon as it passes the limit).
+DEFAULT_MAX_BODY_MB = 100
+MAX_BODY_BYTES = DEFAULT_MAX_BODY_MB * MB
+# Connections open at once (waitress' connection_limit); beyond it new connections wait in the
+# listen backlog until one closes. The Web Connector uses one connection at a time per PC.
+DEFAULT_CONNECTION_LIMIT = 100
+# Seconds a connection may stay silent, mid-request or between requests, before it is closed
+# (waitress' channel_timeout): a slow QuickBooks PC uploading a big response keeps sending.
+DEFAULT_IDLE_TIMEOUT = 300
+# Request line and headers together (waitress' default is 256 KiB); QBWC sends a few hundred bytes.
+MAX_HEADER_BYTES = 64 * 1024
+# The client address the app works out for each SOAP request (for the login lockout).
+CLIENT_ADDRESS_KEY = "qbsync.client_address"
 SOAP_CONTENT_TYPE = "text/xml; charset=utf-8"
 
 _FAULT = (
@@ -58,7 +74,8 @@ class ConnectorApp:
     /support and /healthz pages read (default: ``service.db_path``)."""
 
     def __init__(self, service: Any, path: str = "/qbwc", *, db_path: Any = None,
-                 log: Log | logging.Logger | None = None, behind_proxy: bool = False):
+                 log: Log | logging.Logger | None = None, behind_proxy: bool = False,
+                 max_body_bytes: int = MAX_BODY_BYTES):
         from spyne.server.wsgi import WsgiApplication
 
         if not path.startswith("/"):
@@ -66,11 +83,15 @@ class ConnectorApp:
         self.path = path.rstrip("/") or "/"
         self.db_path = db_path if db_path is not None else getattr(service, "db_path", None)
         self.behind_proxy = behind_proxy
+        self.max_body_bytes = int(max_body_bytes)
         if log is None:
             log = logging.getLogger("qbsync.soap")
         self.log: Log = log.warning if isinstance(log, logging.Logger) else log
         _quiet_spyne()
-        self.soap = WsgiApplication(make_application(service, self.log), max_content_length=MAX_BODY_BYTES)
+        # block_length: spyne reads the body in blocks and joins them, a second copy of a body
+        # that may be 100 MB; read in one block, the join hands back that one bytes object.
+        self.soap = WsgiApplication(make_application(service, self.log), max_content_length=self.max_body_bytes,
+                                    block_length=self.max_body_bytes)
         self.soap.event_manager.add_listener("wsgi_exception", self._on_fault)
 
     # -- routing --------------------------------------------------------------------------
@@ -78,6 +99,11 @@ class ConnectorApp:
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
             return self._route(environ, start_response)
+        except (UnicodeError, LookupError) as exc:  # the body is not in the charset it names
+            self.log(f"SOAP fault for request (Client): {type(exc).__name__}: {' '.join(str(exc).split())[:200]}")
+            if self._is_soap_path(environ):
+                return _client_fault(start_response, "the request is not valid text in the charset it names")
+            return _respond(start_response, "400 Bad Request", "text/plain; charset=utf-8", b"bad request\n")
         except Exception as exc:  # the last line of defence: never a traceback page
             self.log(f"internal error on {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}: "
                      f"{type(exc).__name__}: {exc}")
@@ -121,6 +147,10 @@ class ConnectorApp:
         if not environ.get("CONTENT_TYPE"):
             environ["CONTENT_TYPE"] = SOAP_CONTENT_TYPE
         environ["QUERY_STRING"] = ""  # ?wsdl on a POST must not turn it into a WSDL request
+        environ[CLIENT_ADDRESS_KEY] = client_address(environ, behind_proxy=self.behind_proxy)
+        if str(environ.get("CONTENT_LENGTH") or "0").strip() in ("", "0"):
+            self.log("SOAP fault for request (Client): empty request body")
+            return _client_fault(start_response, "the request has no body: POST a SOAP 1.1 envelope")
         return self.soap(environ, start_response)
 
     def _on_fault(self, ctx: Any) -> None:
@@ -156,12 +186,22 @@ class ConnectorApp:
 
 def make_wsgi_app(
     service: Any, path: str = "/qbwc", *, db_path: Any = None, log: Log | logging.Logger | None = None,
-    behind_proxy: bool = False,
+    behind_proxy: bool = False, max_body_bytes: int = MAX_BODY_BYTES,
 ) -> ConnectorApp:
     """The WSGI app serving `service` at `path`, plus the WSDL, /support and /healthz.
     `log`: a logger (faults go to its warning level) or a callable taking one line.
-    `behind_proxy`: trust X-Forwarded-Proto / X-Forwarded-Host for the URLs the app writes."""
-    return ConnectorApp(service, path, db_path=db_path, log=log, behind_proxy=behind_proxy)
+    `behind_proxy`: trust X-Forwarded-Proto / X-Forwarded-Host for the URLs the app writes, and
+    X-Forwarded-For for the client's address. `max_body_bytes`: the largest SOAP request read
+    (the server, see `RunningServer`, refuses larger ones with 413 before the app sees them)."""
+    return ConnectorApp(service, path, db_path=db_path, log=log, behind_proxy=behind_proxy,
+                        max_body_bytes=max_body_bytes)
+
+
+def _client_fault(start_response: StartResponse, text: str) -> list[bytes]:
+    from xml.sax.saxutils import escape
+
+    body = _FAULT.replace("soap:Server", "soap:Client").format(escape(text)).encode("utf-8")
+    return _respond(start_response, "500 Internal Server Error", SOAP_CONTENT_TYPE, body)
 
 
 def _respond(start_response: StartResponse, status: str, content_type: str, body: bytes, *,
@@ -183,6 +223,19 @@ _HOST_RE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-
 def _forwarded(environ: dict[str, Any], header: str) -> str:
     """The first (client-side) value of a forwarded header; proxies in a chain append theirs."""
     return str(environ.get(header) or "").split(",")[0].strip()
+
+
+_ADDRESS_RE = re.compile(r"[0-9A-Fa-f:.]{2,45}")
+
+
+def client_address(environ: dict[str, Any], *, behind_proxy: bool = False) -> str:
+    """The address the request came from: the connection's peer, or behind a proxy the last
+    X-Forwarded-For entry (the one our proxy added; earlier entries are whatever the client sent)."""
+    if behind_proxy:
+        forwarded = str(environ.get("HTTP_X_FORWARDED_FOR") or "").split(",")[-1].strip().strip("[]")
+        if _ADDRESS_RE.fullmatch(forwarded):
+            return forwarded
+    return str(environ.get("REMOTE_ADDR") or "")
 
 
 def _request_url(environ: dict[str, Any], path: str, *, behind_proxy: bool = False) -> str:
@@ -211,17 +264,27 @@ class RunningServer:
     `keep_proxy_headers` (default: the app's own ``behind_proxy``) is true."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 8080, threads: int = 4, *,
-                 keep_proxy_headers: bool | None = None):
+                 keep_proxy_headers: bool | None = None, max_body_bytes: int | None = None,
+                 connection_limit: int = DEFAULT_CONNECTION_LIMIT, idle_timeout: int = DEFAULT_IDLE_TIMEOUT):
         from waitress.server import create_server
 
         if keep_proxy_headers is None:
             keep_proxy_headers = bool(getattr(app, "behind_proxy", False))
+        if max_body_bytes is None:
+            max_body_bytes = int(getattr(app, "max_body_bytes", MAX_BODY_BYTES))
         self.host = host
         self._server = create_server(
             app, host=host, port=port, threads=threads, ident="qbsync",
-            max_request_body_size=MAX_BODY_BYTES,
-            # A qbXML response can take a while to upload from a slow QuickBooks PC.
-            channel_timeout=300,
+            # waitress refuses a body of max_request_body_size bytes or more: a body of exactly
+            # the limit passes. Bodies over 512 KiB (inbuf_overflow) wait in a temporary file,
+            # not in memory, until the whole request is in.
+            max_request_body_size=int(max_body_bytes) + 1,
+            max_request_header_size=MAX_HEADER_BYTES,
+            # waitress counts its own listening socket and wake-up pipe in the limit.
+            connection_limit=int(connection_limit) + 2,
+            channel_timeout=int(idle_timeout),
+            # How often silent connections are looked for (waitress: every 30 s).
+            cleanup_interval=max(1, min(30, int(idle_timeout) // 2)),
             clear_untrusted_proxy_headers=not keep_proxy_headers,
         )
         self._stopped = threading.Event()
@@ -292,14 +355,14 @@ class RunningServer:
             self._thread.join(timeout)
 
 
-def serve(app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 4) -> RunningServer:
+def serve(app: Any, host: str = "127.0.0.1", port: int = 0, threads: int = 4, **limits: Any) -> RunningServer:
     """Start `app` on waitress in a background thread (port 0: any free port) and return the
     running server (``.port``, ``.url(path)``, ``.stop()``); also a context manager that stops
-    it on exit::
+    it on exit (`limits`: RunningServer's max_body_bytes, connection_limit, idle_timeout)::
 
         with serve(app) as server:
             urlopen(server.url("/healthz"))
     """
-    server = RunningServer(app, host, port, threads)
+    server = RunningServer(app, host, port, threads, **limits)
     server.start()
     return server

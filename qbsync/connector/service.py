@@ -29,16 +29,30 @@ from pathlib import Path
 from typing import Any
 
 from qbsync import __version__
+from qbsync.engine import imports as engine_imports
 from qbsync.engine import session as engine
-from qbsync.engine.model import ExportChange, Failed, Mirror, MirrorRecord, Outcome, Refreshed, Unknown, Waiting
+from qbsync.engine.model import (
+    Applied,
+    ExportChange,
+    Failed,
+    ImportChange,
+    Mirror,
+    MirrorRecord,
+    Outcome,
+    Refreshed,
+    Unknown,
+    Waiting,
+)
 from qbsync.engine.session import Limits, ProtocolError, Reply, Session, SessionState, Work
 from qbsync.errors import QbsyncError, StoreBusy
 from qbsync.recording import HCP_FILE, Recorder, request_file, response_file
 from qbsync.store import connections as store_connections
 from qbsync.store import export_lookup
+from qbsync.store import imports as store_imports
+from qbsync.store import logins as store_logins
 from qbsync.store import sessions as store_sessions
 from qbsync.store.db import Store, open_store
-from qbsync.sync import export_results
+from qbsync.sync import export_results, import_results
 from qbsync.sync import delivery
 from qbsync.sync.passwords import verify_password
 from qbsync.timeutil import iso_utc, parse_iso_utc, to_utc, utc_clock
@@ -128,13 +142,18 @@ class ConnectorService:
         clock: Callable[[], datetime] | None = None,
         min_run_interval: int | None = None,
         busy_postpone: bool = True,
+        lockout_failures: int = 10,
+        lockout_minutes: float = 15,
+        lockout_address_failures: int = 50,
     ):
         """`session_timeout`: seconds of silence after which a session with nothing out is
         abandoned; `response_timeout`: the same while a message is with QuickBooks (default 30
         minutes: QuickBooks can take minutes on a big message). `min_run_interval`: seconds sent
         as authenticate()[3], a lower bound on the Web Connector's auto-run interval.
         `busy_postpone`: a `busy` answer tells an auto-run Web Connector (authenticate()[2]) to
-        try again when the running session would expire."""
+        try again when the running session would expire. `lockout_failures` failed logins of one
+        user name within `lockout_minutes` lock it for `lockout_minutes` (`lockout_address_failures`
+        from one client address lock the address); 0 turns either off."""
         if min_run_interval is not None and int(min_run_interval) < 1:
             raise QbsyncError("the minimum run interval must be at least 1 second", 2)
         try:
@@ -151,6 +170,11 @@ class ConnectorService:
         self.clock = clock or utc_clock
         self.min_run_interval = None if min_run_interval is None else int(min_run_interval)
         self.busy_postpone = busy_postpone
+        if lockout_failures < 0 or lockout_address_failures < 0 or lockout_minutes <= 0:
+            raise QbsyncError("lockout limits must be positive (0 failures: no lockout)", 2)
+        self.lockout_failures = int(lockout_failures)
+        self.lockout_address_failures = int(lockout_address_failures)
+        self.lockout_window = timedelta(minutes=float(lockout_minutes))
 
     @property
     def batch_size(self) -> int:
@@ -259,7 +283,9 @@ class ConnectorService:
         mirror = Mirror(MirrorRecord.from_row(r)
                         for r in export_lookup.records_for_local_ids(store, connection_id, local_ids))
         missing = {i for i in local_ids if not mirror.find(i)}
-        return Work(changes, mirror, export_lookup.unapproved_local_ids(store, connection_id, missing))
+        approved_imports = [ImportChange.from_row(r)
+                            for r in store_imports.queued_imports(store, connection_id, max_change_id)]
+        return Work(changes, mirror, export_lookup.unapproved_local_ids(store, connection_id, missing), approved_imports)
 
     def _apply(self, call: _Call, reply: Reply) -> None:
         """Record the reply's outcomes in the store and log what they say."""
@@ -267,6 +293,10 @@ class ConnectorService:
             self.log.info("session %d: %s", call.session_id, note)
         for detail in reply.details:
             self.log.debug("session %d: %s", call.session_id, detail)
+        if reply.found:
+            changed = import_results.record_found(call.store, call.connection_id, reply.found, at=call.now)
+            if changed:
+                call.state.count("detected", changed)
         if not reply.outcomes:
             return
         rows = export_results.record_outcomes(call.store, reply.outcomes, at=call.now)
@@ -282,6 +312,9 @@ class ConnectorService:
             self.log.debug("session %d: %s outcome unknown: %s", call.session_id, what, o.reason)
         elif isinstance(o, Waiting):
             self.log.debug("session %d: %s not sent: %s", call.session_id, what, o.reason)
+        elif isinstance(o, Applied):
+            self.log.debug("session %d: %s applied from QuickBooks%s", call.session_id, what,
+                           " (deleted there)" if o.snapshot is None else "")
         elif isinstance(o, Refreshed):
             how = "the app's values win" if o.send is None else "merged with QuickBooks' changes"
             self.log.info("session %d: %s re-read from QuickBooks (EditSequence %s); %s",
@@ -301,17 +334,67 @@ class ConnectorService:
                                   min_run_interval=self.min_run_interval)
 
     @_guarded(busy=lambda self: self._answer(engine.AUTH_BUSY))
-    def authenticate(self, username: str, password: str) -> list[str]:
+    def authenticate(self, username: str, password: str, client_address: str | None = None) -> list[str]:
         """[ticket, "" | company file | "none" | "nvu" | "busy"], then, when they apply, the
-        seconds to postpone (index 2, "" for none) and the minimum run interval (index 3)."""
+        seconds to postpone (index 2, "" for none) and the minimum run interval (index 3).
+
+        `client_address` (the SOAP layer passes it) counts failed logins per address as well as
+        per user name. A locked user name or address is answered `nvu` exactly like a wrong
+        password, whatever password came; it still costs one scrypt (against a dummy hash, so
+        even the right password cannot be told apart), so the timing does not show the lock."""
         username = username or ""
         with self._store() as store:
+            now = self._now()
+            locked = self._lockout(store, username, client_address, now)
             found = store_connections.connection_by_username(store, username) if username else None
-            ok = verify_password(password or "", found["password_hash"] if found else _DUMMY_HASH)
-            if not found or not ok:
-                self.log.info("authenticate: invalid user name or password for %r", username)
+            usable = found is not None and locked is None
+            ok = verify_password(password or "", found["password_hash"] if usable else _DUMMY_HASH)
+            if locked is not None:
+                self.log.info("authenticate: %s is locked out until %s; answered as a bad login", *locked)
                 return self._answer(engine.AUTH_INVALID_USER)
+            if not usable or not ok:
+                self.log.info("authenticate: invalid user name or password for %r%s", username[:100],
+                              f" from {client_address}" if client_address else "")
+                self._count_failure(store, username, client_address, now)
+                return self._answer(engine.AUTH_INVALID_USER)
+            if username:
+                store_logins.clear_failures(store, store_logins.USERNAME, username)
             return self._authenticate(store, found)
+
+    def _lockout(self, store: Store, username: str, address: str | None, now: datetime) -> tuple[str, str] | None:
+        """(what is locked, until when) when the user name or the address is locked out now."""
+        for scope, subject, what in self._login_subjects(username, address):
+            row = store_logins.active_lock(store, scope, subject, iso_utc(now))
+            if row is not None:
+                return what, row["locked_until"]
+        return None
+
+    def _login_subjects(self, username: str, address: str | None) -> list[tuple[str, str, str]]:
+        subjects = []
+        if self.lockout_failures and username:
+            subjects.append((store_logins.USERNAME, username, f"user {username[:100]!r}"))
+        if self.lockout_address_failures and address:
+            subjects.append((store_logins.ADDRESS, address, f"address {address}"))
+        return subjects
+
+    def _count_failure(self, store: Store, username: str, address: str | None, now: datetime) -> None:
+        """Record a failed login; lock the user name (or address) that reached its limit."""
+        subjects = self._login_subjects(username, address)
+        if not subjects:
+            return
+        at, since = iso_utc(now), iso_utc(now - self.lockout_window)
+        minutes = round(self.lockout_window.total_seconds() / 60)
+        with store.transaction():
+            store_logins.prune(store, failures_before=since, locks_ended_by=at)
+            for scope, subject, what in subjects:
+                store_logins.record_failure(store, scope, subject, at)
+                count = store_logins.failures_since(store, scope, subject, since)
+                limit = self.lockout_failures if scope == store_logins.USERNAME else self.lockout_address_failures
+                if count >= limit:
+                    until = iso_utc(now + self.lockout_window)
+                    store_logins.lock(store, scope, subject, at=at, until=until, failures=count)
+                    self.log.warning("authenticate: %s locked out after %d failed logins in %d minutes (until %s)",
+                                     what, count, minutes, until)
 
     def _authenticate(self, store: Store, connection: dict[str, Any]) -> list[str]:
         now = self._now()
@@ -322,8 +405,11 @@ class ConnectorService:
                                            self.limits)
                        for r in store_sessions.open_sessions(store, cid)]
             queued, top = export_lookup.count_queued(store, cid)
+            approved_imports = store_imports.count_queued_imports(store, cid)
+            detection = self._detection(store, connection, now)
             work = self._load_work(store, cid, top) if queued and not running else None
-            admission = engine.admit(queued=queued, imports_due=self.imports_due(store, connection, now),
+            admission = engine.admit(queued=queued + approved_imports,
+                                     imports_due=detection is not None or approved_imports > 0,
                                      running_seconds_left=running, busy_postpone=self.busy_postpone, work=work)
             if admission.outcomes:
                 export_results.record_outcomes(store, admission.outcomes, at=iso_utc(now))
@@ -341,14 +427,17 @@ class ConnectorService:
                               if waiting else "")
                 return self._answer(engine.AUTH_NO_WORK)
             ticket = secrets.token_urlsafe(24)  # 192 random bits
-            state = SessionState(total=queued, max_change_id=top)
+            state = SessionState(total=queued + approved_imports, max_change_id=top,
+                                 detect=detection.to_dict() if detection is not None else None)
             session_id = store_sessions.create_session(
                 store, ticket_hash=ticket_hash(ticket), connection_id=cid, at=iso_utc(now), state=state.to_dict()
             )
             store_connections.record_contact(store, cid, "in progress", at=iso_utc(now))
         if self.record_dir is not None:
             self._start_recording(store, session_id, state, connection, queued, now)
-        self.log.info("session %d started for connection %s: %d change(s) queued", session_id, connection["name"], queued)
+        self.log.info("session %d started for connection %s: %d change(s) queued%s%s", session_id, connection["name"],
+                      queued, f", {approved_imports} approved import(s)" if approved_imports else "",
+                      f"; checking QuickBooks for changes: {', '.join(detection.tasks)}" if detection else "")
         return self._answer(connection.get("company_file") or engine.AUTH_GO, ticket=ticket)
 
     def _expire_stale(self, store: Store, now: datetime) -> None:
@@ -373,9 +462,20 @@ class ConnectorService:
         with store.transaction():
             store_sessions.update_session(store, session_id, state=state.to_dict())
 
-    def imports_due(self, store: Store, connection: dict[str, Any], now: datetime) -> bool:
-        """Whether an import type of the connection is due (the two-way sync fills this in)."""
-        return False
+    def _detection(self, store: Store, connection: dict[str, Any], now: datetime) -> engine_imports.Detection | None:
+        """The detection a session of `connection` starting now runs: its import types from their
+        watermarks, or None when it imports nothing or looked less than --min-run-interval ago."""
+        types = connection.get("import_types") or []
+        if not types:
+            return None
+        last = connection.get("last_detected_at")
+        if self.min_run_interval and last and (now - parse_iso_utc(last)).total_seconds() < self.min_run_interval:
+            return None
+        return engine_imports.Detection.start(
+            types, store_imports.watermarks(store, int(connection["id"])),
+            first_since=engine_imports.qbxml_time(connection.get("import_since")),
+            page_size=int(connection.get("import_page_size") or engine_imports.DEFAULT_PAGE_SIZE),
+        )
 
     @_guarded(busy="")
     def send_request_xml(

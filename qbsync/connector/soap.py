@@ -11,6 +11,8 @@ ints ``0`` before the service sees them.
 
 from __future__ import annotations
 
+import codecs
+import inspect
 import logging
 import re
 from typing import Any
@@ -18,6 +20,7 @@ from typing import Any
 from spyne import Application, Array, Fault, Integer32, ServiceBase, Unicode, rpc
 from spyne.protocol.soap import Soap11
 
+from qbsync.qbxml import safexml
 from qbsync.qbxml.xmlchars import without_invalid_xml_chars
 from qbsync.connector.operations import ARRAY_OF_STRING, INT, INTUIT_NS, OPERATIONS
 
@@ -36,6 +39,10 @@ def _text(value: Any) -> str:
 def _clean(value: Any) -> str:
     text = _text(value)
     return without_invalid_xml_chars(text)  # a result holding one would fail to serialize
+
+
+# Where the WSGI app leaves the client's address (qbsync.connector.app.CLIENT_ADDRESS_KEY).
+_CLIENT_ADDRESS_KEY = "qbsync.client_address"
 
 
 def _call(ctx: Any, operation: str, *args: Any) -> Any:
@@ -85,7 +92,11 @@ class QbwcService(ServiceBase):
 
     @rpc(Unicode, Unicode, _returns=ArrayOfString, **_result("authenticate"))
     def authenticate(ctx, strUserName, strPassword):  # noqa: N803
-        values = _call(ctx, "authenticate", _text(strUserName), _text(strPassword))
+        extra = []
+        if ctx.app.qbsync_takes_address:  # the login lockout counts failures per address too
+            environ = getattr(ctx.transport, "req_env", None) or {}
+            extra.append(environ.get(_CLIENT_ADDRESS_KEY) or environ.get("REMOTE_ADDR") or None)
+        values = _call(ctx, "authenticate", _text(strUserName), _text(strPassword), *extra)
         return [_clean(v) for v in values or ()]
 
     @rpc(Unicode, Unicode, Unicode, Unicode, Integer32, Integer32, _returns=Unicode, **_result("sendRequestXML"))
@@ -161,6 +172,40 @@ def _declare(ctx: Any) -> None:
         ctx.out_string = [_DECLARATION, *ctx.out_string]
 
 
+class _Soap11In(Soap11):
+    """spyne's SOAP 1.1 reader, stricter where the envelope comes from outside.
+
+    - A DOCTYPE is refused (Client fault): spyne's parser already resolves no entity and
+      loads no DTD, and libxml2 caps entity amplification; the envelope of a Web Connector
+      never has one, so one is an attack or a mistake either way.
+    - A body declared UTF-8 goes to lxml as bytes: spyne would first decode it into a
+      Python string (and, since the envelope declares its encoding, encode it back), three
+      copies of a body that may be 100 MB. Invalid UTF-8 then becomes lxml's Client fault,
+      not a UnicodeDecodeError. An unknown charset is a Client fault.
+    """
+
+    def create_in_document(self, ctx: Any, charset: str | None = None) -> None:
+        if charset:
+            try:
+                if codecs.lookup(charset).name == "utf-8":
+                    charset = None
+            except LookupError:
+                raise Fault("Client.UnsupportedCharset", f"unknown charset {charset[:40]!r}") from None
+        super().create_in_document(ctx, charset)
+        root = ctx.in_document[0] if isinstance(ctx.in_document, tuple) else ctx.in_document
+        if safexml.has_doctype(root.getroottree()):
+            raise Fault("Client.DoctypeRefused", f"SOAP envelope refused: {safexml.DOCTYPE_REFUSED}")
+
+
+def _takes_address(service: Any) -> bool:
+    """Whether the service's authenticate takes a third argument, `client_address`
+    (ConnectorService does; a stand-in with the plain (username, password) signature keeps working)."""
+    try:
+        return "client_address" in inspect.signature(service.authenticate).parameters
+    except (AttributeError, TypeError, ValueError):
+        return False
+
+
 def make_application(service: Any, log: Any = None) -> Application:
     """The spyne Application for `service` (a ConnectorService or anything with its methods).
 
@@ -170,13 +215,14 @@ def make_application(service: Any, log: Any = None) -> Application:
         tns=INTUIT_NS,
         name="QBWebConnectorSvc",
         # huge_tree: a qbXML query response is one text node that can be tens of MB.
-        in_protocol=Soap11(validator=None, huge_tree=True),
+        in_protocol=_Soap11In(validator=None, huge_tree=True),
         # lxml's declaration uses single quotes and a line break; write the usual one ourselves.
         out_protocol=Soap11(pretty_print=False, xml_declaration=False),
     )
     app.event_manager.add_listener("method_return_string", _declare)
     app.event_manager.add_listener("method_exception_string", _declare)
     app.qbsync_service = service
+    app.qbsync_takes_address = _takes_address(service)
     app.qbsync_log = log or _log.warning
     check_against_table(app)
     return app

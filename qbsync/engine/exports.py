@@ -58,6 +58,7 @@ class PlannedRequest:
     change_id: int
     request: Request
     note: str | None = None  # something worth a log line (e.g. a re-read before a Mod)
+    type_name: str | None = None  # the entity type (when the plan has no change to tell it)
 
 
 @dataclass
@@ -69,6 +70,7 @@ class ExportPlan:
     invalid: list[Failed] = field(default_factory=list)  # never sent: Error Log
     waiting: list[Waiting] = field(default_factory=list)  # a reference is neither synced nor queued
     deferred: list[Waiting] = field(default_factory=list)  # waits on a change still queued
+    settled: list[Outcome] = field(default_factory=list)  # decided without a message
 
     @property
     def empty(self) -> bool:
@@ -448,7 +450,7 @@ class SentMessage:
             kinds[p.request.name] = kinds.get(p.request.name, 0) + 1
         label = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
         return cls(plan.kind, seq, {p.request_id: p.change_id for p in plan.requests},
-                   {p.request_id: types[p.change_id] for p in plan.requests}, message_set_id, label)
+                   {p.request_id: p.type_name or types[p.change_id] for p in plan.requests}, message_set_id, label)
 
 
 @dataclass

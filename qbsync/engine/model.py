@@ -210,4 +210,55 @@ class Waiting:
     reason: str
 
 
-Outcome = Synced | Failed | Requeued | Unknown | Refreshed | Waiting
+@dataclass
+class ImportChange:
+    """An approved import (status ``queued``): the record is re-read by its ListID/TxnID and its
+    current version applied (a deletion is applied as it is)."""
+
+    id: int
+    type: str
+    action: str  # add / mod / delete
+    local_id: str
+    qb_id: str | None = None
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> ImportChange:
+        return cls(int(row["id"]), row["type"], row["action"], str(row["local_id"]), row.get("qb_id"))
+
+
+@dataclass(frozen=True)
+class Applied:
+    """An approved import's record as QuickBooks has it now (None: a deletion), to apply to the
+    mirror and the feed."""
+
+    change_id: int
+    snapshot: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Detected:
+    """A record QuickBooks reported as changed (a Ret) or deleted (a ListDeletedRet /
+    TxnDeletedRet): it becomes an import change awaiting approval, unless it is qbsync's own
+    save or nothing changed. Not tied to a change: it has no `change_id`."""
+
+    type_name: str
+    record: dict[str, Any]
+    deleted: bool = False
+
+
+@dataclass(frozen=True)
+class Watermark:
+    """Detection of `kind` (a type, or ListDeleted / TxnDeleted) read everything up to
+    QuickBooks' own time `value` (a TimeModified / TimeDeleted, with its offset)."""
+
+    kind: str
+    value: str
+
+
+@dataclass(frozen=True)
+class DetectionDone:
+    """Every import type was checked in this session (the time of the next check counts from now)."""
+
+
+Outcome = Synced | Failed | Requeued | Unknown | Refreshed | Waiting | Applied
+Found = Detected | Watermark | DetectionDone  # what detection learnt (no change id)

@@ -11,9 +11,11 @@ the session ends, the text for the connection's status. An event that is illegal
 current phase (see `TRANSITIONS`) raises `ProtocolError`, which carries the answer to give, and
 leaves the state unchanged.
 
-A session runs *steps* (`STEPS`), each producing messages and consuming their responses; today
-``export`` (approved app → QuickBooks changes, re-reads before Mods included). The two-way sync
-and the settling of unknown outcomes slot in as further steps.
+A session runs *steps* (`STEPS`), each producing messages and consuming their responses:
+``apply`` (approved imports re-read by id and applied, `qbsync.engine.imports`), ``export``
+(approved app → QuickBooks changes, re-reads before Mods included, `qbsync.engine.exports`),
+then ``detect`` (what changed in QuickBooks since the last look, when the connection imports and
+detection is due). The settling of unknown outcomes slots in as a further step.
 
 Percent complete: the work known at session start (`total`) against the changes settled so far,
 an integer that never goes down, and 100 only when nothing more will be sent.
@@ -28,12 +30,26 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from qbsync.engine import exports, refresh
-from qbsync.engine.model import ExportChange, Failed, Mirror, Outcome, Refreshed, Requeued, Synced, Unknown, Waiting
+from qbsync.engine import exports, imports, refresh
+from qbsync.engine.model import (
+    Applied,
+    DetectionDone,
+    ExportChange,
+    Failed,
+    Found,
+    ImportChange,
+    Mirror,
+    Outcome,
+    Refreshed,
+    Requeued,
+    Synced,
+    Unknown,
+    Waiting,
+)
 from qbsync.qbxml.versions import VersionError, version_key
 
-EXPORT, DONE = "export", "done"
-STEPS = (EXPORT,)  # the two-way sync puts its import steps here
+APPLY, EXPORT, DETECT, DONE = "apply", "export", "detect", "done"
+STEPS = (APPLY, EXPORT, DETECT)
 
 # Protocol strings (the Web Connector's words) and receiveResponseXML's error answer.
 AUTH_INVALID_USER = "nvu"
@@ -95,13 +111,15 @@ class Limits:
 
 @dataclass
 class Work:
-    """What the export step needs: the connection's queued exports, the mirror records they
-    touch, and which of the local ids they need still have a change to be approved, held or in
-    the Error Log (None: not known; a reference to anything else not in QuickBooks fails)."""
+    """What the steps need: the connection's queued exports, the mirror records they touch,
+    which of the local ids they need still have a change to be approved, held or in the Error
+    Log (None: not known; a reference to anything else not in QuickBooks fails), and the
+    approved imports to apply."""
 
     changes: list[ExportChange] = field(default_factory=list)
     mirror: Mirror = field(default_factory=Mirror)
     unapproved: frozenset[str] | None = None
+    imports: list[ImportChange] = field(default_factory=list)
 
 
 @dataclass
@@ -121,6 +139,7 @@ class OutMessage:
 class Reply:
     answer: Any
     outcomes: list[Outcome] = field(default_factory=list)
+    found: list[Found] = field(default_factory=list)  # what detection read (no change id)
     message: OutMessage | None = None
     notes: list[str] = field(default_factory=list)  # lines for the server log
     details: list[str] = field(default_factory=list)  # lines for the server log's debug level
@@ -131,7 +150,7 @@ class Reply:
 class SessionState:
     """Everything a session remembers between callbacks, saved as JSON."""
 
-    step: str = EXPORT
+    step: str = STEPS[0]
     total: int = 0  # changes queued when the session started
     max_change_id: int = 0  # changes approved later wait for the next session
     percent: int = 0
@@ -153,6 +172,7 @@ class SessionState:
     expired_at: str | None = None  # closed for silence (ISO UTC); None when open or closed normally
     expired_idle: bool = False  # nothing was out when it expired: it may be revived
     expired_seq: int | None = None  # the message that was out when it expired
+    detect: dict[str, Any] | None = None  # imports.Detection.to_dict(); None: no detection this session
 
     # -- persistence ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -216,6 +236,9 @@ class SessionState:
                     self._no_more(o.change_id)
             elif isinstance(o, Refreshed):
                 self.refreshed[str(o.change_id)] = o.edit_sequence
+            elif isinstance(o, Applied):
+                self.count("imported")
+                self._settle(o.change_id)
 
     def _no_more(self, change_id: int) -> None:
         if change_id not in self.skip:
@@ -227,8 +250,10 @@ class SessionState:
         if not more:
             self.percent = 100
             return 100
-        done = len(self.settled)
-        value = min(99, (done * 100) // self.total) if self.total > 0 else 0
+        read = int((self.detect or {}).get("read", 0))
+        done = len(self.settled) + read
+        total = self.total + read + int((self.detect or {}).get("remaining", 0))
+        value = min(99, (done * 100) // total) if total > 0 else 0
         self.percent = max(self.percent, value)
         return self.percent
 
@@ -244,9 +269,14 @@ class SessionState:
             ("unknown", "outcome unknown", "outcomes unknown"),
             ("waiting", "waiting", "waiting"),
             ("requeued", "back in the queue", "back in the queue"),
+            ("imported", "imported", "imported"),
+            ("detected", "change from QuickBooks to approve", "changes from QuickBooks to approve"),
         ):
             if c.get(key):
                 parts.append(_plural(c[key], one, many))
+        problems = (self.detect or {}).get("problems") or []
+        if problems:
+            parts.append(_plural(len(problems), "import type not checked", "import types not checked"))
         if len(parts) == 1 and not synced:
             return "Nothing to sync"
         return ", ".join(parts)
@@ -427,9 +457,8 @@ class Session:
         if st.sent is not None:  # the previous answer never came: QBWC lost it
             sent = exports.SentMessage.from_dict(st.sent)
             st.sent = None
-            lost = exports.lost(sent, "the Web Connector asked for the next message before answering "
-                                      f"message {sent.seq}; QuickBooks may have applied it")
-            self._take(reply, lost)
+            lost = self._lost(reply, sent, "the Web Connector asked for the next message before answering "
+                                           f"message {sent.seq}; QuickBooks may have applied it")
             _forget(work, lost)
         if st.fatal or st.step == DONE:
             return self._nothing(reply, st.last_error if st.fatal else None)
@@ -455,7 +484,7 @@ class Session:
             self._take(reply, [Failed(cid, None, f"not sent: {exc}") for cid in plan.change_ids()])
             reply.notes.append(f"could not build message {seq}: {exc}")
             return self._nothing(reply, f"qbsync could not build the next message: {exc}")
-        types = {c.id: c.type for c in work.changes}
+        types = {c.id: c.type for c in (*work.changes, *work.imports)}
         sent = exports.SentMessage.from_plan(plan, seq, message_set_id, types)
         sent.step = st.step
         st.seq, st.sent = seq, sent.to_dict()
@@ -473,6 +502,8 @@ class Session:
         st.error_pending = False
         sent = exports.SentMessage.from_dict(st.sent)  # type: ignore[arg-type]
         st.sent = None
+        if sent.step == DETECT:
+            return self._detected(work, sent, response, hresult, message)
         found = self._interpret(sent, response, hresult, message)
         found.outcomes = refresh.decide_all(found.outcomes, work.changes, work.mirror)  # merge before the Mod
         reply = Reply(0, notes=[found.summary])
@@ -524,8 +555,8 @@ class Session:
             sent = exports.SentMessage.from_dict(st.sent)
             st.expired_seq = sent.seq
             st.sent = None
-            self._take(reply, exports.lost(sent, f"the Web Connector session timed out while message {sent.seq} "
-                                                 "was with QuickBooks; it may have been applied"))
+            self._lost(reply, sent, f"the Web Connector session timed out while message {sent.seq} "
+                                    "was with QuickBooks; it may have been applied")
         self._end(reply, "expired: " + st.summary())
         return reply
 
@@ -541,7 +572,7 @@ class Session:
         if st.sent is not None:
             sent = exports.SentMessage.from_dict(st.sent)
             st.sent = None
-            self._take(reply, exports.lost(sent, f"the session ended before QuickBooks answered message {sent.seq}"))
+            self._lost(reply, sent, f"the session ended before QuickBooks answered message {sent.seq}")
         st.closed = True
         reply.closing = outcome or st.closing_text()
 
@@ -559,21 +590,68 @@ class Session:
         return reply
 
     def _plan_step(self, step: str, work: Work) -> exports.ExportPlan:
-        # One entry per step of STEPS; the two-way sync adds its import steps.
+        # One entry per step of STEPS.
+        st = self.state
+        if step == APPLY:
+            return imports.plan_apply(work.imports, skip=set(st.skip) | set(st.settled),
+                                      batch_size=self.limits.batch_size)
         if step == EXPORT:
-            st = self.state
             return exports.plan_exports(
                 work.changes, work.mirror, batch_size=self.limits.batch_size, version=st.qbxml_version or "13.0",
                 skip=set(st.skip) | set(st.settled), refreshed=st.refreshed_ids(), alone=set(st.alone),
                 unapproved=work.unapproved,
             )
+        if step == DETECT:
+            return imports.plan_detect(imports.Detection.from_dict(st.detect) if st.detect else None)
         raise ValueError(f"unknown session step {step!r}")
 
     @staticmethod
     def _interpret(sent: exports.SentMessage, response: str, hresult: str, message: str) -> exports.Interpretation:
+        if sent.step == APPLY:
+            return imports.interpret_apply(sent, response, hresult, message)
         if sent.step == EXPORT:
             return exports.interpret(sent, response, hresult, message)
         raise ValueError(f"unknown session step {sent.step!r}")
+
+    def _lost(self, reply: Reply, sent: exports.SentMessage, reason: str) -> list[Outcome]:
+        """The answer to `sent` will never come: its writes are outcome unknown, its re-reads
+        stay approved, and a detection pass starts over (its iterator died with it)."""
+        if sent.step == DETECT:
+            self._detection_broke(reply, f"message {sent.seq} was not answered")
+            return []
+        outcomes = imports.lost(sent, reason) if sent.step == APPLY else exports.lost(sent, reason)
+        self._take(reply, outcomes)
+        return outcomes
+
+    def _detection_broke(self, reply: Reply, why: str) -> None:
+        st = self.state
+        if not st.detect:
+            return
+        det = imports.Detection.from_dict(st.detect)
+        reply.notes.append(det.restart(why))
+        self._save_detection(reply, det)
+
+    def _save_detection(self, reply: Reply, det: imports.Detection) -> None:
+        was_done = imports.Detection.from_dict(self.state.detect or {"tasks": [], "since": {}}).done
+        self.state.detect = det.to_dict()
+        if det.done and not was_done:
+            reply.found.append(DetectionDone())
+
+    def _detected(self, work: Work, sent: exports.SentMessage, response: str, hresult: str, message: str) -> Reply:
+        """A detection response: what it found goes into the reply, the pass moves on."""
+        st = self.state
+        det = imports.Detection.from_dict(st.detect or {"tasks": [], "since": {}})
+        result = imports.interpret_detect(det, sent, response, hresult, message)
+        reply = Reply(0, notes=result.notes, found=list(result.found))
+        self._save_detection(reply, det)
+        if result.fatal:
+            st.fatal = True
+            st.failure = st.last_error = result.fatal
+            st.error_pending = True
+            reply.answer = FATAL
+            return reply
+        reply.answer = st.progress(self._has_more(work, [], reply))
+        return reply
 
     def _next_plan(self, work: Work, reply: Reply) -> exports.ExportPlan | None:
         """The session's next message: the current step's, or else the first later step's that
@@ -582,7 +660,8 @@ class Session:
         st = self.state
         while st.step != DONE:
             plan = self._plan_step(st.step, work)
-            self._take(reply, [*plan.invalid, *plan.waiting])
+            self._take(reply, [*plan.invalid, *plan.waiting, *plan.settled])
+            _forget(work, plan.settled)
             if not plan.empty:
                 return plan
             self._take(reply, plan.deferred)  # what still waits is not sent in this session
@@ -600,9 +679,10 @@ class Session:
 def _forget(work: Work, outcomes: list[Outcome]) -> None:
     """`work` as the store has it after `outcomes`: what they settled is no longer queued, what
     they synced is known to QuickBooks, and what failed is in the Error Log."""
-    settled = {o.change_id: o for o in outcomes if isinstance(o, (Synced, Failed, Unknown))}
+    settled = {o.change_id: o for o in outcomes if isinstance(o, (Synced, Failed, Unknown, Applied))}
     if not settled:
         return
+    work.imports = [c for c in work.imports if c.id not in settled]
     in_error_log = set()
     for change in work.changes:
         o = settled.get(change.id)

@@ -138,6 +138,38 @@ def count_by_status(store: Store, connection_id: int) -> dict[tuple[str, str], i
     return {(r["status"], r["direction"]): r["n"] for r in rows}
 
 
+# Records with an import awaiting and an export awaiting too: driven by the imports (usually few)
+# and the changes_by_entity index, so a queue of 100,000 exports costs nothing here.
+_PAIRED_IMPORTS = (
+    "FROM changes i WHERE i.connection_id = ? AND i.status = 'awaiting' AND i.direction = 'import'{type}"
+    " AND EXISTS (SELECT 1 FROM changes e WHERE e.connection_id = i.connection_id AND e.direction = 'export'"
+    " AND e.type = i.type AND e.local_id = i.local_id AND e.status = 'awaiting')"
+)
+
+
+def count_awaiting_pairs(store: Store, connection_id: int, type_: str | None = None) -> int:
+    """How many (export, import) pairs await approval for one record: the wizard's conflicts
+    (qbsync.sync.conflicts pairs them oldest with oldest), counted without loading the changes."""
+    where = _PAIRED_IMPORTS.format(type=" AND i.type = ?" if type_ else "")
+    params = (connection_id, *((type_,) if type_ else ()))
+    return int(store.scalar(
+        "SELECT coalesce(sum(min(n, (SELECT count(*) FROM changes e WHERE e.connection_id = ? AND e.direction = 'export'"
+        " AND e.type = k.type AND e.local_id = k.local_id AND e.status = 'awaiting'))), 0)"
+        f" FROM (SELECT i.type, i.local_id, count(*) AS n {where} GROUP BY i.type, i.local_id) AS k",
+        (connection_id, *params),
+    ) or 0)
+
+
+def awaiting_pair_changes(store: Store, connection_id: int, type_: str | None = None) -> list[dict[str, Any]]:
+    """Every awaiting change of the records with both an export and an import awaiting (what
+    qbsync.sync.conflicts.find pairs), oldest first: a few rows, whatever the queue's length."""
+    where = _PAIRED_IMPORTS.format(type=" AND i.type = ?" if type_ else "")
+    keys = store.query(f"SELECT DISTINCT i.type, i.local_id {where}", (connection_id, *((type_,) if type_ else ())))
+    found = [c for k in keys for d in ("export", "import")
+             for c in changes_for_entity(store, connection_id, d, k["type"], k["local_id"], ["awaiting"])]
+    return sorted(found, key=lambda c: c["id"])
+
+
 def changes_for_entity(
     store: Store, connection_id: int, direction: str, type_: str, local_id: str, statuses: Iterable[str]
 ) -> list[dict[str, Any]]:

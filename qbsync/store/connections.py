@@ -11,7 +11,7 @@ from qbsync.timeutil import utc_now
 
 _PUBLIC = (
     "id, name, username, company_file, qbxml_version, import_types, import_since, "
-    "created_at, updated_at, last_contact_at, last_contact_outcome"
+    "created_at, updated_at, last_contact_at, last_contact_outcome, import_page_size, last_detected_at"
 )
 
 
@@ -74,6 +74,7 @@ def add_connection(
     qbxml_version: str = "13.0",
     import_types: list[str] | None = None,
     import_since: str | None = None,
+    import_page_size: int = 500,
 ) -> dict[str, Any]:
     now = utc_now()
     with store.transaction():
@@ -83,13 +84,15 @@ def add_connection(
             raise QbsyncError(f"the Web Connector username {username!r} is already used by another connection")
         store.execute(
             "INSERT INTO connections (name, username, password_hash, company_file, qbxml_version, import_types,"
-            " import_since, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (name, username, password_hash, company_file, qbxml_version, json.dumps(import_types or []), import_since, now, now),
+            " import_since, import_page_size, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (name, username, password_hash, company_file, qbxml_version, json.dumps(import_types or []), import_since,
+             int(import_page_size), now, now),
         )
     return get_connection(store, name)
 
 
-_SETTABLE = {"name", "username", "password_hash", "company_file", "qbxml_version", "import_types", "import_since"}
+_SETTABLE = {"name", "username", "password_hash", "company_file", "qbxml_version", "import_types", "import_since",
+             "import_page_size"}
 
 
 def update_connection(store: Store, current_name: str, /, **fields: Any) -> dict[str, Any]:

@@ -188,11 +188,57 @@ def _m004_web_connector_sessions(store: Store) -> None:
     )
 
 
+def _m005_import_detection(store: Store) -> None:
+    # Import detection: per connection and type (or ListDeleted / TxnDeleted), QuickBooks' own
+    # newest TimeModified / TimeDeleted read so far; the connection's page size (MaxReturned)
+    # and when detection last ran (for --min-run-interval).
+    _run(store,
+        """
+        CREATE TABLE import_watermarks (
+            connection_id INTEGER NOT NULL REFERENCES connections(id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            since TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (connection_id, kind)
+        );
+        ALTER TABLE connections ADD COLUMN import_page_size INTEGER NOT NULL DEFAULT 500;
+        ALTER TABLE connections ADD COLUMN last_detected_at TEXT
+        """
+    )
+
+
+def _m006_login_failures(store: Store) -> None:
+    # Failed Web Connector logins, per user name and per client address, and the locks they
+    # set (see qbsync/store/logins.py). In the store, so every server process on it shares them.
+    _run(store,
+        """
+        CREATE TABLE login_failures (
+            id INTEGER PRIMARY KEY,
+            scope TEXT NOT NULL CHECK (scope IN ('username', 'address')),
+            subject TEXT NOT NULL,
+            failed_at TEXT NOT NULL
+        );
+        CREATE INDEX login_failures_by_subject ON login_failures (scope, subject, failed_at);
+        CREATE INDEX login_failures_by_time ON login_failures (failed_at);
+        CREATE TABLE login_lockouts (
+            scope TEXT NOT NULL CHECK (scope IN ('username', 'address')),
+            subject TEXT NOT NULL,
+            locked_at TEXT NOT NULL,
+            locked_until TEXT NOT NULL,
+            failures INTEGER NOT NULL,
+            PRIMARY KEY (scope, subject)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Store], None]]] = [
     (1, "base", _m001_base),
     (2, "references_and_seen", _m002_references_and_seen),
     (3, "feed_and_contact", _m003_feed_and_contact),
     (4, "web_connector_sessions", _m004_web_connector_sessions),
+    (5, "import_detection", _m005_import_detection),
+    (6, "login_failures", _m006_login_failures),
 ]
 LATEST = MIGRATIONS[-1][0]
 

@@ -129,7 +129,8 @@ def qwc_identifiers(store: Store, connection_id: int) -> tuple[str, str]:
 
 def copy_without_secrets(store: Store, dest: str | Path) -> Path:
     """A consistent copy of the store (SQLite's backup API) with every password hash blanked
-    and no session tickets' hashes, for a session recording."""
+    and no session tickets' hashes, failed logins or lockouts (user names people tried, their
+    addresses), for a session recording."""
     dest = Path(dest)
     target = sqlite3.connect(str(dest))
     try:
@@ -138,6 +139,8 @@ def copy_without_secrets(store: Store, dest: str | Path) -> Path:
         target.execute("PRAGMA secure_delete = ON")
         target.execute("UPDATE connections SET password_hash = ''")
         target.execute("UPDATE sessions SET ticket_hash = 'redacted-' || id")
+        target.execute("DELETE FROM login_failures")
+        target.execute("DELETE FROM login_lockouts")
         target.commit()
     finally:
         target.close()

@@ -11,6 +11,10 @@ reliability work, not wired into the service yet) checks QuickBooks (error recov
 query by ExternalGUID/name), and settles it with `record_synced` (it was applied),
 `record_requeue` (it was not) or `record_error`. An admin who checked QuickBooks by hand can
 `qbsync retry --force ID`.
+
+Imports: detection records what QuickBooks reported (`record_import`: an `awaiting` change, or
+nothing for qbsync's own saves and unchanged records); an approved import is applied with the
+version re-read from QuickBooks (`apply_import`).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from qbsync.store import logs as store_logs
 from qbsync.store import records as store_records
 from qbsync.store.db import Store
 from qbsync.timeutil import utc_now
-from qbsync.sync import catalogue, content
+from qbsync.sync import catalogue, content, import_shape
 
 _WAITS_FOR = ("awaiting", "held", "queued", "sending", "error")
 
@@ -180,7 +184,7 @@ def record_import(
             if store_changes.get_seen(store, cid, "import", et.name, local_id) == fp:
                 return None
             if record is None:
-                if fold is not None:  # added and deleted in QuickBooks before anyone approved it
+                if fold is not None and fold["status"] != "error":  # added and deleted before anyone approved it
                     store_changes.update_change(store, fold["id"], status="cleared", resolved_at=utc_now(),
                                                 note="deleted in QuickBooks before it was approved")
                 store_changes.set_seen(store, cid, "import", et.name, local_id, fp)
@@ -224,31 +228,54 @@ def record_import(
     return change_id
 
 
-def apply_queued_imports(store: Store, connection: Mapping[str, Any] | int) -> list[int]:
-    """Approved imports reach the app: the mirror takes the QuickBooks content and the feed
-    gets one entry per change (the app reads it with `qbsync changes`)."""
-    cid = _cid(connection)
-    applied: list[int] = []
+def apply_import(store: Store, change_id: int, snapshot: Mapping[str, Any] | None) -> None:
+    """An approved import reaches the app: QuickBooks' version of the record as re-read just now
+    (`snapshot`; None for a deletion) goes to the mirror, and the feed gets it in the shape the
+    app stages (`import_shape`). An awaiting import of the same record that this version
+    already covers is done with it."""
     with store.transaction():
-        for change in store_changes.list_changes(store, cid, ["queued"], direction="import"):
-            et = catalogue.entity_type(change["type"])
-            snap = change["payload"]
-            record = store_records.get_record(store, cid, change["type"], change["local_id"])
-            if change["action"] == "delete":
-                store_records.delete_record(store, cid, change["type"], change["local_id"])
-            else:
-                if record is None or change["action"] == "add":
-                    data = snap
-                else:
-                    data = content.overlay(record["data"], {k: snap.get(k) for k in change["before"]})
-                store_records.save_record(
-                    store, cid, change["type"], change["local_id"], qb_id=snap.get(et.id_field),
-                    edit_sequence=snap.get("EditSequence"), name=change["name"], data=data, qb_data=snap,
-                )
-            store_changes.update_change(store, change["id"], status="synced", resolved_at=utc_now())
-            store_logs.append_feed(
-                store, change, result="applied", qb_id=change["qb_id"], edit_sequence=snap.get("EditSequence"),
-                data=None if change["action"] == "delete" else snap,
+        change = store_changes.get_change(store, change_id)
+        if change["status"] != "queued" or change["direction"] != "import":
+            raise QbsyncError(f"change {change_id} is not an approved import; it cannot be applied")
+        cid, type_name, local_id = change["connection_id"], change["type"], change["local_id"]
+        et = catalogue.entity_type(type_name)
+        record = store_records.get_record(store, cid, type_name, local_id)
+        edit_sequence = qb_id = data = None
+        if snapshot is None:
+            store_records.delete_record(store, cid, type_name, local_id)
+            store_changes.set_seen(store, cid, "import", type_name, local_id, "deleted")
+            qb_id = change["qb_id"]
+        else:
+            snapshot = dict(snapshot)
+            qb_id = str(snapshot.get(et.id_field) or change["qb_id"])
+            edit_sequence = snapshot.get("EditSequence")
+            data = import_shape.app_data(type_name, snapshot, old_data=(record or {}).get("data"),
+                                         local_id_of=_local_id_of(store, cid))
+            store_records.save_record(
+                store, cid, type_name, local_id, qb_id=qb_id, edit_sequence=edit_sequence,
+                name=et.display_name(snapshot) or change["name"], data=data, qb_data=snapshot,
             )
-            applied.append(change["id"])
-    return applied
+            if edit_sequence:
+                store_changes.set_seen(store, cid, "import", type_name, local_id, f"es:{edit_sequence}")
+        store_changes.update_change(store, change_id, status="synced", resolved_at=utc_now(),
+                                    **({"payload": snapshot} if snapshot is not None else {}))
+        store_logs.append_feed(store, store_changes.get_change(store, change_id), result="applied", qb_id=qb_id,
+                               edit_sequence=edit_sequence, data=data)
+        for other in store_changes.changes_for_entity(store, cid, "import", type_name, local_id, ("awaiting", "held")):
+            if snapshot is None or (edit_sequence and other["payload"].get("EditSequence") == edit_sequence):
+                store_changes.update_change(store, other["id"], status="cleared", resolved_at=utc_now(),
+                                            note=f"applied with change {change_id}")
+
+
+def _local_id_of(store: Store, connection_id: int) -> import_shape.LocalIdOf:
+    """The app's id of a record QuickBooks refers to. A record only known by its ListID/TxnID
+    (imported, never linked by the app) has none: the reference stays QuickBooks', so it still
+    holds when the app links that record to an id of its own."""
+    def local_id_of(types: tuple[str, ...], qb_id: str) -> str | None:
+        for type_name in types:
+            record = store_records.get_record_by_qb_id(store, connection_id, type_name, qb_id)
+            if record is not None and str(record["local_id"]) != qb_id:
+                return str(record["local_id"])
+        return None
+
+    return local_id_of

@@ -33,10 +33,18 @@ OUTCOME_UNKNOWN_REASON = (
 )
 
 
-def reason(status_code: int | None, message: str | None, outcome_unknown: bool = False) -> str:
+# An approved import whose re-read found nothing: the record vanished from QuickBooks. The
+# message qbsync wrote says so; the code's general meaning (a missing key) would not.
+_VANISHED_CODES = (1, 500, 3120)
+
+
+def reason(status_code: int | None, message: str | None, outcome_unknown: bool = False,
+           direction: str | None = None) -> str:
     """The reason in plain words: the catalogue's meaning of the code, else QuickBooks' message."""
     if outcome_unknown:
         return OUTCOME_UNKNOWN_REASON + (f" ({message})" if message else "")
+    if direction == "import" and status_code in _VANISHED_CODES and message:
+        return message
     info = status_info(status_code)
     if info is not None and getattr(info, "known", True):
         return info.meaning
@@ -75,7 +83,8 @@ def error_details(change: Mapping[str, Any], explain: bool = False) -> dict[str,
     out = {
         "status_code": change["status_code"],
         "severity": change["status_severity"],
-        "reason": reason(change["status_code"], change["status_message"], bool(change["outcome_unknown"])),
+        "reason": reason(change["status_code"], change["status_message"], bool(change["outcome_unknown"]),
+                         change["direction"]),
         "message": change["status_message"],
         "outcome_unknown": bool(change["outcome_unknown"]),
         "resolve_in": None if info is None else info.who_acts,
@@ -123,7 +132,7 @@ def failed(store: Store, connection: Mapping[str, Any], *, since: str | None = N
             "direction": direction_label(f["direction"]),
             "action": f["action"],
             "status_code": f["status_code"],
-            "reason": reason(f["status_code"], f["status_message"], f["outcome_unknown"]),
+            "reason": reason(f["status_code"], f["status_message"], f["outcome_unknown"], f["direction"]),
             "message": f["status_message"],
             "attempt": f["attempt"],
             "failed_at": f["failed_at"],

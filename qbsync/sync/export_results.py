@@ -1,4 +1,4 @@
-"""What a Web Connector session records for its exports, beyond `qbsync.sync.delivery`:
+"""What a Web Connector session records for its changes, beyond `qbsync.sync.delivery`:
 marking a message's changes as sent, a synced change that came with a warning, a change that
 never left (invalid, waiting), and the EditSequence re-read before a fix-edit-sequence Mod.
 Each function joins the caller's transaction; `record_outcomes` records what the session engine
@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from qbsync.engine.merge import QB_LINE_PREFIX
-from qbsync.engine.model import Failed, Outcome, Refreshed, Requeued, Synced, Unknown, Waiting
+from qbsync.engine.model import Applied, Failed, Outcome, Refreshed, Requeued, Synced, Unknown, Waiting
 from qbsync.store import changes as store_changes
 from qbsync.store import records as store_records
 from qbsync.store.db import Store
@@ -145,4 +145,6 @@ def record_outcomes(store: Store, outcomes: Iterable[Outcome], *, at: str) -> di
             note_waiting(store, o.change_id, o.reason)
         elif isinstance(o, Refreshed):
             record_refreshed(store, change, o)
+        elif isinstance(o, Applied):
+            delivery.apply_import(store, o.change_id, o.snapshot)
     return rows

@@ -10,6 +10,7 @@ from qbsync.store import connections as store_connections
 from qbsync.store import logs as store_logs
 from qbsync.store import records as store_records
 from qbsync.store.db import Store
+from qbsync.sync import conflicts
 
 # The JSON keys of each row (also the csv/tsv header when there are no rows); *_COLUMNS are the
 # table's readable subset.
@@ -45,7 +46,9 @@ def status(store: Store, connection_name: str | None = None) -> list[dict[str, A
                 "connection": c["name"],
                 "awaiting_import": n.get(("awaiting", "import"), 0),
                 "awaiting_export": n.get(("awaiting", "export"), 0),
-                "awaiting": both("awaiting"),  # the total, as `pending --count` prints it
+                # the total, as `pending --count` prints it: a conflict (an export and an import of
+                # one record) is one change there
+                "awaiting": both("awaiting") - conflicts.count(store, c["id"]),
                 "held": both("held"),
                 "queued": both("queued") + both("sending"),
                 "errors": both("error"),

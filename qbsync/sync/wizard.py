@@ -9,7 +9,7 @@ from qbsync.errors import QbsyncError, UsageError
 from qbsync.store import changes as store_changes
 from qbsync.store.db import Store
 from qbsync.timeutil import utc_now
-from qbsync.sync import content
+from qbsync.sync import conflicts, content
 
 SECTIONS = (("import", "Import from QuickBooks"), ("export", "Export to QuickBooks"))
 DIRECTIONS = ("import", "export")
@@ -37,7 +37,12 @@ def _type_name(type_name: str | None) -> str | None:
     return entity_type(type_name).name
 
 
-def pending_row(change: Mapping[str, Any], connection_name: str | None = None) -> dict[str, Any]:
+def pending_row(
+    change: Mapping[str, Any], connection_name: str | None = None, conflict: conflicts.Conflict | None = None
+) -> dict[str, Any]:
+    """One row of the wizard. A conflict (both sides changed the record) is one row: the export
+    change's id and direction, `conflict` true, `conflict_with` the import change's id, not
+    checked (approve leaves it until a side is picked), detected when the later side was."""
     row = {
         "id": change["id"],
         "direction": change["direction"],
@@ -52,38 +57,65 @@ def pending_row(change: Mapping[str, Any], connection_name: str | None = None) -
     }
     if connection_name is not None:
         row["connection"] = connection_name
+    row["conflict"], row["conflict_with"] = False, None
+    if conflict is not None:
+        imp = conflict.import_
+        row.update(
+            checked=False, detected_at=max(change["detected_at"], imp["detected_at"]),
+            summary=conflicts.summary(conflict), qb_id=change["qb_id"] or imp["qb_id"],
+            conflict=True, conflict_with=imp["id"],
+        )
     return row
 
 
 def pending(
     store: Store, connection: Mapping[str, Any], *, direction: str | None = None, type_name: str | None = None
 ) -> list[dict[str, Any]]:
-    """Changes awaiting approval: imports first, then exports, oldest first in each."""
+    """Changes awaiting approval: imports first, then exports, oldest first in each. A conflict
+    is one row among the exports, and matches either direction."""
     return list(iter_pending(store, connection, direction=direction, type_name=type_name))
 
 
 def iter_pending(
     store: Store, connection: Mapping[str, Any], *, direction: str | None = None, type_name: str | None = None
 ) -> Iterator[dict[str, Any]]:
-    """`pending`, one row at a time (the JSON, jsonl, csv and tsv listings stream it)."""
+    """`pending`, one row at a time (the JSON, jsonl, csv and tsv listings stream it): the
+    conflicts are read first (the few records changed on both sides), then the changes from a
+    cursor, imports then exports."""
     direction = _check_direction(direction)
-    rows = store_changes.iter_changes(
-        store, connection["id"], ["awaiting"], direction=direction, type_=_type_name(type_name), imports_first=True
-    )
-    return (pending_row(c, connection["name"]) for c in rows)
+    type_ = _type_name(type_name)
+    cid, name = connection["id"], connection["name"]
+    found = conflicts.find(store_changes.awaiting_pair_changes(store, cid, type_))
+
+    def rows() -> Iterator[dict[str, Any]]:
+        if direction in (None, "import"):
+            for c in store_changes.iter_changes(store, cid, ["awaiting"], direction="import", type_=type_):
+                if c["id"] not in found:  # the import side of a conflict shows in its conflict's row
+                    yield pending_row(c, name)
+        if direction == "import":  # asked for imports, a conflict shows too (QuickBooks changed it)
+            for conflict in sorted({c.id: c for c in found.values()}.values(), key=lambda c: c.id):
+                yield pending_row(conflict.export, name, conflict)
+            return
+        for c in store_changes.iter_changes(store, cid, ["awaiting"], direction="export", type_=type_):
+            yield pending_row(c, name, found.get(c["id"]))
+
+    return rows()
 
 
 def count_pending(
     store: Store, connection: Mapping[str, Any], *, direction: str | None = None, type_name: str | None = None
 ) -> int:
-    """How many rows `pending` has (one COUNT: the badge)."""
+    """How many rows `pending` has, counted in SQL (the badge): a conflict is one row, counted
+    with either direction."""
     direction = _check_direction(direction)
-    return store_changes.count_changes(store, connection["id"], ["awaiting"], direction=direction,
-                                       type_=_type_name(type_name))
+    type_ = _type_name(type_name)
+    n = store_changes.count_changes(store, connection["id"], ["awaiting"], direction=direction, type_=type_)
+    return n if direction else n - store_changes.count_awaiting_pairs(store, connection["id"], type_)
 
 
 def show(store: Store, connection: Mapping[str, Any], change_id: int) -> dict[str, Any]:
-    """One change in full, with a field-by-field before/after."""
+    """One change in full, with a field-by-field before/after. A change in a conflict (either id
+    of the pair) also carries both versions: `app` (the export) and `quickbooks` (the import)."""
     change = store_changes.get_changes(store, [change_id], connection["id"])[0]
     payload, before = change["payload"], change["before"]
     if change["action"] == "add":
@@ -120,6 +152,14 @@ def show(store: Store, connection: Mapping[str, Any], change_id: int) -> dict[st
     }
     if change["status"] == "error":
         out["error"] = error_details(change)
+    conflict = conflicts.conflict_of(store, change)
+    out["conflict"], out["conflict_with"] = conflict is not None, None
+    if conflict is not None:
+        out["conflict_with"] = conflict.other(change["id"])
+        out["checked"] = False  # as in `pending`: approve leaves a conflict until a side is picked
+        out["summary"] = conflicts.summary(conflict)
+        out["app"] = conflicts.side(conflict.export)
+        out["quickbooks"] = conflicts.side(conflict.import_)
     return out
 
 
@@ -136,19 +176,38 @@ def _select(
             raise QbsyncError(
                 f"change {', '.join(not_open)} is not awaiting approval (see `qbsync show ID`); nothing was changed"
             )
+        in_conflict = _conflicts(store, connection)
+        named = [r["id"] for r in rows if r["id"] in in_conflict]
+        if named:
+            first = in_conflict[named[0]].id
+            raise QbsyncError(
+                f"change {', '.join(map(str, named))} is a conflict (both sides changed the record): it has no check"
+                f" box until a side is picked with `qbsync resolve {first} --use app|quickbooks`; nothing was changed"
+            )
         if type_name or direction:
             wanted = _type_name(type_name)
             rows = [r for r in rows if (not wanted or r["type"] == wanted) and (not direction or r["direction"] == direction)]
         return [r["id"] for r in rows]
-    rows = store_changes.list_changes(store, connection["id"], ["awaiting"], direction=direction, type_=_type_name(type_name))
-    return [r["id"] for r in rows]
+    awaiting = store_changes.list_changes(store, connection["id"], ["awaiting"])
+    in_conflict = conflicts.find(awaiting)
+    wanted = _type_name(type_name)
+    return [
+        r["id"] for r in awaiting
+        if (not wanted or r["type"] == wanted) and (not direction or r["direction"] == direction)
+        and r["id"] not in in_conflict  # a conflict waits for `resolve`
+    ]
+
+
+def _conflicts(store: Store, connection: Mapping[str, Any]) -> dict[int, conflicts.Conflict]:
+    return conflicts.find(store_changes.list_changes(store, connection["id"], ["awaiting"], brief=True))
 
 
 def set_checked(
     store: Store, connection: Mapping[str, Any], checked: bool, ids: Sequence[int] = (), *,
     type_name: str | None = None, direction: str | None = None,
 ) -> list[int]:
-    """Check or uncheck changes awaiting approval; returns the ids touched."""
+    """Check or uncheck changes awaiting approval; returns the ids touched. A conflict has no
+    check box: named by id it is refused, chosen by --type/--direction it is left out."""
     with store.transaction():
         chosen = _select(store, connection, ids, type_name, direction)
         store_changes.set_checked(store, chosen, checked)
@@ -165,6 +224,8 @@ def approve(
     run. `"clear"`: they become `cleared` and never return unless the entity changes again.
     `only`: restrict to these ids (what an interactive user was shown), so a change staged
     while the user read the prompt is neither approved nor held unseen.
+    A conflict (an export and an import awaiting for one record) is left awaiting whatever its
+    check boxes say: `conflicts` lists the pairs' ids (see `qbsync resolve`).
     """
     if unchecked not in ("keep", "clear"):
         raise UsageError("unchecked must be keep or clear")
@@ -175,7 +236,10 @@ def approve(
             if not_open:
                 raise QbsyncError(f"change {', '.join(not_open)} is not awaiting approval; nothing was approved")
             store_changes.set_checked(store, list(uncheck), False)
-        rows = store_changes.list_changes(store, connection["id"], ["awaiting"], brief=True)
+        rows = store_changes.list_changes(store, connection["id"], ["awaiting"], brief=True)  # no payloads
+        in_conflict = conflicts.find(rows)
+        waiting = sorted({c.id for c in in_conflict.values()})
+        rows = [r for r in rows if r["id"] not in in_conflict]  # neither approved, held nor cleared
         if only is not None:
             allowed = set(only)
             rows = [r for r in rows if r["id"] in allowed]
@@ -187,7 +251,7 @@ def approve(
             store_changes.set_status(store, left, "held")
         else:
             store_changes.set_status(store, left, "cleared", resolved_at=now, note="cleared unchecked in the wizard")
-    return {"queued": approved, "held" if unchecked == "keep" else "cleared": left}
+    return {"queued": approved, "held" if unchecked == "keep" else "cleared": left, "conflicts": waiting}
 
 
 def queue(store: Store, connection: Mapping[str, Any]) -> list[dict[str, Any]]:
