@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -265,24 +265,25 @@ def short(value: Any, limit: int = 30) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _joined(head: str, parts: Iterator[str], sep: str, limit: int) -> str:
-    """head + sep.join(parts), but parts stop being made once the text is past `limit` (it is
-    cut there anyway): a long record's summary costs no more than a short one's."""
-    text = head
-    for i, part in enumerate(parts):
-        text += (sep if i else "") + part
-        if len(text) > limit:
-            break
-    return text
-
-
 def summary(action: str, direction: str, payload: Mapping[str, Any], before: Mapping[str, Any], limit: int = 100) -> str:
-    """One line saying what the change does."""
+    """One line saying what the change does. Parts stop being made once the text is past
+    `limit` (it is cut there anyway): a long record's summary costs no more than a short one's."""
     if action == "delete":
         return "delete in QuickBooks" if direction == "export" else "deleted in QuickBooks"
     if action == "add":
-        fields = (k for k in payload if k not in VOLATILE and k not in ("ListID", "TxnID"))
-        text = _joined("new: ", (f"{k}={short(payload[k])}" for k in fields), ", ", limit)
+        text, sep = "new: ", ""
+        for k, v in payload.items():
+            if k in VOLATILE or k == "ListID" or k == "TxnID":
+                continue
+            text += f"{sep}{k}={short(v)}"
+            sep = ", "
+            if len(text) > limit:
+                break
     else:
-        text = _joined("", (f"{k}: {short(old)} → {short(payload.get(k))}" for k, old in before.items()), "; ", limit)
+        text, sep = "", ""
+        for k, old in before.items():
+            text += f"{sep}{k}: {short(old)} → {short(payload.get(k))}"
+            sep = "; "
+            if len(text) > limit:
+                break
     return text if len(text) <= limit else text[: limit - 1] + "…"
