@@ -213,8 +213,11 @@ def insert_change(
     payload: dict[str, Any],
     before: dict[str, Any],
     status: str = "awaiting",
+    now: str | None = None,
 ) -> int:
-    now = utc_now()
+    """A new change (checked); `now`: its detection time (default: the clock's), one for many
+    changes staged together."""
+    now = now or utc_now()
     cur = store.execute(
         "INSERT INTO changes (connection_id, direction, type, action, local_id, qb_id, name, payload, before,"
         " status, checked, detected_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
@@ -330,12 +333,14 @@ def seen_fingerprints(
     return out
 
 
-def set_seen(store: Store, connection_id: int, direction: str, type_: str, local_id: str, fingerprint: str) -> None:
+def set_seen(
+    store: Store, connection_id: int, direction: str, type_: str, local_id: str, fingerprint: str, now: str | None = None
+) -> None:
     store.execute(
         "INSERT INTO seen (connection_id, direction, type, local_id, fingerprint, seen_at) VALUES (?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (connection_id, direction, type, local_id) DO UPDATE SET fingerprint = excluded.fingerprint,"
         " seen_at = excluded.seen_at",
-        (connection_id, direction, type_, local_id, fingerprint, utc_now()),
+        (connection_id, direction, type_, local_id, fingerprint, now or utc_now()),
     )
 
 

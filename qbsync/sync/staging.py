@@ -331,7 +331,7 @@ def _pick_fold(found: list[dict[str, Any]]) -> dict[str, Any] | None:
 def _write_change(
     store: Store, connection_id: int, et: Any, local_id: str, fold: dict[str, Any] | None, *,
     action: str, qb_id: str | None, name: str, payload: dict[str, Any], before: dict[str, Any], result: StageResult,
-    has_refs: bool = True,
+    has_refs: bool = True, now: str | None = None,
 ) -> None:
     if fold is not None:
         store_changes.update_change(
@@ -345,7 +345,7 @@ def _write_change(
     else:
         change_id = store_changes.insert_change(
             store, connection_id=connection_id, direction="export", type_=et.name, action=action, local_id=local_id,
-            qb_id=qb_id, name=name, payload=payload, before=before,
+            qb_id=qb_id, name=name, payload=payload, before=before, now=now,
         )
         if action == "add":
             result.added += 1
@@ -373,6 +373,7 @@ class _Known:
                  fingerprints: Mapping[int, str] | None = None):
         self.store, self.connection_id, self.et = store, connection_id, et
         self.fresh = True
+        self.now = utc_now()  # one clock reading for the chunk's new changes and seen fingerprints
         self.seen = store_changes.seen_fingerprints(store, connection_id, "export", et.name, [i.local_id for i in items])
         differ = [i.local_id for i in items if fingerprints is None or self.seen.get(i.local_id) != fingerprints[i.line]]
         self.records = store_records.get_records(store, connection_id, et.name, differ)
@@ -434,7 +435,7 @@ def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, resu
     name = _display_name(et, item.data, (record or {}).get("name") or local_id)
     if not exists:
         _write_change(store, connection_id, et, local_id, fold, action="add", qb_id=None, name=name,
-                      payload=item.data, before={}, result=result, has_refs=item.has_refs)
+                      payload=item.data, before={}, result=result, has_refs=item.has_refs, now=known.now)
     else:
         changed = content.diff(item.data, base, resolver(store, connection_id))
         if not changed:
@@ -450,8 +451,8 @@ def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, resu
                 payload[key] = content.keep_line_ids(after, base.get(key)) if et.line(key) and isinstance(after, list) else after
             before = {key: old for key, (old, _) in changed.items()}
             _write_change(store, connection_id, et, local_id, fold, action="mod", qb_id=qb_id, name=name,
-                          payload=payload, before=before, result=result, has_refs=item.has_refs)
-    store_changes.set_seen(store, connection_id, "export", et.name, local_id, fp)
+                          payload=payload, before=before, result=result, has_refs=item.has_refs, now=known.now)
+    store_changes.set_seen(store, connection_id, "export", et.name, local_id, fp, known.now)
 
 
 CHUNK = 500  # items read from the store together (a few queries per chunk, not per item)
