@@ -71,7 +71,7 @@ def duplicate_ids(items: Iterable[Item]) -> list[Problem]:
 # -- names QuickBooks keeps unique ---------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)  # one per record of the name space and per line of the call
 class _Named:
     name: Any  # the Name (None when unknown)
     parent: Any  # the ParentRef as staged or reported (None: top level)
@@ -205,7 +205,7 @@ def dangling_references(
     reference carries none, and resolves the same way at send time) and no valid line of this
     call. A line refused here takes the lines that refer to it along; `refused_ids` are the ids
     of lines of this call refused by the other checks."""
-    refs = {item.line: content.local_refs(item.data) for item in items}
+    refs = {item.line: found for item in items if (found := content.local_refs(item.data))}  # lines with any
     wanted = {lid for found in refs.values() for _, lid in found}
     if not wanted:
         return []
@@ -217,7 +217,7 @@ def dangling_references(
         in_call[lid] += 0  # known to this call, valid on no line
     referrers: dict[str, list[Item]] = defaultdict(list)
     for item in items:
-        for _, lid in refs[item.line]:
+        for _, lid in refs.get(item.line, ()):
             referrers[lid].append(item)
     problems: list[Problem] = []
     refused: set[int] = set()
@@ -227,7 +227,7 @@ def dangling_references(
         for item in todo:
             if item.line in refused:
                 continue
-            for path, lid in refs[item.line]:
+            for path, lid in refs.get(item.line, ()):
                 if lid in known or in_call[lid] > 0:
                     continue
                 problems.append((item.line, _one_based(path), _missing(lid, lid in in_call)))
