@@ -57,12 +57,17 @@ def _lines(lines: Sequence[int], limit: int = 5) -> str:
 
 
 def duplicate_ids(items: Iterable[Item]) -> list[Problem]:
-    lines_of: dict[str, list[int]] = defaultdict(list)
+    first: dict[str, int] = {}  # id → its first line (a list per id only for the ids given twice)
+    again: dict[str, list[int]] = {}
     for item in items:
-        lines_of[item.local_id].append(item.line)
+        if item.local_id in first:
+            again.setdefault(item.local_id, [first[item.local_id]]).append(item.line)
+        else:
+            first[item.local_id] = item.line
     problems: list[Problem] = []
-    for local_id, lines in lines_of.items():
-        if len(lines) > 1:
+    for local_id in first:
+        lines = again.get(local_id)
+        if lines:
             for line in lines:
                 problems.append((line, "id", f"{local_id!r} is on lines {_lines(lines)}: give each record once"))
     return problems
