@@ -92,11 +92,14 @@ def iter_changes(
     type_: str | None = None,
     imports_first: bool = False,
     brief: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Changes in these statuses, oldest first (with `imports_first`, every import before the
     exports), one at a time: memory holds a few rows whatever the queue's length. `brief`: only
-    BRIEF_COLUMNS (no JSON to decode)."""
-    cols = ", ".join(BRIEF_COLUMNS) if brief else "*"
+    BRIEF_COLUMNS (no JSON to decode); `columns`: only these (a caller's fixed list)."""
+    if columns is not None and not all(c.isidentifier() for c in columns):
+        raise ValueError(f"not column names: {columns!r}")
+    cols = ", ".join(BRIEF_COLUMNS if brief else columns) if brief or columns else "*"
     # Imports first: one query per direction, each in the order of the changes_by_status index
     # (no sort of the whole queue before the first row comes).
     for d in ("import", "export") if imports_first and not direction else (direction,):

@@ -76,6 +76,10 @@ def pending(
     return list(iter_pending(store, connection, direction=direction, type_name=type_name))
 
 
+# What pending_row reads of a change: the listing reads only these columns.
+_ROW_SOURCE = ("id", "direction", "type", "action", "name", "checked", "detected_at", "payload", "before", "local_id", "qb_id")
+
+
 def iter_pending(
     store: Store, connection: Mapping[str, Any], *, direction: str | None = None, type_name: str | None = None
 ) -> Iterator[dict[str, Any]]:
@@ -89,14 +93,16 @@ def iter_pending(
 
     def rows() -> Iterator[dict[str, Any]]:
         if direction in (None, "import"):
-            for c in store_changes.iter_changes(store, cid, ["awaiting"], direction="import", type_=type_):
+            for c in store_changes.iter_changes(store, cid, ["awaiting"], direction="import", type_=type_,
+                                                columns=_ROW_SOURCE):
                 if c["id"] not in found:  # the import side of a conflict shows in its conflict's row
                     yield pending_row(c, name)
         if direction == "import":  # asked for imports, a conflict shows too (QuickBooks changed it)
             for conflict in sorted({c.id: c for c in found.values()}.values(), key=lambda c: c.id):
                 yield pending_row(conflict.export, name, conflict)
             return
-        for c in store_changes.iter_changes(store, cid, ["awaiting"], direction="export", type_=type_):
+        for c in store_changes.iter_changes(store, cid, ["awaiting"], direction="export", type_=type_,
+                                            columns=_ROW_SOURCE):
             yield pending_row(c, name, found.get(c["id"]))
 
     return rows()
