@@ -205,7 +205,7 @@ def _select(
 
 
 def _conflicts(store: Store, connection: Mapping[str, Any]) -> dict[int, conflicts.Conflict]:
-    return conflicts.find(store_changes.list_changes(store, connection["id"], ["awaiting"], brief=True))
+    return conflicts.find(store_changes.awaiting_pair_changes(store, connection["id"]))  # the few records in pairs
 
 
 def set_checked(
@@ -243,7 +243,7 @@ def approve(
                 raise QbsyncError(f"change {', '.join(not_open)} is not awaiting approval; nothing was approved")
             store_changes.set_checked(store, list(uncheck), False)
         rows = store_changes.list_changes(store, connection["id"], ["awaiting"], brief=True)  # no payloads
-        in_conflict = conflicts.find(rows)
+        in_conflict = _conflicts(store, connection)
         waiting = sorted({c.id for c in in_conflict.values()})
         rows = [r for r in rows if r["id"] not in in_conflict]  # neither approved, held nor cleared
         if only is not None:
