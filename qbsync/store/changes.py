@@ -117,10 +117,11 @@ def list_changes(
     type_: str | None = None,
     imports_first: bool = False,
     brief: bool = False,
+    columns: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Changes in these statuses, oldest first (with `imports_first`, every import before the exports)."""
     return list(iter_changes(store, connection_id, statuses, direction=direction, type_=type_,
-                             imports_first=imports_first, brief=brief))
+                             imports_first=imports_first, brief=brief, columns=columns))
 
 
 def count_changes(

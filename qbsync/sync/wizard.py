@@ -242,7 +242,7 @@ def approve(
             if not_open:
                 raise QbsyncError(f"change {', '.join(not_open)} is not awaiting approval; nothing was approved")
             store_changes.set_checked(store, list(uncheck), False)
-        rows = store_changes.list_changes(store, connection["id"], ["awaiting"], brief=True)  # no payloads
+        rows = store_changes.list_changes(store, connection["id"], ["awaiting"], columns=("id", "checked"))
         in_conflict = _conflicts(store, connection)
         waiting = sorted({c.id for c in in_conflict.values()})
         rows = [r for r in rows if r["id"] not in in_conflict]  # neither approved, held nor cleared
