@@ -196,3 +196,39 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+GROUP = "Server round trip"
+
+
+def figures(quick: bool = False) -> list[dict]:
+    """The round trip as it is today (2,000 customer adds over HTTP at batch size 200, one run),
+    and the issue's server targets the lead's service/engine work will fill in."""
+    from benchmarks.report import figure
+    from qbsync.qbxml import load_schema
+
+    load_schema().lxml
+    FakeQuickBooks().hcp_response()
+    out = []
+    with tempfile.TemporaryDirectory(prefix="qbsync-bench-roundtrip-") as tmp:
+        folder = Path(tmp)
+        global CHANGES
+        saved, CHANGES = CHANGES, (100 if quick else CHANGES)
+        try:
+            total, trips, company_s, served_s = over_http(make_store(folder, "http"), 200)
+            service, _ = direct(make_store(folder, "direct"), 200)
+        finally:
+            n, CHANGES = CHANGES, saved
+    out.append(figure("roundtrip.http.per_request", GROUP, f"{n:,} CustomerAdd over HTTP, batch 200: per request",
+                      round(total / n * 1000, 3), "ms", size=n,
+                      note=f"{trips} round trips; FakeQuickBooks {company_s:.2f} s, service {served_s:.2f} s, "
+                           f"HTTP + SOAP {total - company_s - served_s:.2f} s"))
+    out.append(figure("roundtrip.direct.per_request", GROUP, f"{n:,} CustomerAdd, service alone (no HTTP), batch 200: per request",
+                      round(service.total() / n * 1000, 3), "ms", size=n,
+                      note="wall time inside the ConnectorService callbacks, authenticate's scrypt included"))
+    lead = "not measured yet: the lead's service/engine work adds this benchmark"
+    out.append(figure("server.lxml_floor_ratio", GROUP, "service CPU per CustomerAdd ÷ lxml build+parse floor",
+                      None, "×", note=lead))
+    out.append(figure("server.import_100k", GROUP, "import 100,000 customers via iterator pages", None, "s", note=lead))
+    out.append(figure("server.concurrent_200", GROUP, "200 concurrent Web Connector connections", None, "s", note=lead))
+    return out

@@ -131,3 +131,32 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+GROUP = "Validation"
+
+
+def figures(quick: bool = False) -> list[dict]:
+    """Issue 11's validation targets: validator ready in a fresh process (≤ 0.2 s) and a
+    10,000-record response validated (≤ 0.3 s), embedded and published schema."""
+    from benchmarks.report import figure
+    from qbsync.qbxml.validate import validate_document
+
+    published = published_dir()
+    folders = {"embedded": None}
+    if published:
+        folders["published"] = published / VERSION
+    out = []
+    for label, folder in folders.items():
+        inner, outer = ready_time(str(folder or ""))
+        out.append(figure(f"validate.ready.{label}", GROUP, f"validator ready in a fresh process, {label} schema",
+                          round(inner, 3), "s", 0.2, note=f"import + first validate_document; whole process {outer:.3f} s"))
+    n = 1_000 if quick else 10_000
+    doc = customer_page(n)
+    for label, folder in folders.items():
+        validate_document(doc, schema_dir=folder)  # the schema compiled before timing, as in a server
+        took = best(lambda: validate_document(doc, schema_dir=folder), runs=5)  # a shared machine: the best of 5
+        out.append(figure(f"validate.response.{label}", GROUP,
+                          f"{n:,}-record CustomerQueryRs ({len(doc) / 1e6:.1f} MB) validated, {label} schema",
+                          round(took, 3), "s", 0.3 if n == 10_000 else None, size=n, note="validate_document, best of 5"))
+    return out

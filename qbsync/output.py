@@ -29,8 +29,11 @@ def cell(value: Any) -> Any:
     return value
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # made once: json.dumps with options makes one per call
+
+
 def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
+    return _ENCODER.encode(value)
 
 
 def _check(fmt: str) -> None:
@@ -60,7 +63,7 @@ def render(
     elif fmt == "jsonl":
         count = 0
         for row in rows:
-            out.write(dumps(dict(row)) + "\n")
+            out.write(dumps(row if type(row) is dict else dict(row)) + "\n")
             count += 1
     elif fmt in _DELIMITERS:
         count = _write_delimited(iter(rows), _DELIMITERS[fmt], keys, out)
@@ -96,8 +99,7 @@ def _write_json_array(rows: Iterable[Mapping[str, Any]], out: IO[str]) -> int:
     count = 0
     out.write("[")
     for row in rows:
-        out.write(",\n" if count else "\n")
-        out.write(dumps(dict(row)))
+        out.write((",\n" if count else "\n") + dumps(row if type(row) is dict else dict(row)))
         count += 1
     out.write("\n]\n" if count else "]\n")
     return count

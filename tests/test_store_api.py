@@ -1,5 +1,5 @@
 """What the store offers the rest of qbsync instead of SQL: savepoints inside a transaction,
-named orders, counts, and one-row updates (sqlite-utils) that keep the transaction rules."""
+named orders, counts, and one-row updates (one plain UPDATE) that keep the transaction rules."""
 
 from __future__ import annotations
 
@@ -200,3 +200,20 @@ def test_an_update_to_a_read_only_store_says_so(tmp_path):
                 changes.update_change(s, change_id, status="queued")
     finally:
         path.chmod(0o644)
+
+
+def test_update_row_sets_only_the_named_columns_and_refuses_unknown_ones(store):
+    cid = add(store, "main")["id"]
+    change_id = export_change(store, cid, "C1")
+    other = export_change(store, cid, "C2")
+    store.update_row("changes", change_id, {"note": "n", "payload": {"Name": "X"}, "checked": False})
+    row = changes.get_change(store, change_id)
+    assert (row["note"], row["payload"], row["checked"]) == ("n", {"Name": "X"}, False)
+    assert changes.get_change(store, other)["note"] is None
+    for bad in ({'note" = 1, "status': "x"}, {"id": 5}, {"no_such_column": 1}):
+        with pytest.raises(ValueError):
+            store.update_row("changes", change_id, bad)
+    with pytest.raises(ValueError):
+        store.update_row("no_such_table", change_id, {"note": "n"})
+    store.update_row("changes", 10_000, {"note": "gone"})  # a row that is gone stays gone
+    assert changes.get_change(store, change_id)["note"] == "n"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +26,8 @@ def write_atomically(path: Path, text: str) -> None:
         raise QbsyncError(f"cannot write {path}: folder {folder} does not exist")
     if path.is_dir():
         raise QbsyncError(f"cannot write {path}: it is a folder")
+    import tempfile  # here, not at the top: every command's start-up imports this module
+
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
     except OSError as exc:

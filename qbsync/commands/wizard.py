@@ -53,13 +53,14 @@ def pending(
 
     type_name = type_option(type_name)
     with open_db(db, write=False) as store:
-        rows = wizard.pending(store, connection(store, conn), direction=direction, type_name=type_name)
-    if count:
-        write_text(f"{len(rows)}\n")
-        return
-    if fmt_value(fmt) != "table":
-        render(rows, fmt, keys=PENDING_KEYS)
-        return
+        conn_row = connection(store, conn)
+        if count:
+            write_text(f"{wizard.count_pending(store, conn_row, direction=direction, type_name=type_name)}\n")
+            return
+        if fmt_value(fmt) != "table":  # streamed: a row at a time from the store to stdout
+            render(wizard.iter_pending(store, conn_row, direction=direction, type_name=type_name), fmt, keys=PENDING_KEYS)
+            return
+        rows = wizard.pending(store, conn_row, direction=direction, type_name=type_name)
     first = True
     for key, title in wizard.SECTIONS:
         if direction and key != direction.strip().lower():
@@ -232,8 +233,8 @@ def approve(
         raise UsageError("approve needs --yes when not run on a terminal")
     with open_db(db) as store:
         conn_row = connection(store, conn)
-        rows = wizard.pending(store, conn_row)
-        if not rows:
+        rows = wizard.pending(store, conn_row) if not yes else None  # --yes shows nothing: no rows to build
+        if not (rows if rows is not None else wizard.count_pending(store, conn_row)):
             say("nothing awaits approval")
             result = {"queued": [], "held" if rule == "keep" else "cleared": [], "conflicts": []}
         else:

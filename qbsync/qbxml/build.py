@@ -194,7 +194,7 @@ def _fill(el: etree._Element, decl: ElementDecl, data: object, path: str, proble
         # A leaf: text by the simple type.
         _set_text(el, decl, data, path, problems)
         return
-    if not isinstance(data, Mapping):
+    if type(data) is not dict and not isinstance(data, Mapping):  # a dict first: the ABC check is slow
         problems.append(Problem(path, f"{decl.name} is an aggregate; give an object of its fields, not {_describe(data)}"))
         return
     children = decl.children
@@ -215,8 +215,8 @@ def _fill(el: etree._Element, decl: ElementDecl, data: object, path: str, proble
             continue
         placed.append((info.index, key, value))
     given = {key for _, key, _ in placed}
-    for name, info in children.items():
-        if info.required and name not in given:
+    for name in decl.required_children:
+        if name not in given:
             problems.append(Problem(f"{path}/{name}", f"{decl.name} needs {name}, which is missing"))
     placed.sort(key=lambda t: t[0])  # stable: a list keeps its order
     for _, key, value in placed:
@@ -235,7 +235,7 @@ def _fill(el: etree._Element, decl: ElementDecl, data: object, path: str, proble
 def _set_text(el: etree._Element, decl: ElementDecl, value: object, path: str, problems: list[Problem]) -> None:
     simple = decl.simple
     assert simple is not None
-    if isinstance(value, (Mapping, list, tuple)):
+    if type(value) is not str and isinstance(value, (Mapping, list, tuple)):  # a str first: the ABC check is slow
         problems.append(Problem(path, f"{decl.name} takes a single value, not {_describe(value)}"))
         return
     try:

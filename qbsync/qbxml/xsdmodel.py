@@ -130,6 +130,12 @@ class ElementDecl:
         walk(self.content, False, True)
         return out
 
+    @cached_property
+    def required_children(self) -> tuple[str, ...]:
+        """The names of the children that must occur, in document order (a builder checks these
+        few, not every child, for each element it fills)."""
+        return tuple(name for name, info in self.children.items() if info.required)
+
     def child(self, name: str) -> ChildInfo | None:
         return self.children.get(name)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from qbsync.errors import NotFound
@@ -18,8 +18,9 @@ _JSON_COLUMNS = ("payload", "before")
 def _row(row: dict[str, Any] | None) -> dict[str, Any] | None:
     if row is not None:
         for col in _JSON_COLUMNS:
-            if isinstance(row.get(col), str):
-                row[col] = json.loads(row[col])
+            value = row.get(col)
+            if isinstance(value, str):
+                row[col] = {} if value == "{}" else json.loads(value)
         for col in ("checked", "outcome_unknown"):
             if col in row and row[col] is not None:
                 row[col] = bool(row[col])
@@ -60,18 +61,11 @@ def get_changes(store: Store, ids: Sequence[int], connection_id: int | None = No
     return [rows[i] for i in ids]
 
 
-def list_changes(
-    store: Store,
-    connection_id: int | None,
-    statuses: Iterable[str],
-    *,
-    direction: str | None = None,
-    type_: str | None = None,
-    imports_first: bool = False,
-) -> list[dict[str, Any]]:
-    """Changes in these statuses, oldest first (with `imports_first`, every import before the exports)."""
+def _where(
+    connection_id: int | None, statuses: Iterable[str], direction: str | None, type_: str | None
+) -> tuple[str, list[Any]]:
     statuses = list(statuses)
-    sql = f"SELECT * FROM changes WHERE status IN ({_marks(len(statuses))})"
+    sql = f"status IN ({_marks(len(statuses))})"
     params: list[Any] = list(statuses)
     if connection_id is not None:
         sql += " AND connection_id = ?"
@@ -82,8 +76,61 @@ def list_changes(
     if type_:
         sql += " AND type = ?"
         params.append(type_)
-    order = "CASE direction WHEN 'import' THEN 0 ELSE 1 END, id" if imports_first else "id"
-    return _rows(store.query(f"{sql} ORDER BY {order}", params))
+    return sql, params
+
+
+# The columns of a change without its content (payload, before): what approving needs.
+BRIEF_COLUMNS = ("id", "connection_id", "direction", "type", "local_id", "action", "status", "checked")
+
+
+def iter_changes(
+    store: Store,
+    connection_id: int | None,
+    statuses: Iterable[str],
+    *,
+    direction: str | None = None,
+    type_: str | None = None,
+    imports_first: bool = False,
+    brief: bool = False,
+    columns: Sequence[str] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Changes in these statuses, oldest first (with `imports_first`, every import before the
+    exports), one at a time: memory holds a few rows whatever the queue's length. `brief`: only
+    BRIEF_COLUMNS (no JSON to decode); `columns`: only these (a caller's fixed list)."""
+    if columns is not None and not all(c.isidentifier() for c in columns):
+        raise ValueError(f"not column names: {columns!r}")
+    cols = ", ".join(BRIEF_COLUMNS if brief else columns) if brief or columns else "*"
+    # Imports first: one query per direction, each in the order of the changes_by_status index
+    # (no sort of the whole queue before the first row comes).
+    for d in ("import", "export") if imports_first and not direction else (direction,):
+        where, params = _where(connection_id, statuses, d, type_)
+        for row in store.iter_query(f"SELECT {cols} FROM changes WHERE {where} ORDER BY id", params):
+            yield _row(row)  # type: ignore[misc]
+
+
+def list_changes(
+    store: Store,
+    connection_id: int | None,
+    statuses: Iterable[str],
+    *,
+    direction: str | None = None,
+    type_: str | None = None,
+    imports_first: bool = False,
+    brief: bool = False,
+    columns: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Changes in these statuses, oldest first (with `imports_first`, every import before the exports)."""
+    return list(iter_changes(store, connection_id, statuses, direction=direction, type_=type_,
+                             imports_first=imports_first, brief=brief, columns=columns))
+
+
+def count_changes(
+    store: Store, connection_id: int | None, statuses: Iterable[str], *, direction: str | None = None,
+    type_: str | None = None,
+) -> int:
+    """How many changes `list_changes` would return (one COUNT, nothing decoded)."""
+    where, params = _where(connection_id, statuses, direction, type_)
+    return int(store.scalar(f"SELECT count(*) FROM changes WHERE {where}", params))
 
 
 def count_by_status(store: Store, connection_id: int) -> dict[tuple[str, str], int]:
@@ -95,14 +142,36 @@ def count_by_status(store: Store, connection_id: int) -> dict[tuple[str, str], i
     return {(r["status"], r["direction"]): r["n"] for r in rows}
 
 
-def count_awaiting_pairs(store: Store, connection_id: int) -> int:
+# Records with an import awaiting and an export awaiting too: driven by the imports (usually few)
+# and the changes_by_entity index, so a queue of 100,000 exports costs nothing here.
+_PAIRED_IMPORTS = (
+    "FROM changes i WHERE i.connection_id = ? AND i.status = 'awaiting' AND i.direction = 'import'{type}"
+    " AND EXISTS (SELECT 1 FROM changes e WHERE e.connection_id = i.connection_id AND e.direction = 'export'"
+    " AND e.type = i.type AND e.local_id = i.local_id AND e.status = 'awaiting')"
+)
+
+
+def count_awaiting_pairs(store: Store, connection_id: int, type_: str | None = None) -> int:
     """How many (export, import) pairs await approval for one record: the wizard's conflicts
     (qbsync.sync.conflicts pairs them oldest with oldest), counted without loading the changes."""
+    where = _PAIRED_IMPORTS.format(type=" AND i.type = ?" if type_ else "")
+    params = (connection_id, *((type_,) if type_ else ()))
     return int(store.scalar(
-        "SELECT coalesce(sum(min(e, i)), 0) FROM (SELECT sum(direction = 'export') AS e, sum(direction = 'import') AS i"
-        " FROM changes WHERE connection_id = ? AND status = 'awaiting' GROUP BY type, local_id)",
-        (connection_id,),
+        "SELECT coalesce(sum(min(n, (SELECT count(*) FROM changes e WHERE e.connection_id = ? AND e.direction = 'export'"
+        " AND e.type = k.type AND e.local_id = k.local_id AND e.status = 'awaiting'))), 0)"
+        f" FROM (SELECT i.type, i.local_id, count(*) AS n {where} GROUP BY i.type, i.local_id) AS k",
+        (connection_id, *params),
     ) or 0)
+
+
+def awaiting_pair_changes(store: Store, connection_id: int, type_: str | None = None) -> list[dict[str, Any]]:
+    """Every awaiting change of the records with both an export and an import awaiting (what
+    qbsync.sync.conflicts.find pairs), oldest first: a few rows, whatever the queue's length."""
+    where = _PAIRED_IMPORTS.format(type=" AND i.type = ?" if type_ else "")
+    keys = store.query(f"SELECT DISTINCT i.type, i.local_id {where}", (connection_id, *((type_,) if type_ else ())))
+    found = [c for k in keys for d in ("export", "import")
+             for c in changes_for_entity(store, connection_id, d, k["type"], k["local_id"], ["awaiting"])]
+    return sorted(found, key=lambda c: c["id"])
 
 
 def changes_for_entity(
@@ -118,6 +187,23 @@ def changes_for_entity(
     )
 
 
+def changes_for_entities(
+    store: Store, connection_id: int, direction: str, type_: str, local_ids: Iterable[str], statuses: Iterable[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """`changes_for_entity` for many local ids at once (a query per 500): {local_id: changes,
+    oldest first}; an id with none is absent."""
+    statuses = list(statuses)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for chunk in _chunks(list(local_ids)):  # type: ignore[arg-type]
+        for row in _rows(store.query(
+            f"SELECT * FROM changes WHERE connection_id = ? AND direction = ? AND type = ?"
+            f" AND local_id IN ({_marks(len(chunk))}) AND status IN ({_marks(len(statuses))}) ORDER BY id",
+            (connection_id, direction, type_, *chunk, *statuses),
+        )):
+            out.setdefault(row["local_id"], []).append(row)
+    return out
+
+
 def insert_change(
     store: Store,
     *,
@@ -131,8 +217,11 @@ def insert_change(
     payload: dict[str, Any],
     before: dict[str, Any],
     status: str = "awaiting",
+    now: str | None = None,
 ) -> int:
-    now = utc_now()
+    """A new change (checked); `now`: its detection time (default: the clock's), one for many
+    changes staged together."""
+    now = now or utc_now()
     cur = store.execute(
         "INSERT INTO changes (connection_id, direction, type, action, local_id, qb_id, name, payload, before,"
         " status, checked, detected_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
@@ -249,12 +338,29 @@ def get_seen(store: Store, connection_id: int, direction: str, type_: str, local
     )
 
 
-def set_seen(store: Store, connection_id: int, direction: str, type_: str, local_id: str, fingerprint: str) -> None:
+def seen_fingerprints(
+    store: Store, connection_id: int, direction: str, type_: str, local_ids: Iterable[str]
+) -> dict[str, str]:
+    """`get_seen` for many local ids at once (a query per 500): {local_id: fingerprint}."""
+    out: dict[str, str] = {}
+    for chunk in _chunks(list(local_ids)):  # type: ignore[arg-type]
+        rows = store.execute(
+            f"SELECT local_id, fingerprint FROM seen WHERE connection_id = ? AND direction = ? AND type = ?"
+            f" AND local_id IN ({_marks(len(chunk))})",
+            (connection_id, direction, type_, *chunk),
+        ).fetchall()
+        out.update(rows)
+    return out
+
+
+def set_seen(
+    store: Store, connection_id: int, direction: str, type_: str, local_id: str, fingerprint: str, now: str | None = None
+) -> None:
     store.execute(
         "INSERT INTO seen (connection_id, direction, type, local_id, fingerprint, seen_at) VALUES (?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (connection_id, direction, type, local_id) DO UPDATE SET fingerprint = excluded.fingerprint,"
         " seen_at = excluded.seen_at",
-        (connection_id, direction, type_, local_id, fingerprint, utc_now()),
+        (connection_id, direction, type_, local_id, fingerprint, now or utc_now()),
     )
 
 

@@ -8,6 +8,7 @@ timeout becomes `StoreBusy` (exit 4).
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import stat
@@ -69,11 +70,14 @@ class Store:
         self.conn = conn
         self.readonly = readonly
         self._depth = 0
+        self._columns: dict[str, tuple[str, ...]] = {}
+        self._savepoints = 0
 
     @cached_property
     def db(self) -> Any:
-        """The same connection as a `sqlite_utils.Database` (row updates, savepoints).
-        Made on first use: importing sqlite-utils costs more than most commands take."""
+        """The same connection as a `sqlite_utils.Database` (schema helpers). Made on first use:
+        importing sqlite-utils costs more than most commands take; the hot paths (row updates,
+        savepoints) use plain SQL."""
         import sqlite_utils
 
         return sqlite_utils.Database(self.conn, execute_plugins=False, recursive_triggers=False)
@@ -111,6 +115,18 @@ class Store:
         cols = [d[0] for d in cur.description or ()]
         return [dict(zip(cols, row)) for row in cur.fetchall()]
 
+    def iter_query(self, sql: str, params: Any = (), size: int = 500) -> Iterator[dict[str, Any]]:
+        """`query`, row by row (fetched `size` at a time): memory holds a few rows, not all."""
+        cur = self.execute(sql, params)
+        cols = [d[0] for d in cur.description or ()]
+        while True:
+            with self._sql_errors():
+                batch = cur.fetchmany(size)
+            if not batch:
+                return
+            for row in batch:
+                yield dict(zip(cols, row))
+
     def query_one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None
@@ -119,21 +135,30 @@ class Store:
         row = self.execute(sql, params).fetchone()
         return row[0] if row else None
 
-    def update_row(self, table: str, row_id: int, values: dict[str, Any]) -> None:
-        """Set some columns of one row, by id (sqlite-utils' `Table.update`; JSON columns are
-        passed in as text already). It joins the caller's transaction (as a savepoint) or takes
-        its own: `Table.update` reads the row before it writes, and another process must not
-        delete it in between. A row that is gone, e.g. its connection was removed meanwhile,
-        stays gone. It costs a few statements (table introspection, the read, the savepoint):
-        right for one row at a time, while moving many rows at once stays one UPDATE per
-        chunk (`changes.set_status`)."""
-        from sqlite_utils.db import NotFoundError
+    def columns(self, table: str) -> tuple[str, ...]:
+        """The column names of `table` (read once per table and connection)."""
+        cached = self._columns.get(table)
+        if cached is None:
+            cached = tuple(r[1] for r in self.execute("SELECT * FROM pragma_table_info(?)", (table,)).fetchall())
+            self._columns[table] = cached
+        return cached
 
-        with self.transaction(), self._sql_errors():
-            try:
-                self.db[table].update(row_id, values)
-            except NotFoundError:
-                pass
+    def update_row(self, table: str, row_id: int, values: dict[str, Any]) -> None:
+        """Set some columns of one row, by id: one plain UPDATE, in the caller's transaction or
+        its own. JSON columns are passed in as text already (a dict or list still becomes JSON
+        text, as sqlite-utils' `Table.update` did). The table and column names are checked
+        against the table's columns before they go into the statement (quoted). A row that is
+        gone, e.g. its connection was removed meanwhile, stays gone."""
+        if not values:
+            return
+        known = self.columns(table)
+        unknown = [c for c in values if c not in known or c == "id"]
+        if not known or unknown:
+            raise ValueError(f"cannot update {table}: no column {', '.join(map(repr, unknown)) or 'at all'}")
+        assignments = ", ".join(f'"{c}" = ?' for c in values)
+        params = [json.dumps(v) if isinstance(v, (dict, list, tuple)) else v for v in values.values()]
+        with self.transaction():
+            self.execute(f'UPDATE "{table}" SET {assignments} WHERE id = ?', (*params, row_id))
 
     # -- transactions -----------------------------------------------------------------
     @contextmanager
@@ -172,8 +197,16 @@ class Store:
         with --skip-invalid skips one bad line this way)."""
         if not self._depth:
             raise RuntimeError("Store.savepoint() is only for use inside Store.transaction()")
-        with self._sql_errors(), self.db.atomic():  # a SAVEPOINT, as a transaction is open
+        self._savepoints += 1
+        name = f"qbsync_{self._savepoints}"
+        self.execute(f"SAVEPOINT {name}")
+        try:
             yield self
+        except BaseException:
+            self.execute(f"ROLLBACK TO {name}")
+            self.execute(f"RELEASE {name}")
+            raise
+        self.execute(f"RELEASE {name}")
 
     def close(self) -> None:
         self.conn.close()

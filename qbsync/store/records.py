@@ -29,6 +29,20 @@ def get_record(store: Store, connection_id: int, type_: str, local_id: str) -> d
     )
 
 
+def get_records(store: Store, connection_id: int, type_: str, local_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """`get_record` for many local ids at once (a query per 500): {local_id: record}."""
+    wanted = list(local_ids)
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(wanted), _CHUNK):
+        chunk = wanted[i : i + _CHUNK]
+        for row in store.query(
+            f"SELECT * FROM records WHERE connection_id = ? AND type = ? AND local_id IN ({', '.join('?' * len(chunk))})",
+            (connection_id, type_, *chunk),
+        ):
+            out[row["local_id"]] = _row(row)  # type: ignore[assignment]
+    return out
+
+
 def get_record_by_qb_id(store: Store, connection_id: int, type_: str, qb_id: str) -> dict[str, Any] | None:
     return _row(
         store.query_one(

@@ -32,7 +32,7 @@ from qbsync.store import logs as store_logs
 from qbsync.store import records as store_records
 from qbsync.store.db import Store
 from qbsync.timeutil import utc_now
-from qbsync.sync import catalogue, content, import_shape
+from qbsync.sync import content, import_shape
 
 SIDES = ("app", "quickbooks")
 FEED_DROPPED = "dropped"  # the feed's result for an export change dropped in favour of QuickBooks' version
@@ -105,6 +105,9 @@ def count(store: Store, connection_id: int) -> int:
 
 def _field_name(type_name: str, field: str) -> str:
     """A QuickBooks snapshot's line list (`InvoiceLineRet`) under the app's name (`InvoiceLine`)."""
+    from qbsync.sync import catalogue  # here: the catalogue loads the qbXML layer (lxml), and
+    # `status` and `pending --count` import this module for their conflict count only
+
     by_ret = {ret: base for base, ret in catalogue.line_rets(type_name).items()}
     return by_ret.get(field, field)
 
@@ -243,6 +246,8 @@ def _use_app(store: Store, conflict: Conflict) -> None:
         # with. A field only QuickBooks changed keeps QuickBooks' value (the Mod leaves it out);
         # a field both changed is the app's after the Mod, replacing QuickBooks' value (`before`).
         # Line lists are left as the app has them (QuickBooks' lines come in another shape).
+        from qbsync.sync import catalogue
+
         line_rets = set(catalogue.line_rets(type_name).values())
         qb_changed = [k for k in imp["before"] if k not in line_rets and k not in content.VOLATILE] \
             if imp["action"] == "mod" else []

@@ -71,7 +71,14 @@ def _child(decl: Any, key: str) -> Any:
     return info.decl if info is not None else None
 
 
+_AS_GIVEN = (*_DECIMAL_TYPES, "DATETIMETYPE")  # the types whose text normalising may rewrite
+
+
 def _norm_value(value: Any, decl: Any) -> Any:
+    if type(value) is str:  # the usual case: only decimals and date-times are rewritten
+        simple = getattr(decl, "simple", None) if decl is not None else None
+        if simple is None or simple.base not in _AS_GIVEN:
+            return value  # format_value gives a string back as it is, or refuses it (left for validation)
     if is_local_ref(value):
         return {LOCAL_ID: str(value[LOCAL_ID])}
     if isinstance(value, Mapping):
@@ -244,7 +251,9 @@ def local_refs(data: Any, path: str = "") -> list[tuple[str, str]]:
 def short(value: Any, limit: int = 30) -> str:
     if value is None:
         return "∅"
-    if isinstance(value, Mapping):
+    if type(value) is str:  # the usual case, without the Mapping checks below
+        text = value
+    elif isinstance(value, Mapping):
         if is_local_ref(value):
             text = f"#{value[LOCAL_ID]}"
         else:
@@ -257,13 +266,24 @@ def short(value: Any, limit: int = 30) -> str:
 
 
 def summary(action: str, direction: str, payload: Mapping[str, Any], before: Mapping[str, Any], limit: int = 100) -> str:
-    """One line saying what the change does."""
+    """One line saying what the change does. Parts stop being made once the text is past
+    `limit` (it is cut there anyway): a long record's summary costs no more than a short one's."""
     if action == "delete":
         return "delete in QuickBooks" if direction == "export" else "deleted in QuickBooks"
     if action == "add":
-        fields = [k for k in payload if k not in VOLATILE and k not in ("ListID", "TxnID")]
-        parts = [f"{k}={short(payload[k])}" for k in fields]
-        text = "new: " + ", ".join(parts)
+        text, sep = "new: ", ""
+        for k, v in payload.items():
+            if k in VOLATILE or k == "ListID" or k == "TxnID":
+                continue
+            text += f"{sep}{k}={short(v)}"
+            sep = ", "
+            if len(text) > limit:
+                break
     else:
-        text = "; ".join(f"{k}: {short(old)} → {short(payload.get(k))}" for k, old in before.items())
+        text, sep = "", ""
+        for k, old in before.items():
+            text += f"{sep}{k}: {short(old)} → {short(payload.get(k))}"
+            sep = "; "
+            if len(text) > limit:
+                break
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from qbsync.sync import catalogue
 from qbsync.sync.content import LOCAL_ID
 from qbsync.sync.content import summary as content_summary
 
@@ -24,6 +23,8 @@ LocalIdOf = Callable[[tuple[str, ...], str], "str | None"]
 
 def app_data(type_name: str, ret: Mapping[str, Any], *, old_data: Mapping[str, Any] | None,
              local_id_of: LocalIdOf) -> dict[str, Any]:
+    from qbsync.sync import catalogue  # here: it loads the qbXML layer (lxml), which listings skip
+
     et = catalogue.entity_type(type_name)
     decl, line_decls = catalogue.add_decls(type_name)
     out: dict[str, Any] = {}
@@ -70,6 +71,8 @@ def _line(type_name: str, base: str, index: int, ret: Mapping[str, Any], decl: A
 
 
 def _refs(type_name: str, path: str, value: Any, local_id_of: LocalIdOf) -> Any:
+    from qbsync.sync import catalogue
+
     if isinstance(value, Mapping):
         targets = catalogue.ref_types(type_name, path)
         qb_id = value.get("ListID") or value.get("TxnID")
@@ -86,6 +89,8 @@ def summary(change: Mapping[str, Any]) -> str:
     the fields the app would stage, not QuickBooks' bookkeeping (FullName, Sublevel, balances)."""
     payload = change["payload"]
     if change["direction"] == "import" and change["action"] == "add":
+        from qbsync.sync import catalogue
+
         et = catalogue.entity_type(change["type"])
         decl, _ = catalogue.add_decls(change["type"])
         payload = {k: v for k, v in payload.items()

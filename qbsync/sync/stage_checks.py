@@ -57,12 +57,17 @@ def _lines(lines: Sequence[int], limit: int = 5) -> str:
 
 
 def duplicate_ids(items: Iterable[Item]) -> list[Problem]:
-    lines_of: dict[str, list[int]] = defaultdict(list)
+    first: dict[str, int] = {}  # id → its first line (a list per id only for the ids given twice)
+    again: dict[str, list[int]] = {}
     for item in items:
-        lines_of[item.local_id].append(item.line)
+        if item.local_id in first:
+            again.setdefault(item.local_id, [first[item.local_id]]).append(item.line)
+        else:
+            first[item.local_id] = item.line
     problems: list[Problem] = []
-    for local_id, lines in lines_of.items():
-        if len(lines) > 1:
+    for local_id in first:
+        lines = again.get(local_id)
+        if lines:
             for line in lines:
                 problems.append((line, "id", f"{local_id!r} is on lines {_lines(lines)}: give each record once"))
     return problems
@@ -71,7 +76,7 @@ def duplicate_ids(items: Iterable[Item]) -> list[Problem]:
 # -- names QuickBooks keeps unique ---------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)  # one per record of the name space and per line of the call
 class _Named:
     name: Any  # the Name (None when unknown)
     parent: Any  # the ParentRef as staged or reported (None: top level)
@@ -205,7 +210,7 @@ def dangling_references(
     reference carries none, and resolves the same way at send time) and no valid line of this
     call. A line refused here takes the lines that refer to it along; `refused_ids` are the ids
     of lines of this call refused by the other checks."""
-    refs = {item.line: content.local_refs(item.data) for item in items}
+    refs = {item.line: found for item in items if (found := content.local_refs(item.data))}  # lines with any
     wanted = {lid for found in refs.values() for _, lid in found}
     if not wanted:
         return []
@@ -217,7 +222,7 @@ def dangling_references(
         in_call[lid] += 0  # known to this call, valid on no line
     referrers: dict[str, list[Item]] = defaultdict(list)
     for item in items:
-        for _, lid in refs[item.line]:
+        for _, lid in refs.get(item.line, ()):
             referrers[lid].append(item)
     problems: list[Problem] = []
     refused: set[int] = set()
@@ -227,7 +232,7 @@ def dangling_references(
         for item in todo:
             if item.line in refused:
                 continue
-            for path, lid in refs[item.line]:
+            for path, lid in refs.get(item.line, ()):
                 if lid in known or in_call[lid] > 0:
                     continue
                 problems.append((item.line, _one_based(path), _missing(lid, lid in in_call)))

@@ -7,7 +7,8 @@ unless skip_invalid), then one transaction turns the good lines into changes.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+import pickle
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,12 +25,14 @@ _UNSETTLED = ("awaiting", "held", "queued", "sending", "error")
 _TOO_DEEP = object()  # a line the JSON decoder could not descend
 
 
-@dataclass
+@dataclass(slots=True)  # a call holds one per line for the file-wide checks
 class StagedItem:
     line: int
     local_id: str
     link_id: str | None  # ListID/TxnID given with the app's id: links a QuickBooks record
     data: dict[str, Any]  # normalised content, without "id" and the link id
+    has_refs: bool = True  # False: the line's text was plain (no local-id reference anywhere)
+    unchanged: bool = False  # True: its content is what the store saw staged last (check_record's seen_fp)
 
 
 @dataclass
@@ -136,9 +139,23 @@ def _field_of(problem_path: str, et: Any) -> str:
     return "/".join(parts)
 
 
-def check_record(et: Any, obj: Any, lineno: int) -> tuple[StagedItem | None, list[StageProblem]]:
-    """Validate one staged object; returns the item (normalised) or its problems."""
-    from qbsync.qbxml import check_fields
+def plain_text(text: str) -> bool:
+    """True when a JSON line cannot hold a local-id reference nor a bare {"ListID"/"TxnID": …}
+    (no such word, no \\u escape that could spell one): its check skips those walks."""
+    return not any(word in text for word in ("local_id", "ListID", "TxnID", "\\u"))
+
+
+def check_record(
+    et: Any, obj: Any, lineno: int, schema: Any = None, plain: bool = False, seen_fp: str | None = None,
+) -> tuple[StagedItem | None, list[StageProblem]]:
+    """Validate one staged object; returns the item (normalised) or its problems. `schema`:
+    the loaded schema (looking it up costs more than checking a record: pass it for many);
+    `plain`: the line's text passed `plain_text` (the same result, found sooner); `seen_fp`:
+    the fingerprint the store holds for this id: content that matches it was checked when it
+    was staged, and skips the schema check (the checks of the line itself still run)."""
+    from qbsync.qbxml import check_fields, load_schema
+
+    schema = schema or load_schema()
 
     def bad(fld: str | None, msg: str) -> tuple[None, list[StageProblem]]:
         return None, [StageProblem(lineno, fld, msg)]
@@ -161,7 +178,7 @@ def check_record(et: Any, obj: Any, lineno: int) -> tuple[StagedItem | None, lis
             return bad(et.name_field, f"{name!r} contains ':', which QuickBooks keeps for the name hierarchy"
                                       " (FullName \"Parent:Child\"); name a sub-record by Name and ParentRef")
     decl, line_decls = catalogue.add_decls(et.name)
-    problems = [StageProblem(lineno, p, m) for p, m in _ref_problems(obj, "")]
+    problems = [] if plain else [StageProblem(lineno, p, m) for p, m in _ref_problems(obj, "")]
     view: dict[str, Any] = {}
     for key, value in obj.items():
         if key in ("id", et.id_field):
@@ -177,30 +194,65 @@ def check_record(et: Any, obj: Any, lineno: int) -> tuple[StagedItem | None, lis
             for item in value:
                 if isinstance(item, Mapping):
                     item = {k: v for k, v in item.items() if k not in content.LINE_KEYS}
-                lines.append(_placeholders(item, line_decls.get(key)))
+                lines.append(item if plain else _placeholders(item, line_decls.get(key)))
             view[line.add] = lines
         else:
-            view[key] = _placeholders(value, _child(decl, key))
+            view[key] = value if plain else _placeholders(value, _child(decl, key))
     if problems:
         return None, problems
-    for p in check_fields(et.add_rq, view):
+
+    def normalized() -> dict[str, Any]:
+        raw = {k: v for k, v in obj.items() if k not in ("id", et.id_field)}
+        for line in et.lines:  # a single line given as an object is a list of one
+            if line.base in raw and not isinstance(raw[line.base], list):
+                raw[line.base] = [raw[line.base]]
+        return content.normalize(raw, decl, line_decls)
+
+    if seen_fp is not None and link_id is None:
+        # Content the store saw staged before (the same fingerprint) passed these checks then:
+        # an unchanged record costs its normalising, not the schema check.
+        try:
+            data = normalized()
+        except Exception:  # not normalisable: the checks below say why
+            data = None
+        if data is not None and content.fingerprint({"data": data, "link": None}) == seen_fp:
+            return StagedItem(lineno, str(local_id), link_id, data, has_refs=not plain, unchanged=True), []
+    for p in check_fields(et.add_rq, view, schema):
         problems.append(StageProblem(lineno, _field_of(p.path, et) or None, p.message))
     if problems:
         return None, problems
-    raw = {k: v for k, v in obj.items() if k not in ("id", et.id_field)}
-    for line in et.lines:  # a single line given as an object is a list of one
-        if line.base in raw and not isinstance(raw[line.base], list):
-            raw[line.base] = [raw[line.base]]
-    data = content.normalize(raw, decl, line_decls)
-    return StagedItem(lineno, str(local_id), link_id, data), []
+    return StagedItem(lineno, str(local_id), link_id, normalized(), has_refs=not plain), []
 
 
-def parse_lines(
-    type_name: str, lines: Iterable[str], progress: Callable[[int], None] | None = None
-) -> tuple[list[StagedItem], list[StageProblem]]:
+def checked_lines(
+    type_name: str, lines: Iterable[str], progress: Callable[[int], None] | None = None,
+    seen: Callable[[list[str]], Mapping[str, str]] | None = None,
+) -> Iterator[tuple[StagedItem | None, list[StageProblem]]]:
+    """Each line parsed and checked alone, as it is read: (item, []) or (None, its problems).
+    Blank lines yield nothing. Holds CHUNK lines at a time. `seen(ids)`: the fingerprints the
+    store holds for these ids (see check_record's `seen_fp`), asked once per CHUNK lines."""
+    from qbsync.qbxml import load_schema
+
     et = catalogue.entity_type(type_name)
-    items: list[StagedItem] = []
-    problems: list[StageProblem] = []
+    schema = load_schema()
+    block: list[tuple[int, Any, str]] = []  # (line number, parsed object or its problem, text)
+
+    def flush() -> Iterator[tuple[StagedItem | None, list[StageProblem]]]:
+        fps: Mapping[str, str] = {}
+        if seen is not None:
+            fps = seen([str(o["id"]) for _, o, _ in block if isinstance(o, dict) and _usable_id(o.get("id"))])
+        for lineno, obj, text in block:
+            if isinstance(obj, StageProblem):
+                yield None, [obj]
+                continue
+            fp = fps.get(str(obj["id"])) if fps and isinstance(obj, dict) and _usable_id(obj.get("id")) else None
+            item, found = check_record(et, obj, lineno, schema, plain_text(text), seen_fp=fp)
+            if item is None and isinstance(obj, dict) and _usable_id(obj.get("id")):
+                for p in found:
+                    p.local_id = str(obj["id"])
+            yield item, found
+        block.clear()
+
     for lineno, text in enumerate(lines, start=1):
         if progress is not None and lineno % 500 == 0:
             progress(lineno)
@@ -211,19 +263,30 @@ def parse_lines(
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            problems.append(StageProblem(lineno, None, f"malformed JSON: {exc.msg} (column {exc.colno})"))
-            continue
+            obj = StageProblem(lineno, None, f"malformed JSON: {exc.msg} (column {exc.colno})")
         except RecursionError:
             obj = _TOO_DEEP
         if obj is _TOO_DEEP or isinstance(obj, (dict, list)) and stage_checks.too_deep(obj):
-            problems.append(StageProblem(lineno, None, f"JSON nested more than {stage_checks.MAX_DEPTH} levels deep"))
-            continue
-        item, found = check_record(et, obj, lineno)
+            obj = StageProblem(lineno, None, f"JSON nested more than {stage_checks.MAX_DEPTH} levels deep")
+        block.append((lineno, obj, text))
+        if len(block) >= CHUNK:
+            yield from flush()
+    yield from flush()
+
+
+def _usable_id(value: Any) -> bool:
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
+
+
+def parse_lines(
+    type_name: str, lines: Iterable[str], progress: Callable[[int], None] | None = None
+) -> tuple[list[StagedItem], list[StageProblem]]:
+    """Every line checked alone: the valid items (all in memory) and the problems."""
+    items: list[StagedItem] = []
+    problems: list[StageProblem] = []
+    for item, found in checked_lines(type_name, lines, progress):
         if item is not None:
             items.append(item)
-        elif isinstance(obj, dict) and isinstance(obj.get("id"), (str, int)) and not isinstance(obj["id"], bool):
-            for p in found:
-                p.local_id = str(obj["id"])
         problems.extend(found)
     return items, problems
 
@@ -268,6 +331,7 @@ def _pick_fold(found: list[dict[str, Any]]) -> dict[str, Any] | None:
 def _write_change(
     store: Store, connection_id: int, et: Any, local_id: str, fold: dict[str, Any] | None, *,
     action: str, qb_id: str | None, name: str, payload: dict[str, Any], before: dict[str, Any], result: StageResult,
+    has_refs: bool = True, now: str | None = None,
 ) -> None:
     if fold is not None:
         store_changes.update_change(
@@ -281,7 +345,7 @@ def _write_change(
     else:
         change_id = store_changes.insert_change(
             store, connection_id=connection_id, direction="export", type_=et.name, action=action, local_id=local_id,
-            qb_id=qb_id, name=name, payload=payload, before=before,
+            qb_id=qb_id, name=name, payload=payload, before=before, now=now,
         )
         if action == "add":
             result.added += 1
@@ -289,12 +353,51 @@ def _write_change(
             result.modified += 1
         else:
             result.deleted += 1
-    store_changes.set_refs(store, change_id, _refs(et.name, payload))
+    refs = _refs(et.name, payload) if has_refs else []
+    if fold is not None or refs:  # a new change has no references to replace
+        store_changes.set_refs(store, change_id, refs)
     result.change_ids.append(change_id)
 
 
-def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, result: StageResult) -> None:
+def _fingerprint(item: StagedItem) -> str:
+    return content.fingerprint({"data": item.data, "link": item.link_id})
+
+
+class _Known:
+    """What the store holds about the entities of one chunk of items, read in a few queries
+    (seen fingerprints; mirror records and unsettled changes of the ids whose content differs
+    from what was seen) instead of three per item. A relink renames rows of other ids, so
+    after one the chunk's remaining items read the store item by item again."""
+
+    def __init__(self, store: Store, connection_id: int, et: Any, items: list[StagedItem],
+                 fingerprints: Mapping[int, str] | None = None):
+        self.store, self.connection_id, self.et = store, connection_id, et
+        self.fresh = True
+        self.now = utc_now()  # one clock reading for the chunk's new changes and seen fingerprints
+        self.seen = store_changes.seen_fingerprints(store, connection_id, "export", et.name, [i.local_id for i in items])
+        differ = [i.local_id for i in items if fingerprints is None or self.seen.get(i.local_id) != fingerprints[i.line]]
+        self.records = store_records.get_records(store, connection_id, et.name, differ)
+        self.found = store_changes.changes_for_entities(store, connection_id, "export", et.name, differ, _UNSETTLED)
+        self.fetched = set(differ)
+
+    def fingerprint(self, local_id: str) -> str | None:
+        if self.fresh:
+            return self.seen.get(local_id)
+        return store_changes.get_seen(self.store, self.connection_id, "export", self.et.name, local_id)
+
+    def record_and_changes(self, local_id: str) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+        if self.fresh and local_id in self.fetched:
+            return self.records.get(local_id), self.found.get(local_id, [])
+        return (store_records.get_record(self.store, self.connection_id, self.et.name, local_id),
+                store_changes.changes_for_entity(self.store, self.connection_id, "export", self.et.name,
+                                                 local_id, _UNSETTLED))
+
+
+def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, result: StageResult,
+               known: _Known | None = None, fp: str | None = None) -> None:
     local_id = item.local_id
+    fp = fp or _fingerprint(item)
+    known = known or _Known(store, connection_id, et, [item], {item.line: fp})
     if item.link_id:
         linked = store_records.get_record_by_qb_id(store, connection_id, et.name, item.link_id)
         if linked is not None and linked["local_id"] != local_id:
@@ -305,6 +408,7 @@ def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, resu
                     f"cannot link it to {item.link_id} too"
                 )
             store_records.relink(store, connection_id, et.name, linked["local_id"], local_id)
+            known.fresh = False
             result.linked += 1
         elif linked is None:
             mine = store_records.get_record(store, connection_id, et.name, local_id)
@@ -312,12 +416,10 @@ def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, resu
                 raise InvalidInput(
                     f"line {item.line}: id {local_id!r} is linked to {et.name} {mine['qb_id']}, not {item.link_id}"
                 )
-    fp = content.fingerprint({"data": item.data, "link": item.link_id})
-    if store_changes.get_seen(store, connection_id, "export", et.name, local_id) == fp:
+    if known.fingerprint(local_id) == fp:
         result.unchanged += 1
         return
-    record = store_records.get_record(store, connection_id, et.name, local_id)
-    found = store_changes.changes_for_entity(store, connection_id, "export", et.name, local_id, _UNSETTLED)
+    record, found = known.record_and_changes(local_id)
     fold = _pick_fold(found)
     base: dict[str, Any] = dict(record["data"]) if record else {}
     exists = record is not None or bool(item.link_id)
@@ -333,7 +435,7 @@ def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, resu
     name = _display_name(et, item.data, (record or {}).get("name") or local_id)
     if not exists:
         _write_change(store, connection_id, et, local_id, fold, action="add", qb_id=None, name=name,
-                      payload=item.data, before={}, result=result)
+                      payload=item.data, before={}, result=result, has_refs=item.has_refs, now=known.now)
     else:
         changed = content.diff(item.data, base, resolver(store, connection_id))
         if not changed:
@@ -349,29 +451,61 @@ def _stage_one(store: Store, connection_id: int, et: Any, item: StagedItem, resu
                 payload[key] = content.keep_line_ids(after, base.get(key)) if et.line(key) and isinstance(after, list) else after
             before = {key: old for key, (old, _) in changed.items()}
             _write_change(store, connection_id, et, local_id, fold, action="mod", qb_id=qb_id, name=name,
-                          payload=payload, before=before, result=result)
-    store_changes.set_seen(store, connection_id, "export", et.name, local_id, fp)
+                          payload=payload, before=before, result=result, has_refs=item.has_refs, now=known.now)
+    store_changes.set_seen(store, connection_id, "export", et.name, local_id, fp, known.now)
+
+
+CHUNK = 500  # items read from the store together (a few queries per chunk, not per item)
+
+
+def _chunks(items: Iterable[StagedItem], size: int | None = None) -> Iterator[list[StagedItem]]:
+    """Chunks of up to `size` (CHUNK) items, an id never twice in one (a later line of the same
+    id must see what the earlier one wrote)."""
+    size = size or CHUNK
+    chunk: list[StagedItem] = []
+    ids: set[str] = set()
+    for item in items:
+        if len(chunk) >= size or item.local_id in ids:
+            yield chunk
+            chunk, ids = [], set()
+        chunk.append(item)
+        ids.add(item.local_id)
+    if chunk:
+        yield chunk
 
 
 def stage_items(
-    store: Store, connection: Mapping[str, Any], type_name: str, items: list[StagedItem],
+    store: Store, connection: Mapping[str, Any], type_name: str, items: Iterable[StagedItem],
     skipped: list[StageProblem] | None = None, read: int = 0, skip_invalid: bool = False,
+    trust_unchanged: bool = False,
 ) -> StageResult:
-    """Turn validated items into changes, all in one transaction."""
+    """Turn validated items into changes, all in one transaction. `items` may be any iterable
+    (stage_lines streams them back from a spool file): they are taken CHUNK at a time.
+    `trust_unchanged`: an item found unchanged when it was checked is counted so without
+    reading the store again (stage_lines, when no line of the call links or relinks ids)."""
     et = catalogue.entity_type(type_name)
+    cid = connection["id"]
     result = StageResult(type=et.name, read=read, skipped=list(skipped or []))
     with store.transaction():
-        for item in items:
-            if not skip_invalid:
-                _stage_one(store, connection["id"], et, item, result)
-                continue
-            # --skip-invalid: a line that turns out to conflict is skipped (what it wrote undone),
-            # not the whole file.
-            try:
-                with store.savepoint():
-                    _stage_one(store, connection["id"], et, item, result)
-            except InvalidInput as exc:
-                result.skipped.append(StageProblem(item.line, None, str(exc).split(": ", 1)[-1]))
+        for chunk in _chunks(items):
+            if trust_unchanged:
+                result.unchanged += sum(1 for item in chunk if item.unchanged)
+                chunk = [item for item in chunk if not item.unchanged]
+                if not chunk:
+                    continue
+            fps = {item.line: _fingerprint(item) for item in chunk}
+            known = _Known(store, cid, et, chunk, fps)
+            for item in chunk:
+                if not skip_invalid:
+                    _stage_one(store, cid, et, item, result, known, fps[item.line])
+                    continue
+                # --skip-invalid: a line that turns out to conflict is skipped (what it wrote undone),
+                # not the whole file.
+                try:
+                    with store.savepoint():
+                        _stage_one(store, cid, et, item, result, known, fps[item.line])
+                except InvalidInput as exc:
+                    result.skipped.append(StageProblem(item.line, None, str(exc).split(": ", 1)[-1]))
     return result
 
 
@@ -395,23 +529,84 @@ def check_call(
     return keep, problems
 
 
+def _light(et: Any, item: StagedItem) -> StagedItem:
+    """What the file-wide checks need of an item (stage_checks): its id, link, Name, ParentRef
+    and the fields holding a local-id reference; the rest waits in the spool file."""
+    keep = {k: v for k, v in item.data.items()
+            if k in (et.name_field, "ParentRef") or item.has_refs and content.local_refs(v)}
+    return StagedItem(item.line, item.local_id, item.link_id, keep)
+
+
+class _Spool:
+    """The valid items of a call, written to a temporary file as they are checked and read back
+    for the write pass: memory holds one item at a time, not the file."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        self.file = tempfile.TemporaryFile(prefix="qbsync-stage-")
+
+    def add(self, item: StagedItem) -> None:
+        pickle.dump((item.line, item.local_id, item.link_id, item.data, item.has_refs, item.unchanged), self.file,
+                    protocol=pickle.HIGHEST_PROTOCOL)
+
+    def items(self, skip: set[int]) -> Iterator[StagedItem]:
+        self.file.flush()
+        self.file.seek(0)
+        while True:
+            try:
+                line, local_id, link_id, data, has_refs, unchanged = pickle.load(self.file)
+            except EOFError:
+                return
+            if line not in skip:
+                yield StagedItem(line, local_id, link_id, data, has_refs, unchanged)
+
+    def close(self) -> None:
+        self.file.close()
+
+
 def stage_lines(
     store: Store, connection: Mapping[str, Any], type_name: str, lines: Iterable[str], *,
     skip_invalid: bool = False, progress: Callable[[int], None] | None = None,
 ) -> StageResult:
     """Validate every line, each alone and then across lines and against the store, then stage
     them. A bad line raises InvalidInput (nothing written) unless skip_invalid, which stages the
-    good lines and reports the bad ones."""
+    good lines and reports the bad ones.
+
+    Lines are streamed: each valid item goes to a spool file as it is checked, keeping in memory
+    only what the file-wide checks need (id, name, references); the write pass reads the spool
+    back a chunk at a time. Memory does not grow with the size of the records."""
     et = catalogue.entity_type(type_name)
-    items, problems = parse_lines(type_name, lines, progress)
-    read = len(items) + len({p.line for p in problems})
-    items, found = check_call(store, connection["id"], et, items, {p.local_id for p in problems if p.local_id})
-    problems = sorted(problems + found, key=lambda p: p.line)
-    if problems and not skip_invalid:
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
-        raise InvalidInput(f"{first}{more}; nothing was staged (--skip-invalid stages the valid lines)")
-    return stage_items(store, connection, type_name, items, problems, read, skip_invalid=skip_invalid)
+    spool = _Spool()
+    try:
+        light: list[StagedItem] = []
+        problems: list[StageProblem] = []
+        cid = connection["id"]
+
+        def seen(ids: list[str]) -> Mapping[str, str]:
+            return store_changes.seen_fingerprints(store, cid, "export", et.name, ids)
+
+        links = False
+        for item, found in checked_lines(type_name, lines, progress, seen):
+            if item is not None:
+                spool.add(item)
+                light.append(_light(et, item))
+                links = links or item.link_id is not None
+            problems.extend(found)
+        read = len(light) + len({p.line for p in problems})
+        _, found = check_call(store, connection["id"], et, light, {p.local_id for p in problems if p.local_id})
+        problems = sorted(problems + found, key=lambda p: p.line)
+        if problems and not skip_invalid:
+            first = problems[0]
+            more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
+            raise InvalidInput(f"{first}{more}; nothing was staged (--skip-invalid stages the valid lines)")
+        refused = {p.line for p in found}
+        del light
+        # A link may relink (rename) another id's rows: then every item reads the store again.
+        return stage_items(store, connection, type_name, spool.items(refused), problems, read,
+                           skip_invalid=skip_invalid, trust_unchanged=not links)
+    finally:
+        spool.close()
 
 
 def stage_deletes(store: Store, connection: Mapping[str, Any], type_name: str, ids: list[str]) -> StageResult:

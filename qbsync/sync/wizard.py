@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from qbsync.errors import QbsyncError, UsageError
@@ -73,20 +73,50 @@ def pending(
 ) -> list[dict[str, Any]]:
     """Changes awaiting approval: imports first, then exports, oldest first in each. A conflict
     is one row among the exports, and matches either direction."""
+    return list(iter_pending(store, connection, direction=direction, type_name=type_name))
+
+
+# What pending_row reads of a change: the listing reads only these columns.
+_ROW_SOURCE = ("id", "direction", "type", "action", "name", "checked", "detected_at", "payload", "before", "local_id", "qb_id")
+
+
+def iter_pending(
+    store: Store, connection: Mapping[str, Any], *, direction: str | None = None, type_name: str | None = None
+) -> Iterator[dict[str, Any]]:
+    """`pending`, one row at a time (the JSON, jsonl, csv and tsv listings stream it): the
+    conflicts are read first (the few records changed on both sides), then the changes from a
+    cursor, imports then exports."""
     direction = _check_direction(direction)
-    changes = store_changes.list_changes(
-        store, connection["id"], ["awaiting"], type_=_type_name(type_name), imports_first=True
-    )
-    found = conflicts.find(changes)
-    rows = []
-    for c in changes:
-        conflict = found.get(c["id"])
-        if conflict is not None and c["id"] != conflict.id:
-            continue  # the import side: shown in its conflict's row
-        if direction and c["direction"] != direction and conflict is None:
-            continue
-        rows.append(pending_row(c, connection["name"], conflict))
-    return rows
+    type_ = _type_name(type_name)
+    cid, name = connection["id"], connection["name"]
+    found = conflicts.find(store_changes.awaiting_pair_changes(store, cid, type_))
+
+    def rows() -> Iterator[dict[str, Any]]:
+        if direction in (None, "import"):
+            for c in store_changes.iter_changes(store, cid, ["awaiting"], direction="import", type_=type_,
+                                                columns=_ROW_SOURCE):
+                if c["id"] not in found:  # the import side of a conflict shows in its conflict's row
+                    yield pending_row(c, name)
+        if direction == "import":  # asked for imports, a conflict shows too (QuickBooks changed it)
+            for conflict in sorted({c.id: c for c in found.values()}.values(), key=lambda c: c.id):
+                yield pending_row(conflict.export, name, conflict)
+            return
+        for c in store_changes.iter_changes(store, cid, ["awaiting"], direction="export", type_=type_,
+                                            columns=_ROW_SOURCE):
+            yield pending_row(c, name, found.get(c["id"]))
+
+    return rows()
+
+
+def count_pending(
+    store: Store, connection: Mapping[str, Any], *, direction: str | None = None, type_name: str | None = None
+) -> int:
+    """How many rows `pending` has, counted in SQL (the badge): a conflict is one row, counted
+    with either direction."""
+    direction = _check_direction(direction)
+    type_ = _type_name(type_name)
+    n = store_changes.count_changes(store, connection["id"], ["awaiting"], direction=direction, type_=type_)
+    return n if direction else n - store_changes.count_awaiting_pairs(store, connection["id"], type_)
 
 
 def show(store: Store, connection: Mapping[str, Any], change_id: int) -> dict[str, Any]:
@@ -175,7 +205,7 @@ def _select(
 
 
 def _conflicts(store: Store, connection: Mapping[str, Any]) -> dict[int, conflicts.Conflict]:
-    return conflicts.find(store_changes.list_changes(store, connection["id"], ["awaiting"]))
+    return conflicts.find(store_changes.awaiting_pair_changes(store, connection["id"]))  # the few records in pairs
 
 
 def set_checked(
@@ -212,8 +242,8 @@ def approve(
             if not_open:
                 raise QbsyncError(f"change {', '.join(not_open)} is not awaiting approval; nothing was approved")
             store_changes.set_checked(store, list(uncheck), False)
-        rows = store_changes.list_changes(store, connection["id"], ["awaiting"])
-        in_conflict = conflicts.find(rows)
+        rows = store_changes.list_changes(store, connection["id"], ["awaiting"], columns=("id", "checked"))
+        in_conflict = _conflicts(store, connection)
         waiting = sorted({c.id for c in in_conflict.values()})
         rows = [r for r in rows if r["id"] not in in_conflict]  # neither approved, held nor cleared
         if only is not None:
