@@ -29,7 +29,7 @@ from benchmarks import report
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 # The figures' modules, in the order of the table.
-FIGURE_MODULES = ("bench_scale", "bench_validate", "bench_roundtrip")
+FIGURE_MODULES = ("bench_scale", "bench_validate", "bench_roundtrip", "bench_import")
 
 
 def bench_modules() -> list[str]:

@@ -229,6 +229,5 @@ def figures(quick: bool = False) -> list[dict]:
     lead = "not measured yet: the lead's service/engine work adds this benchmark"
     out.append(figure("server.lxml_floor_ratio", GROUP, "service CPU per CustomerAdd ÷ lxml build+parse floor",
                       None, "×", note=lead))
-    out.append(figure("server.import_100k", GROUP, "import 100,000 customers via iterator pages", None, "s", note=lead))
     out.append(figure("server.concurrent_200", GROUP, "200 concurrent Web Connector connections", None, "s", note=lead))
     return out
