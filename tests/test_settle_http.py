@@ -169,8 +169,10 @@ def test_what_cannot_be_decided_stays_in_the_error_log_with_the_evidence(world):
     world.fq.lose_next_response()
     assert world.run().outcome == "response_lost"
     world.fq._company.message_sets.clear()
-    # a QuickBooks user changes the record before the next run: it is not what qbsync sent
-    world.fq.edit("Customer", world.fq.find("Customer", "Cust 0")["ListID"], {"Phone": "555-9999"})
+    # before the next run a QuickBooks user deletes that record and makes another of the same
+    # name: not what qbsync sent, and without qbsync's ExternalGUID it cannot be told apart
+    world.fq.delete("Customer", world.fq.find("Customer", "Cust 0")["ListID"])
+    world.fq.create("Customer", {"Name": "Cust 0", "Phone": "555-9999"})
     world.stage(["C1"])  # unrelated work still goes
     report = world.run()
     assert report.final_message == "Synced 1, 1 outcome unknown"
@@ -191,6 +193,20 @@ def test_what_cannot_be_decided_stays_in_the_error_log_with_the_evidence(world):
     assert row["status_code"] == 3100 and not row["outcome_unknown"]
 
 
+def test_an_add_found_with_its_external_guid_is_ours_even_after_a_user_edited_it(world):
+    world.add(Entity("Customer", "C0", "Cust 0"))
+    world.stage(["C0"])
+    world.fq.lose_next_response()
+    assert world.run().outcome == "response_lost"
+    world.fq._company.message_sets.clear()
+    ours = world.fq.find("Customer", "Cust 0")
+    assert ours["ExternalGUID"].startswith("{")  # qbsync sent one with the Add
+    world.fq.edit("Customer", ours["ListID"], {"Phone": "555-9999"})  # fields differ now, the GUID does not
+    report = world.run()
+    assert report.final_message.startswith("Synced 1")
+    assert world.errors_json() == [] and len(world.in_quickbooks(world.entities["C0"])) == 1
+
+
 def test_a_job_waits_while_its_customer_add_is_undecided(world):
     world.add(Entity("Customer", "C0", "Cust 0"))
     world.add(Entity("Customer", "J0", "Cust 0:Job 0", parent="C0"))
@@ -198,7 +214,8 @@ def test_a_job_waits_while_its_customer_add_is_undecided(world):
     world.fq.lose_next_response()
     assert world.run().outcome == "response_lost"
     world.fq._company.message_sets.clear()
-    world.fq.edit("Customer", world.fq.find("Customer", "Cust 0")["ListID"], {"Phone": "555-9999"})
+    world.fq.delete("Customer", world.fq.find("Customer", "Cust 0")["ListID"])  # someone else's now
+    world.fq.create("Customer", {"Name": "Cust 0", "Phone": "555-9999"})
     world.stage(["J0"])
     world.run()
     changes = world.changes()

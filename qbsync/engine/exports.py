@@ -20,6 +20,7 @@ before it joins a message, so one bad change never blocks the rest of its batch.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -395,6 +396,8 @@ def change_request(change: ExportChange, mirror: Mirror, refreshed: Mapping[int,
     data = _resolve_refs(dict(change.payload), "", refs, mirror)
     data = {k: v for k, v in data.items() if k not in ("id", "ListID", "TxnID", "EditSequence")}
     if change.action == "add":
+        if et.supports_external_guid and not data.get("ExternalGUID"):
+            data["ExternalGUID"] = external_guid(change)
         return Request(et.add_rq, _add_lines(data, et.lines), request_id=rid)
     if et.mod_rq is None:
         raise QbxmlValidationError([_Problem(change.type, f"QuickBooks has no {change.type}Mod: a {change.type} cannot be changed once added")])
@@ -411,6 +414,17 @@ def change_request(change: ExportChange, mirror: Mirror, refreshed: Mapping[int,
     data[et.id_field] = _qb_id(change, mirror)
     data["EditSequence"] = edit_sequence
     return Request(et.mod_rq, data, request_id=rid)
+
+
+_GUID_NAMESPACE = uuid.UUID("5c1d8a4e-7b0f-4f3e-9a61-2f6f3b0c9d11")  # qbsync's, fixed: the same GUID every time
+
+
+def external_guid(change: ExportChange) -> str:
+    """The ExternalGUID an Add carries (for the types that take one): the same for every send of
+    the change, so when its answer is lost the record found in QuickBooks is known to be this
+    change's (qbsync.engine.settle), not someone else's of the same name."""
+    name = f"qbsync:{change.type}:{change.local_id}:{change.id}"
+    return "{" + str(uuid.uuid5(_GUID_NAMESPACE, name)).upper() + "}"
 
 
 @dataclass
