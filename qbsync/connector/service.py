@@ -22,7 +22,7 @@ import logging
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -302,10 +302,17 @@ class ConnectorService:
     def _work(self, call: _Call, *, with_sending: bool = False) -> Work:
         """The queued exports of the session (and, while a response is read, those of the message
         out) with what the engine needs to know about the records they touch."""
-        return self._load_work(call.store, call.connection_id, call.state.max_change_id, with_sending=with_sending)
+        return self._load_work(call.store, call.connection_id, call.state.max_change_id, with_sending=with_sending,
+                               skip=call.state.skip)
 
-    def _load_work(self, store: Store, connection_id: int, max_change_id: int | None, *, with_sending: bool = False) -> Work:
-        rows = export_lookup.queued_exports(store, connection_id, max_change_id, with_sending=with_sending)
+    def _load_work(self, store: Store, connection_id: int, max_change_id: int, *, with_sending: bool = False,
+                   skip: Sequence[int] = ()) -> Work:
+        """A window of the work, not all of it: the next exports in the order they are sent (and
+        what they refer to), the next approved imports, so a callback's cost stays with the batch
+        however long the queue (the engine asks for the next window when one yields nothing)."""
+        window = max(4 * self.limits.batch_size, 200)
+        rows, more = export_lookup.queued_window(store, connection_id, max_change_id, limit=window, skip=skip,
+                                                 with_sending=with_sending)
         unknown_rows = export_lookup.outcome_unknown_exports(store, connection_id)  # for the settle step
         refs = export_lookup.refs_for_changes(store, [r["id"] for r in (*rows, *unknown_rows)])
         now = iso_utc(self._now())  # a change resting after a lock answer waits until its time (engine.locks)
@@ -315,11 +322,17 @@ class ConnectorService:
         local_ids = {c.local_id for c in every} | {r.local_id for c in every for r in c.refs}
         mirror = Mirror(MirrorRecord.from_row(r)
                         for r in export_lookup.records_for_local_ids(store, connection_id, local_ids))
-        missing = {i for i in local_ids if not mirror.find(i)}
-        approved_imports = [ImportChange.from_row(r)
-                            for r in store_imports.queued_imports(store, connection_id, max_change_id)]
+        # What the engine may ask is on its way: a mod or delete of a record QuickBooks does not
+        # know, or a reference to one that is not in this window (asking for every add of the
+        # window would read the whole queue's index).
+        in_window = {c.local_id for c in every}
+        missing = ({c.local_id for c in every if c.action != "add" and not mirror.find(c.local_id)}
+                   | {r.local_id for c in every for r in c.refs if r.local_id not in in_window and not mirror.find(r.local_id)})
+        import_rows, imports_more = store_imports.queued_imports(store, connection_id, max_change_id, limit=window,
+                                                                 skip=skip)
+        approved_imports = [ImportChange.from_row(r) for r in import_rows]
         unapproved = export_lookup.unapproved_local_ids(store, connection_id, missing)
-        return Work(changes, mirror, unapproved, approved_imports, unknown)
+        return Work(changes, mirror, unapproved, approved_imports, unknown, more=more, imports_more=imports_more)
 
     def _apply(self, call: _Call, reply: Reply) -> None:
         """Record the reply's outcomes in the store and log what they say."""
@@ -533,6 +546,9 @@ class ConnectorService:
                 reply = call.session.send_request(self._work(call, with_sending=True), hcp=hcp_response,
                                                   company_file=company_file_name, country=country, major=major,
                                                   minor=minor)
+                while reply.more:  # nothing loaded could go and more is queued: the next window
+                    self._apply(call, reply)
+                    reply = call.session.send_request(self._work(call, with_sending=True), major=major, minor=minor)
             except ProtocolError as refused:
                 return self._refused(call, refused)
             self._apply(call, reply)

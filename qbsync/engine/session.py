@@ -126,6 +126,8 @@ class Work:
     unapproved: frozenset[str] | None = None
     imports: list[ImportChange] = field(default_factory=list)
     unknown: list[ExportChange] = field(default_factory=list)
+    more: bool = False  # more exports are queued than `changes` holds (the shell loads a window)
+    imports_more: bool = False  # the same for `imports`
 
 
 @dataclass
@@ -146,6 +148,7 @@ class Reply:
     answer: Any
     outcomes: list[Outcome] = field(default_factory=list)
     found: list[Found] = field(default_factory=list)  # what detection read (no change id)
+    more: bool = False  # send_request: nothing in the exports loaded could go, more are queued: load them, ask again
     message: OutMessage | None = None
     notes: list[str] = field(default_factory=list)  # lines for the server log
     details: list[str] = field(default_factory=list)  # lines for the server log's debug level
@@ -167,7 +170,7 @@ class SessionState:
     retried: list[int] = field(default_factory=list)  # sent again after 3231 once already
     alone: list[int] = field(default_factory=list)  # to go in a message of their own (0x80040400)
     refreshed: dict[str, str] = field(default_factory=dict)  # change id -> EditSequence re-read
-    settled: list[int] = field(default_factory=list)
+    done: int = 0  # changes this session is done with (for the percent: kept as a count, not a list)
     counts: dict[str, int] = field(default_factory=dict)
     last_error: str | None = None
     error_pending: bool = False  # getLastError has something to say (else it answers NoOp)
@@ -209,8 +212,7 @@ class SessionState:
         self.counts[key] = self.counts.get(key, 0) + n
 
     def _settle(self, change_id: int) -> None:
-        if change_id not in self.settled:
-            self.settled.append(change_id)
+        self.done += 1
         if change_id in self.alone:
             self.alone.remove(change_id)
 
@@ -257,7 +259,7 @@ class SessionState:
             self.percent = 100
             return 100
         read = int((self.detect or {}).get("read", 0))
-        done = len(self.settled) + read
+        done = self.done + read
         total = self.total + read + int((self.detect or {}).get("remaining", 0))
         value = min(99, (done * 100) // total) if total > 0 else 0
         self.percent = max(self.percent, value)
@@ -397,7 +399,7 @@ def admit(*, queued: int, imports_due: bool, running_seconds_left: Sequence[int]
         return Admission(AUTH_NO_WORK)
     if work is not None and not imports_due:
         plan = exports.plan_exports(work.changes, work.mirror, unapproved=work.unapproved, validate=False)
-        if plan.empty:
+        if plan.empty and not work.more:  # with more queued than loaded, one of them may go
             return Admission(AUTH_NO_WORK, outcomes=(*plan.invalid, *plan.waiting, *plan.deferred))
     return Admission(AUTH_GO)
 
@@ -484,6 +486,8 @@ class Session:
                                f"{self.qbxml_ceiling}), {country or '?'}, {company_file or 'open file'}")
         plan = self._next_plan(work, reply)
         if plan is None:
+            if reply.more:  # the shell loads the next exports and asks again (reply.answer unused)
+                return reply
             return self._nothing(reply, None)
         seq = st.seq + 1
         # QuickBooks takes message-set ids of at most 23 characters (error recovery): "q" + the
@@ -611,15 +615,15 @@ class Session:
         # One entry per step of STEPS.
         st = self.state
         if step == SETTLE:
-            return settle.plan_settle(work.unknown, work.mirror, skip=set(st.skip) | set(st.settled),
+            return settle.plan_settle(work.unknown, work.mirror, skip=set(st.skip),
                                       batch_size=self.limits.batch_size, version=st.qbxml_version or "13.0")
         if step == APPLY:
-            return imports.plan_apply(work.imports, skip=set(st.skip) | set(st.settled),
+            return imports.plan_apply(work.imports, skip=set(st.skip),
                                       batch_size=self.limits.batch_size)
         if step == EXPORT:
             return exports.plan_exports(
                 work.changes, work.mirror, batch_size=self.limits.batch_size, version=st.qbxml_version or "13.0",
-                skip=set(st.skip) | set(st.settled), refreshed=st.refreshed_ids(), alone=set(st.alone),
+                skip=set(st.skip), refreshed=st.refreshed_ids(), alone=set(st.alone),
                 unapproved=work.unapproved,
             )
         if step == DETECT:
@@ -691,10 +695,14 @@ class Session:
         while st.step != DONE:
             plan = self._plan_step(st.step, work)
             self._take(reply, [*plan.invalid, *plan.waiting, *plan.settled])
-            _forget(work, plan.settled)
+            _forget(work, [*plan.invalid, *plan.settled])
             if not plan.empty:
                 return plan
             self._take(reply, plan.deferred)  # what still waits is not sent in this session
+            if (st.step == EXPORT and work.more) or (st.step == APPLY and work.imports_more):
+                # the store has more than it loaded: the shell loads the next ones
+                reply.more = True
+                return None
             st.step = next_step(st.step)
         return None
 
@@ -703,7 +711,9 @@ class Session:
         message just answered) as it stands after `outcomes`: what they settled is no longer
         queued, and what they synced is known to QuickBooks now."""
         _forget(work, outcomes)
-        return self._next_plan(work, reply) is not None
+        more = self._next_plan(work, reply) is not None or reply.more
+        reply.more = False  # for a response, "more queued" only keeps the percent below 100
+        return more
 
 
 def _forget(work: Work, outcomes: list[Outcome]) -> None:

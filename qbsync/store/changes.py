@@ -83,6 +83,11 @@ def _where(
 BRIEF_COLUMNS = ("id", "connection_id", "direction", "type", "local_id", "action", "status", "checked")
 
 
+def query_changes(store: Store, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
+    """Rows of `changes` selected by `sql` (for the store's other modules), JSON decoded."""
+    return _rows(store.query(sql, params))
+
+
 def iter_changes(
     store: Store,
     connection_id: int | None,

@@ -26,6 +26,54 @@ def queued_exports(store: Store, connection_id: int, max_change_id: int | None =
     rows = store_changes.list_changes(store, connection_id, statuses, direction="export")
     if max_change_id is not None:
         rows = [r for r in rows if r["id"] <= max_change_id]
+    return _with_lock_counts(store, rows)
+
+
+def queued_window(store: Store, connection_id: int, max_change_id: int, *, limit: int, skip: Iterable[int] = (),
+                  with_sending: bool = False) -> tuple[list[dict[str, Any]], bool]:
+    """A window of the queued exports, for a callback whose cost must not grow with the queue:
+    those of the message out (with `with_sending`), the oldest `limit` adds and mods leaving out
+    `skip` (read in the index's order: nothing sorted), every queued delete (they go last and
+    the other way round, so they are planned together; there are few), and the queued changes
+    the window's references name, and theirs in turn (a change must see what it waits for).
+    Also whether more adds and mods are queued beyond the window."""
+    skip = sorted(set(skip))
+    if len(skip) > 5000:  # thousands waiting: past SQLite's comfort with parameters, read them all
+        return queued_exports(store, connection_id, max_change_id, with_sending=with_sending), False
+    not_skipped = f" AND id NOT IN ({', '.join('?' * len(skip))})" if skip else ""
+    base = "SELECT * FROM changes WHERE connection_id = ? AND direction = 'export' AND status = ? AND id <= ?"
+    rows: list[dict[str, Any]] = []
+    if with_sending:
+        rows += store_changes.query_changes(store, base + " ORDER BY id", [connection_id, "sending", max_change_id])
+    window = [r for action in ("add", "mod") for r in store_changes.query_changes(  # each in the index's order
+        store, base + f" AND action = ?{not_skipped} ORDER BY id LIMIT ?",
+        [connection_id, "queued", max_change_id, action, *skip, limit + 1],
+    )]
+    window = sorted(window, key=lambda r: r["id"])[: limit + 1]
+    more = len(window) > limit
+    rows += window[:limit]
+    rows += store_changes.query_changes(store, base + f" AND action = ?{not_skipped} ORDER BY id",
+                                        [connection_id, "queued", max_change_id, "delete", *skip])
+    have = {r["id"] for r in rows}
+    new = sorted(have)
+    for _ in range(10):  # what the window refers to, and what that refers to (a few levels at most)
+        named = sorted({r["local_id"] for refs in refs_for_changes(store, new).values() for r in refs})
+        new = []
+        for chunk in _chunks(named):
+            for r in store_changes.query_changes(
+                store, base + f" AND local_id IN ({', '.join('?' * len(chunk))}) ORDER BY id",
+                [connection_id, "queued", max_change_id, *chunk],
+            ):
+                if r["id"] not in have and r["id"] not in skip:
+                    have.add(r["id"])
+                    rows.append(r)
+                    new.append(r["id"])
+        if not new:
+            break
+    return _with_lock_counts(store, rows), more
+
+
+def _with_lock_counts(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     # A queued change with a status code was answered before (a lock, or an error retried): the
     # engine needs its attempts since its last failure to count lock answers in a row.
     answered = [r["id"] for r in rows if r["status"] == "queued" and r["status_code"] is not None]
@@ -72,15 +120,16 @@ def records_for_local_ids(store: Store, connection_id: int, local_ids: Iterable[
 
 
 def unapproved_local_ids(store: Store, connection_id: int, local_ids: Iterable[str]) -> frozenset[str]:
-    """Which of `local_ids` have an export change still to be approved (awaiting), held, or in the
-    Error Log: records on their way to QuickBooks, not gone."""
+    """Which of `local_ids` have an export change still to be approved (awaiting), held, queued
+    (beyond the window a callback loads) or in the Error Log: records on their way to
+    QuickBooks, not gone."""
     wanted = sorted(set(local_ids))
     found: set[str] = set()
     for chunk in _chunks(wanted):
         marks = ", ".join("?" * len(chunk))
         found.update(r["local_id"] for r in store.query(
             f"SELECT DISTINCT local_id FROM changes WHERE connection_id = ? AND direction = 'export'"
-            f" AND status IN ('awaiting', 'held', 'error') AND local_id IN ({marks})",
+            f" AND status IN ('awaiting', 'held', 'error', 'queued', 'sending') AND local_id IN ({marks})",
             [connection_id, *chunk],
         ))
     return frozenset(found)

@@ -5,6 +5,7 @@ approved imports a session applies."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from qbsync.store import changes as store_changes
@@ -41,10 +42,21 @@ def count_queued_imports(store: Store, connection_id: int) -> int:
     ))
 
 
-def queued_imports(store: Store, connection_id: int, max_change_id: int | None = None) -> list[dict[str, Any]]:
-    """Approved imports of a connection (up to `max_change_id`), oldest first."""
-    rows = store_changes.list_changes(store, connection_id, ["queued"], direction="import")
-    return [r for r in rows if max_change_id is None or r["id"] <= max_change_id]
+def queued_imports(store: Store, connection_id: int, max_change_id: int | None = None, *, limit: int | None = None,
+                   skip: Iterable[int] = ()) -> tuple[list[dict[str, Any]], bool]:
+    """Approved imports of a connection (up to `max_change_id`), oldest first: the first `limit`
+    of them leaving out `skip`, and whether more are approved beyond those."""
+    skip = sorted(set(skip))[:5000]
+    where = "connection_id = ? AND direction = 'import' AND status = 'queued' AND id <= ?"
+    if skip:
+        where += f" AND id NOT IN ({', '.join('?' * len(skip))})"
+    rows = store_changes.query_changes(
+        store, f"SELECT * FROM changes WHERE {where} ORDER BY id" + (" LIMIT ?" if limit else ""),
+        [connection_id, max_change_id if max_change_id is not None else 2**62, *skip,
+         *([limit + 1] if limit else [])],
+    )
+    more = bool(limit) and len(rows) > limit
+    return (rows[:limit] if limit else rows), more
 
 
 # -- detection's records, a page at a time ---------------------------------------------------

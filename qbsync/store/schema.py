@@ -232,6 +232,12 @@ def _m006_login_failures(store: Store) -> None:
     )
 
 
+def _m007_queue_index(store: Store) -> None:
+    # A session reads the queue a window at a time (the oldest adds and mods, every delete): an
+    # index in that order, so reading the window does not touch the rest of the queue.
+    _run(store, "CREATE INDEX changes_queue ON changes (connection_id, direction, status, action, id)")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[Store], None]]] = [
     (1, "base", _m001_base),
     (2, "references_and_seen", _m002_references_and_seen),
@@ -239,6 +245,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Store], None]]] = [
     (4, "web_connector_sessions", _m004_web_connector_sessions),
     (5, "import_detection", _m005_import_detection),
     (6, "login_failures", _m006_login_failures),
+    (7, "queue_index", _m007_queue_index),
 ]
 LATEST = MIGRATIONS[-1][0]
 
