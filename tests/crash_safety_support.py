@@ -30,6 +30,8 @@ from typing import Any
 from wizard_support import TEST_HASH_COST
 
 from qbsync.store import open_store
+from qbsync.store import records as store_records
+from qbsync.store import sessions as store_sessions
 from qbsync.store.connections import add_connection, get_connection
 from qbsync.sync import staging, wizard
 from qbsync.sync.passwords import hash_password
@@ -193,29 +195,47 @@ class Server:
 
 class KillingCompany(FakeQuickBooks):
     """The QuickBooks company, able to kill the server at the nastiest point: right after it
-    applied the n-th message (counted from `arm`) and before the answer gets back to qbsync.
-    `before=True` kills just before it applies the message instead (then nothing was applied)."""
+    applied the n-th message (counted from `arm`), before the answer gets back to qbsync."""
 
     def __init__(self, path: Path):
         super().__init__(path=path)
         self._target: int | None = None
-        self._before = False
         self._seen = 0
         self._server: Server | None = None
         self.fired = False
 
-    def arm(self, server: Server, nth: int | None, *, before: bool = False) -> None:
-        self._server, self._target, self._before, self._seen, self.fired = server, nth, before, 0, False
+    def arm(self, server: Server | None, nth: int | None) -> None:
+        self._server, self._target, self._seen, self.fired = server, nth, 0, False
 
     def process(self, request_xml: str | bytes) -> Any:
-        self._seen += 1
-        hit = self._target is not None and self._seen == self._target and self._server is not None
-        if hit and self._before:
-            self.fired = self._server.kill()  # type: ignore[union-attr]
         reply = super().process(request_xml)
-        if hit and not self._before:
-            self.fired = self._server.kill()  # type: ignore[union-attr]
+        self._seen += 1
+        if self._server is not None and self._seen == self._target:
+            self.fired = self._server.kill()
         return reply
+
+
+class KillingTransport:
+    """The Web Connector's HTTP transport, killing the server `delay` seconds after the n-th
+    sendRequestXML / receiveResponseXML of the server's life went out: while the server is
+    inside that callback (between any two of its statements), or just after."""
+
+    CALLS = ("sendRequestXML", "receiveResponseXML")
+
+    def __init__(self, inner: Any, server: Server, state: dict[str, Any]):
+        self._inner, self._server, self._state = inner, server, state
+
+    def post(self, operation: str, envelope: bytes) -> Any:
+        if operation in self.CALLS:
+            self._state["seen"] += 1
+            if self._state["seen"] == self._state["nth"]:
+                timer = threading.Timer(self._state["delay"], lambda: self._state.update(fired=self._server.kill()))
+                self._state["timer"] = timer
+                timer.start()
+        return self._inner.post(operation, envelope)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 # -- the world --------------------------------------------------------------------------------------
@@ -226,7 +246,7 @@ class Stats:
     kills: int = 0  # SIGKILLs sent to a running server
     mid_run: int = 0  # of which a Web Connector run was interrupted
     after_applied: int = 0  # of which right after QuickBooks applied a message
-    before_applied: int = 0  # of which right before QuickBooks got a message
+    in_callback: int = 0  # of which just after the Web Connector sent sendRequestXML/receiveResponseXML
     runs: int = 0  # Web Connector runs in all
     busy: int = 0  # runs answered busy (a dead server's session not expired yet)
     final_runs: int = 0  # runs after the last kill until everything was settled
@@ -319,9 +339,12 @@ class World:
     def start(self) -> Server:
         return Server(self.db, self.log_file, self.batch_size)
 
-    def run(self, server: Server) -> RunReport:
-        report = WebConnector(server.url, USER, PASSWORD, company=self.company, noop_delay=0, timeout=30,
-                              max_round_trips=5000).run()
+    def run(self, server: Server, calls: dict[str, Any] | None = None) -> RunReport:
+        wc = WebConnector(server.url, USER, PASSWORD, company=self.company, noop_delay=0, timeout=30,
+                          max_round_trips=5000)
+        if calls is not None:
+            wc._transport = KillingTransport(wc._transport, server, calls)  # noqa: SLF001 - a test's hook
+        report = wc.run()
         self.company.end_session()  # QuickBooks closes the session, iterators die with it
         self.stats.runs += 1
         self.stats.outcomes[report.outcome or "?"] = self.stats.outcomes.get(report.outcome or "?", 0) + 1
@@ -331,13 +354,15 @@ class World:
             time.sleep(min(float(postpone or 1), RESPONSE_TIMEOUT + 1))  # as QBWC: try again after that
         return report
 
-    def kill_round(self, mode: str, value: float) -> None:
-        """One life of the server: Web Connector runs until it is killed. `mode` "applied" /
-        "before": by the company at its `value`-th message; "timer": `value` seconds into a run
-        (counted again from the start of the next run after a `busy` answer, so the kill lands
-        in a session, not in the Web Connector's wait)."""
+    def kill_round(self, mode: str, value: float, delay: float = 0.0) -> None:
+        """One life of the server: Web Connector runs until it is killed. `mode` "applied": by
+        the company right after it applied its `value`-th message; "callback": `delay` seconds
+        after the Web Connector sent its `value`-th sendRequestXML/receiveResponseXML; "timer":
+        `value` seconds into a run (counted again from the start of the next run after a `busy`
+        answer, so the kill lands in a session, not in the Web Connector's wait)."""
         server = self.start()
         timer: threading.Timer | None = None
+        calls: dict[str, Any] | None = None
 
         def arm_timer() -> threading.Timer:
             t = threading.Timer(value, lambda: self._count_kill(server))
@@ -346,11 +371,13 @@ class World:
 
         if mode == "timer":
             timer = arm_timer()
+        elif mode == "applied":
+            self.company.arm(server, int(value))
         else:
-            self.company.arm(server, int(value), before=(mode == "before"))
+            calls = {"seen": 0, "nth": int(value), "delay": delay, "fired": False, "timer": None}
         try:
             for _ in range(50):
-                report = self.run(server)
+                report = self.run(server, calls)
                 if report.outcome not in ("complete", "no_work", "busy"):
                     self._died(server, report)
                 if server.dead:
@@ -363,14 +390,17 @@ class World:
                 if report.outcome in ("complete", "no_work") and not _wrote(report):
                     break  # nothing left to interrupt: the server is killed at rest
         finally:
-            if timer is not None:
-                timer.cancel()
-                timer.join()
+            for t in (timer, (calls or {}).get("timer")):
+                if t is not None:
+                    t.cancel()
+                    t.join()
             if self.company.fired:
                 self.stats.kills += 1
-                self.stats.after_applied += mode == "applied"
-                self.stats.before_applied += mode == "before"
-            self.company.arm(server, None)
+                self.stats.after_applied += 1
+            if calls is not None and calls["fired"]:
+                self.stats.kills += 1
+                self.stats.in_callback += 1
+            self.company.arm(None, None)
             self._count_kill(server)
             server.stop()
         if server.exited is not None:
@@ -418,6 +448,16 @@ class World:
     def changes(self) -> dict[int, dict[str, Any]]:
         with open_store(self.db) as store:
             return {r["id"]: r for r in store.query("SELECT * FROM changes ORDER BY id")}
+
+    def mirror(self) -> dict[tuple[str, str], dict[str, Any]]:
+        with open_store(self.db) as store:
+            conn = get_connection(store, CONNECTION)
+            return {(r["type"], r["local_id"]): r for r in store_records.list_records(store, conn["id"])}
+
+    def open_sessions(self) -> list[int]:
+        with open_store(self.db) as store:
+            conn = get_connection(store, CONNECTION)
+            return [r["id"] for r in store_sessions.open_sessions(store, conn["id"])]
 
     def sending(self) -> list[int]:
         return [i for i, c in self.changes().items() if c["status"] == "sending"]

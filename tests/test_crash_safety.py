@@ -46,25 +46,26 @@ from qbsync.engine import session as engine_session
 SETTLING = "settle" in engine_session.STEPS
 
 
-def kill_plan(world: World, kills: int, run_length: float) -> list[tuple[str, float]]:
-    """Where each kill lands, seeded. Spread over the whole sync (the i-th server life lasts a
-    share of it) and over a run: after QuickBooks applied the n-th message of the server's life,
-    just before it applied one, or a delay into a run, either short (a share of the sync) or
-    anywhere from 0 to a whole run's length (`run_length`, a measured uninterrupted run)."""
+def kill_plan(world: World, kills: int, run_length: float) -> list[tuple[str, float, float]]:
+    """Where each kill lands, seeded. Spread over the whole sync (each server life lasts a share
+    of it) and over a run: right after QuickBooks applied the n-th message of the server's life;
+    a few milliseconds after the Web Connector sent its n-th sendRequestXML/receiveResponseXML
+    (inside the server's callback, between any two statements); or a delay into a run, either
+    short (a share of the sync) or anywhere from 0 to a whole run's length (`run_length`)."""
     messages = world.change_count * 1.3 / world.batch_size + 2 * world.change_count / IMPORT_PAGE_SIZE
     nth = max(2, round(2 * messages / kills))
     share = max(0.3, 2 * run_length / kills)
-    plan: list[tuple[str, float]] = []
+    plan: list[tuple[str, float, float]] = []
     for _ in range(kills):
         r = world.rng.random()
-        if r < 0.45:
-            plan.append(("applied", world.rng.randint(1, nth)))
-        elif r < 0.6:
-            plan.append(("before", world.rng.randint(1, nth)))
+        if r < 0.35:
+            plan.append(("applied", world.rng.randint(1, nth), 0.0))
+        elif r < 0.65:
+            plan.append(("callback", world.rng.randint(1, 2 * nth), world.rng.uniform(0.0, 0.06)))
         elif r < 0.85:
-            plan.append(("timer", world.rng.uniform(0.0, share)))
+            plan.append(("timer", world.rng.uniform(0.0, share), 0.0))
         else:
-            plan.append(("timer", world.rng.uniform(0.0, run_length)))
+            plan.append(("timer", world.rng.uniform(0.0, run_length), 0.0))
     return plan
 
 
@@ -110,8 +111,10 @@ def check(world: World) -> dict[str, Any]:
             problems.append(f"change {cid} ({c['action']} {e.type} {e.local_id}) ended {c['status']} "
                             f"{c['status_code']} {c['status_message']!r} {c['note']!r}")
 
-    # QuickBooks: never twice; what went through fully is there once with the latest values.
+    # QuickBooks: never twice; what went through fully is there once with the latest values, and
+    # the mirror knows it by its ListID/TxnID.
     applied_unknown = 0
+    mirror = world.mirror()
     for e in world.entities.values():
         found = world.in_quickbooks(e)
         statuses = {c["status"] for c in by_entity[e.local_id]}
@@ -127,6 +130,12 @@ def check(world: World) -> dict[str, Any]:
                 problems.append(f"LOST: {e.type} {e.key!r} synced but not in QuickBooks")
             elif found and qb_values(e.type, found[0]) != e.expected():
                 problems.append(f"{e.type} {e.key!r} holds {qb_values(e.type, found[0])}, expected {e.expected()}")
+            elif found and (mirror.get((e.type, e.local_id)) or {}).get("qb_id") != (found[0].get("ListID")
+                                                                                     or found[0].get("TxnID")):
+                problems.append(f"the mirror has {e.type} {e.local_id} as {mirror.get((e.type, e.local_id))}, "
+                                f"QuickBooks as {found[0].get('ListID') or found[0].get('TxnID')}")
+            elif e.deleted and (e.type, e.local_id) in mirror:
+                problems.append(f"{e.type} {e.local_id} deleted, still in the mirror")
         elif any(c["outcome_unknown"] and c["action"] == "add" for c in by_entity[e.local_id]) and found:
             applied_unknown += 1
 
@@ -144,19 +153,23 @@ def check(world: World) -> dict[str, Any]:
             problems.append(f"import of {qb_id}: {rows[0]['status']}, EditSequence "
                             f"{_payload(rows[0]).get('EditSequence')} (QuickBooks: {rec['EditSequence']})")
     ours = {r.get("ListID") or r.get("TxnID"): e for e in world.entities.values() for r in world.in_quickbooks(e)}
-    foreign_imports = 0
+    imports_of_unknown = 0
     for qb_id, rows in by_qb_id.items():
         if qb_id in world.user_records:
             continue
-        e = ours.get(qb_id)
+        # an app record (known by its local id, or found in QuickBooks by name) that qbsync wrote
+        # with an outcome it does not know: detection reads the write as a change made in QuickBooks
+        e = world.entities.get(rows[0]["local_id"]) or ours.get(qb_id)
         if len(rows) > 1:
             problems.append(f"record {qb_id} imported {len(rows)} times")
-        if e is None or not any(c["outcome_unknown"] for c in by_entity[e.local_id]):
-            problems.append(f"unexpected import change {[r['id'] for r in rows]} of {qb_id} "
-                            f"({e.type + ' ' + e.key if e else 'not an app record'})")
-        foreign_imports += 1
+        if e is None or not any(c["outcome_unknown"] for c in by_entity[e.local_id]) or SETTLING:
+            problems.append(f"unexpected import change {[(r['id'], r['action']) for r in rows]} of {qb_id} "
+                            f"({e.type + ' ' + e.local_id if e else 'not an app record'})")
+        imports_of_unknown += 1
 
     # The store: nothing left being sent; the queue holds only what waits on an unknown outcome.
+    if world.open_sessions():
+        problems.append(f"sessions still open after the last run: {world.open_sessions()}")
     if any(c["status"] == "sending" for c in changes.values()):
         problems.append(f"stuck in sending: {[i for i, c in changes.items() if c['status'] == 'sending']}")
     queue = run_cli("queue", "--format", "json", db=world.db)
@@ -177,7 +190,7 @@ def check(world: World) -> dict[str, Any]:
                         f"{len(waiting)} wait on them")
     assert not problems, "\n".join(problems[:40]) + f"\n({len(problems)} problems; log: {world.log_file})"
     return {"unknown": len(unknown), "unknown_applied_adds": applied_unknown, "waiting_on_unknown": len(waiting),
-            "deliberate_errors": len(deliberate), "imports": len(imports), "imports_of_unknown": foreign_imports}
+            "deliberate_errors": len(deliberate), "imports": len(imports), "imports_of_unknown": imports_of_unknown}
 
 
 def _payload(change: dict[str, Any]) -> dict[str, Any]:
@@ -189,8 +202,8 @@ def crash_loop(folder: Path, *, seed: int, changes: int, kills: int, batch_size:
                run_length: float, record: Any = None) -> dict[str, Any]:
     started = time.monotonic()
     world = World(folder, seed=seed, changes=changes, batch_size=batch_size)
-    for mode, value in kill_plan(world, kills, run_length):
-        world.kill_round(mode, value)
+    for mode, value, delay in kill_plan(world, kills, run_length):
+        world.kill_round(mode, value, delay)
     world.settle()
     figures = check(world)
     world.stats.seconds = round(time.monotonic() - started, 1)
