@@ -107,9 +107,9 @@ def plan_scenario(rng: random.Random, changes: int) -> tuple[list[Entity], list[
     of earlier customers and invoices, and deletes of invoices and of customers nothing refers
     to. Returns the entities, the local ids modified in the second wave and those deleted."""
     n_items = max(3, changes // 40)
-    n_customers = max(4, int(changes * 0.30))
+    n_customers = max(4, int(changes * 0.32))
     n_jobs = max(2, int(changes * 0.08))
-    n_invoices = max(4, int(changes * 0.35))
+    n_invoices = max(4, int(changes * 0.38))
     items = [Entity("ItemService", f"I{k}", f"Item {k}") for k in range(n_items)]
     customers = [Entity("Customer", f"C{k}", f"Cust {k}") for k in range(n_customers)]
     jobs = []
@@ -273,6 +273,7 @@ class World:
         self.change_ids: dict[int, str] = {}  # change id -> local id
         self.user_records: dict[str, dict[str, Any]] = {}  # qb id -> the record as the user left it
         self.stats = Stats()
+        self.seconds_per_message = 0.05  # measured as the runs go (see `run`)
         self._plan(changes)
 
     # -- before the first run ---------------------------------------------------------------
@@ -340,12 +341,16 @@ class World:
         return Server(self.db, self.log_file, self.batch_size)
 
     def run(self, server: Server, calls: dict[str, Any] | None = None) -> RunReport:
+        started = time.monotonic()
         wc = WebConnector(server.url, USER, PASSWORD, company=self.company, noop_delay=0, timeout=30,
                           max_round_trips=5000)
         if calls is not None:
             wc._transport = KillingTransport(wc._transport, server, calls)  # noqa: SLF001 - a test's hook
         report = wc.run()
         self.company.end_session()  # QuickBooks closes the session, iterators die with it
+        if report.round_trips >= 3:  # how fast this machine goes now (it is shared and loaded)
+            pace = (time.monotonic() - started) / report.round_trips
+            self.seconds_per_message = 0.7 * self.seconds_per_message + 0.3 * pace
         self.stats.runs += 1
         self.stats.outcomes[report.outcome or "?"] = self.stats.outcomes.get(report.outcome or "?", 0) + 1
         if report.outcome == "busy":
@@ -359,7 +364,13 @@ class World:
         the company right after it applied its `value`-th message; "callback": `delay` seconds
         after the Web Connector sent its `value`-th sendRequestXML/receiveResponseXML; "timer":
         `value` seconds into a run (counted again from the start of the next run after a `busy`
-        answer, so the kill lands in a session, not in the Web Connector's wait)."""
+        answer, so the kill lands in a session, not in the Web Connector's wait). "share" and
+        "run" are timers too, `value` being a fraction of the whole sync or of a run of the work
+        left, at the pace measured so far."""
+        if mode == "share":
+            mode, value = "timer", value * self.run_seconds()
+        elif mode == "run":
+            mode, value = "timer", value * self.run_seconds(remaining=True)
         server = self.start()
         timer: threading.Timer | None = None
         calls: dict[str, Any] | None = None
@@ -444,6 +455,19 @@ class World:
     @property
     def change_count(self) -> int:
         return len(self.change_ids)
+
+    def messages_estimate(self, *, remaining: bool = False) -> float:
+        """About how many messages a run sends: the exports (a few Mods need a re-read first)
+        and detection's pages."""
+        exports = self.change_count
+        if remaining:
+            with open_store(self.db) as store:
+                exports = store.scalar("SELECT count(*) FROM changes WHERE direction = 'export' AND status = 'queued'")
+        return exports * 1.3 / self.batch_size + 2 * self.change_count / IMPORT_PAGE_SIZE / (3 if remaining else 1)
+
+    def run_seconds(self, *, remaining: bool = False) -> float:
+        """How long an undisturbed run takes now, at the pace measured so far."""
+        return self.messages_estimate(remaining=remaining) * self.seconds_per_message + 0.2
 
     def changes(self) -> dict[int, dict[str, Any]]:
         with open_store(self.db) as store:

@@ -46,26 +46,26 @@ from qbsync.engine import session as engine_session
 SETTLING = "settle" in engine_session.STEPS
 
 
-def kill_plan(world: World, kills: int, run_length: float) -> list[tuple[str, float, float]]:
+def kill_plan(world: World, kills: int) -> list[tuple[str, float, float]]:
     """Where each kill lands, seeded. Spread over the whole sync (each server life lasts a share
-    of it) and over a run: right after QuickBooks applied the n-th message of the server's life;
+    of about half of it; the rest is left to the runs after the last kill) and over a run: right
+    after QuickBooks applied the n-th message of the server's life;
     a few milliseconds after the Web Connector sent its n-th sendRequestXML/receiveResponseXML
     (inside the server's callback, between any two statements); or a delay into a run, either
-    short (a share of the sync) or anywhere from 0 to a whole run's length (`run_length`)."""
-    messages = world.change_count * 1.3 / world.batch_size + 2 * world.change_count / IMPORT_PAGE_SIZE
-    nth = max(2, round(2 * messages / kills))
-    share = max(0.3, 2 * run_length / kills)
+    short (a share of the whole sync) or anywhere from 0 to the length of a run of the work left.
+    Delays are fractions here, made seconds at the pace the machine shows (`kill_round`)."""
+    nth = max(2, round(world.messages_estimate() / kills))  # the kills share about half the sync
     plan: list[tuple[str, float, float]] = []
-    for _ in range(kills):
+    for i in range(kills):
         r = world.rng.random()
-        if r < 0.35:
+        if r < 0.35 or i == 0:  # the first life also measures the pace the timers need
             plan.append(("applied", world.rng.randint(1, nth), 0.0))
         elif r < 0.65:
             plan.append(("callback", world.rng.randint(1, 2 * nth), world.rng.uniform(0.0, 0.06)))
         elif r < 0.85:
-            plan.append(("timer", world.rng.uniform(0.0, share), 0.0))
+            plan.append(("share", world.rng.uniform(0.0, 1 / kills), 0.0))
         else:
-            plan.append(("timer", world.rng.uniform(0.0, run_length), 0.0))
+            plan.append(("run", world.rng.random(), 0.0))
     return plan
 
 
@@ -200,10 +200,10 @@ def _payload(change: dict[str, Any]) -> dict[str, Any]:
 
 
 def crash_loop(folder: Path, *, seed: int, changes: int, kills: int, batch_size: int,
-               run_length: float, record: Any = None) -> dict[str, Any]:
+               record: Any = None) -> dict[str, Any]:
     started = time.monotonic()
     world = World(folder, seed=seed, changes=changes, batch_size=batch_size)
-    for mode, value, delay in kill_plan(world, kills, run_length):
+    for mode, value, delay in kill_plan(world, kills):
         world.kill_round(mode, value, delay)
     world.settle()
     figures = check(world)
@@ -223,17 +223,15 @@ def crash_loop(folder: Path, *, seed: int, changes: int, kills: int, batch_size:
 
 @pytest.mark.parametrize("seed", [1, 2])
 def test_kill_9_at_random_points_loses_nothing_and_duplicates_nothing(tmp_path, seed, record_property):
-    figures = crash_loop(tmp_path, seed=seed, changes=120, kills=12, batch_size=5,
-                         run_length=3.0, record=record_property)
+    figures = crash_loop(tmp_path, seed=seed, changes=120, kills=12, batch_size=5, record=record_property)
     assert figures["kills"] >= 12
     assert figures["mid_run"] >= 6  # most kills interrupted a run (the rest hit a server at rest)
 
 
 @pytest.mark.soak
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_soak_200_kills_during_a_1000_change_sync(tmp_path, seed, record_property):
-    figures = crash_loop(tmp_path, seed=seed, changes=1000, kills=200, batch_size=5,
-                         run_length=15.0, record=record_property)
+    figures = crash_loop(tmp_path, seed=seed, changes=1000, kills=200, batch_size=5, record=record_property)
     assert figures["kills"] >= 200
 
 
