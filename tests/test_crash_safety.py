@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
 import pytest
-from crash_safety_support import IMPORT_PAGE_SIZE, World, qb_values
+from crash_safety_support import World, qb_values
 from wizard_support import run_cli
 
 from qbsync.engine import session as engine_session
@@ -49,11 +49,11 @@ SETTLING = "settle" in engine_session.STEPS
 def kill_plan(world: World, kills: int) -> list[tuple[str, float, float]]:
     """Where each kill lands, seeded. Spread over the whole sync (each server life lasts a share
     of about half of it; the rest is left to the runs after the last kill) and over a run: right
-    after QuickBooks applied the n-th message of the server's life;
-    a few milliseconds after the Web Connector sent its n-th sendRequestXML/receiveResponseXML
-    (inside the server's callback, between any two statements); or a delay into a run, either
-    short (a share of the whole sync) or anywhere from 0 to the length of a run of the work left.
-    Delays are fractions here, made seconds at the pace the machine shows (`kill_round`)."""
+    after QuickBooks applied the n-th message of the server's life; a few milliseconds after the
+    Web Connector sent its n-th sendRequestXML/receiveResponseXML (inside the server's callback,
+    between any two statements); or a delay into a run, either short (a share of the whole sync)
+    or anywhere from 0 to the length of a run of the work left. Delays are fractions here, made
+    seconds at the pace the machine shows (`World.kill_round`)."""
     nth = max(2, round(world.messages_estimate() / kills))  # the kills share about half the sync
     plan: list[tuple[str, float, float]] = []
     for i in range(kills):
