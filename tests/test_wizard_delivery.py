@@ -196,3 +196,23 @@ def test_a_mod_staged_before_its_add_synced_keeps_the_lines_quickbooks_gave(env)
     assert lines == [(line_b, "two", "3.00")]
     assert records.get_record(store, conn["id"], "Invoice", "I1")["data"]["InvoiceLine"] == [
         {"id": "b", "Desc": "two", "Amount": "3.00", "TxnLineID": line_b}]
+
+
+def test_an_import_of_qbsyncs_own_write_found_before_its_outcome_was_settled_is_cleared(env):
+    """The answer to an Add was lost; detection read the new record as QuickBooks' own before the
+    next session settled the Add. Settling it (synced) clears that import: the app never gets
+    its own customer twice."""
+    store, conn = env
+    stage(env, "Customer", {"id": "C1", "Name": "Acme"})
+    approve(env)
+    (c,) = send(env)
+    delivery.record_outcome_unknown(store, c["id"], reason="answer lost")
+    snap = {"ListID": "80-1", "Name": "Acme", "FullName": "Acme", "EditSequence": "7"}
+    echo = delivery.record_import(store, conn, "Customer", snap)
+    assert store_changes.get_change(store, echo)["status"] == "awaiting"
+    delivery.record_synced(store, c["id"], qb_id="80-1", edit_sequence="7", snapshot=snap)  # settled: applied
+    cleared = store_changes.get_change(store, echo)
+    assert cleared["status"] == "cleared" and f"change {c['id']}" in cleared["note"]
+    assert wizard.pending(store, conn) == []
+    # a later edit in QuickBooks is QuickBooks' own again
+    assert delivery.record_import(store, conn, "Customer", {**snap, "Phone": "2", "EditSequence": "8"}) is not None

@@ -627,6 +627,10 @@ class Session:
                 unapproved=work.unapproved,
             )
         if step == DETECT:
+            if st.counts.get("unknown"):
+                # A write of this session may have reached QuickBooks unseen: read now, it would
+                # come back as QuickBooks' own change. The next session settles it, then looks.
+                return exports.ExportPlan(imports.DETECT_KIND)
             return imports.plan_detect(imports.Detection.from_dict(st.detect) if st.detect else None)
         raise ValueError(f"unknown session step {step!r}")
 

@@ -82,6 +82,24 @@ def record_synced(
             store, store_changes.get_change(store, change_id), result="synced", qb_id=qb_id,
             edit_sequence=edit_sequence, data=dict(snapshot) if snapshot else None,
         )
+        _drop_own_echoes(store, change, qb_id, edit_sequence)
+
+
+def _drop_own_echoes(store: Store, change: Mapping[str, Any], qb_id: str, edit_sequence: str | None) -> None:
+    """Import changes that are this change seen from QuickBooks' side: detection found the record
+    before qbsync knew its write had landed (the answer was lost, then settled). They are cleared,
+    never offered to the app as QuickBooks' own: an add under QuickBooks' id, a mod carrying the
+    EditSequence qbsync's write left, the deletion qbsync made."""
+    cid, type_name = change["connection_id"], change["type"]
+    keys = {change["local_id"], qb_id} if qb_id else {change["local_id"]}
+    for key in keys:
+        for echo in store_changes.changes_for_entity(store, cid, "import", type_name, key, ("awaiting", "held")):
+            payload = echo["payload"] or {}
+            ours = (change["action"] == "delete" and echo["action"] == "delete") or (
+                bool(edit_sequence) and str(payload.get("EditSequence")) == str(edit_sequence))
+            if ours:
+                store_changes.update_change(store, echo["id"], status="cleared", resolved_at=utc_now(),
+                                            note=f"qbsync's own write (change {change['id']}), not QuickBooks'")
 
 
 def record_error(
