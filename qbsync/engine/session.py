@@ -531,12 +531,17 @@ class Session:
         reply = Reply(0, notes=[found.summary])
         self._take(reply, found.outcomes)
         if found.fatal:
-            st.fatal = True
-            st.failure = st.last_error = found.fatal
-            st.error_pending = True
-            reply.answer = FATAL
-            return reply
+            return self._fatal(reply, found.fatal)
         reply.answer = st.progress(self._has_more(work, found.outcomes, reply))
+        return reply
+
+    def _fatal(self, reply: Reply, reason: str) -> Reply:
+        """The session cannot go on: FATAL now, getLastError gives `reason`, closing says it."""
+        st = self.state
+        st.fatal = True
+        st.failure = st.last_error = reason
+        st.error_pending = True
+        reply.answer = FATAL
         return reply
 
     def connection_error(self, hresult: str = "", message: str = "") -> Reply:
@@ -683,11 +688,7 @@ class Session:
         reply = Reply(0, notes=result.notes, found=list(result.found))
         self._save_detection(reply, det)
         if result.fatal:
-            st.fatal = True
-            st.failure = st.last_error = result.fatal
-            st.error_pending = True
-            reply.answer = FATAL
-            return reply
+            return self._fatal(reply, result.fatal)
         reply.answer = st.progress(self._has_more(work, [], reply))
         return reply
 
