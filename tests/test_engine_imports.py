@@ -138,7 +138,7 @@ def test_a_session_runs_detection_after_the_exports_and_counts_what_it_read():
 
 def test_no_detection_in_a_session_whose_write_may_have_landed_unseen():
     state = SessionState(detect=imports.Detection.start(["Customer"], {}, first_since=None).to_dict())
-    state.step, state.counts = DETECT, {"unknown": 1}
+    state.step, state.counts = DETECT, {"unknown": 1, "lost": 1}
     session = Session(1, state, new_token=lambda: "t")
     reply = session.send_request(Work(), major=13, minor=0)
     assert reply.answer == "" and reply.message is None  # the next session settles it, then looks

@@ -229,6 +229,8 @@ class SessionState:
                 self._settle(o.change_id)
             elif isinstance(o, (Unknown, Undecided)):
                 self.count("unknown")
+                if isinstance(o, Unknown):  # a write of this session whose answer never came
+                    self.count("lost")
                 self._settle(o.change_id)
             elif isinstance(o, Waiting):
                 self.count("waiting")
@@ -632,7 +634,7 @@ class Session:
                 unapproved=work.unapproved,
             )
         if step == DETECT:
-            if st.counts.get("unknown"):
+            if st.counts.get("lost"):
                 # A write of this session may have reached QuickBooks unseen: read now, it would
                 # come back as QuickBooks' own change. The next session settles it, then looks.
                 return exports.ExportPlan(imports.DETECT_KIND)
