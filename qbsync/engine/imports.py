@@ -228,21 +228,13 @@ def plan_detect(det: Detection | None) -> ExportPlan:
     return plan
 
 
-def _newer(a: str | None, b: str | None) -> str | None:
-    """The later of two QuickBooks times (either may be None or unreadable)."""
-    if not a or not b:
-        return a or b
-    try:
-        return a if datetime.fromisoformat(a) >= datetime.fromisoformat(b) else b
-    except ValueError:
-        return max(a, b)
-
-
 def _newest(times: Iterable[Any]) -> str | None:
-    """The latest of QuickBooks times (texts with their offset; unreadable ones ignored). Each
-    is parsed once: a page holds hundreds."""
+    """The latest of QuickBooks times (texts with their offset; None and unreadable ones
+    ignored). Each is parsed once: a page holds hundreds."""
     best: tuple[datetime, str] | None = None
     for text in times:
+        if not text:
+            continue
         try:
             moment = datetime.fromisoformat(str(text))
         except (TypeError, ValueError):
@@ -286,7 +278,7 @@ def interpret_detect(det: Detection, sent: SentMessage, response: str, hresult: 
             found.append(Detected(type_name, ret, deleted=True))
         else:
             found.append(Detected(task, ret))
-    det.newest = _newer(det.newest, _newest(ret.get(stamp) for _, ret in rs.rets))
+    det.newest = _newest([det.newest, *(ret.get(stamp) for _, ret in rs.rets)])
     det.read += len(rs.rets)
     det.page += 1
     remaining = rs.attrs.get("iteratorRemainingCount")
@@ -297,7 +289,7 @@ def interpret_detect(det: Detection, sent: SentMessage, response: str, hresult: 
     if det.remaining > 0 and rs.attrs.get("iteratorID"):
         det.iterator_id = str(rs.attrs["iteratorID"])
     else:
-        newest = _newer(det.since.get(task), det.newest)
+        newest = _newest([det.since.get(task), det.newest])
         if newest and newest != det.since.get(task):
             found.append(Watermark(task, newest))
             det.since[task] = newest

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from qbsync.errors import NotFound
-from qbsync.store.db import Store
+from qbsync.store.db import Store, chunks
 from qbsync.timeutil import utc_now
 
 OPEN = ("awaiting", "held")  # in the wizard (held = kept unchecked until the next run)
@@ -49,7 +49,7 @@ def get_changes(store: Store, ids: Sequence[int], connection_id: int | None = No
         return []
     rows = {
         r["id"]: r
-        for chunk in _chunks(list(ids))
+        for chunk in chunks(list(ids))
         for r in _rows(store.query(f"SELECT * FROM changes WHERE id IN ({_marks(len(chunk))})", list(chunk)))
     }
     if connection_id is not None:
@@ -199,7 +199,7 @@ def changes_for_entities(
     oldest first}; an id with none is absent."""
     statuses = list(statuses)
     out: dict[str, list[dict[str, Any]]] = {}
-    for chunk in _chunks(list(local_ids)):  # type: ignore[arg-type]
+    for chunk in chunks(list(local_ids)):  # type: ignore[arg-type]
         for row in _rows(store.query(
             f"SELECT * FROM changes WHERE connection_id = ? AND direction = ? AND type = ?"
             f" AND local_id IN ({_marks(len(chunk))}) AND status IN ({_marks(len(statuses))}) ORDER BY id",
@@ -252,17 +252,10 @@ def update_change(store: Store, change_id: int, **fields: Any) -> None:
     store.update_row("changes", change_id, {**fields, "updated_at": utc_now()})
 
 
-_CHUNK = 500  # ids per statement: well under SQLite's limit on bound variables
-
-
-def _chunks(ids: Sequence[int]) -> list[Sequence[int]]:
-    return [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
-
-
 def set_checked(store: Store, ids: Sequence[int], checked: bool) -> int:
     moved = 0
     with store.transaction():
-        for chunk in _chunks(list(ids)):
+        for chunk in chunks(list(ids)):
             cur = store.execute(
                 f"UPDATE changes SET checked = ?, updated_at = ? WHERE status = 'awaiting' AND id IN ({_marks(len(chunk))})",
                 (int(checked), utc_now(), *chunk),
@@ -280,7 +273,7 @@ def set_status(store: Store, ids: Sequence[int], status: str, **extra: Any) -> i
     assignments = ", ".join(f"{k} = ?" for k in extra)
     moved = 0
     with store.transaction():
-        for chunk in _chunks(list(ids)):
+        for chunk in chunks(list(ids)):
             cur = store.execute(
                 f"UPDATE changes SET status = ?, {assignments} WHERE id IN ({_marks(len(chunk))})",
                 (status, *extra.values(), *chunk),
@@ -295,7 +288,7 @@ def attempts_since_failure(store: Store, ids: Sequence[int]) -> dict[int, int]:
     the attempt back, except a lock (qbsync.engine.locks): for a queued change whose last answer
     was a lock, this is the number of lock answers in a row."""
     out: dict[int, int] = {}
-    for chunk in _chunks(list(ids)):
+    for chunk in chunks(list(ids)):
         for r in store.query(
             f"SELECT c.id AS id, c.attempts - coalesce(max(f.attempt), 0) AS n FROM changes c"
             f" LEFT JOIN failures f ON f.change_id = c.id WHERE c.id IN ({_marks(len(chunk))}) GROUP BY c.id",
@@ -348,7 +341,7 @@ def seen_fingerprints(
 ) -> dict[str, str]:
     """`get_seen` for many local ids at once (a query per 500): {local_id: fingerprint}."""
     out: dict[str, str] = {}
-    for chunk in _chunks(list(local_ids)):  # type: ignore[arg-type]
+    for chunk in chunks(list(local_ids)):  # type: ignore[arg-type]
         rows = store.execute(
             f"SELECT local_id, fingerprint FROM seen WHERE connection_id = ? AND direction = ? AND type = ?"
             f" AND local_id IN ({_marks(len(chunk))})",
@@ -381,7 +374,7 @@ def local_ids_with_unsettled_exports(
     wanted = sorted(set(local_ids))
     statuses = (*OPEN, *IN_FLIGHT)
     found: set[str] = set()
-    for chunk in _chunks(wanted):  # type: ignore[arg-type]
+    for chunk in chunks(wanted):  # type: ignore[arg-type]
         rows = store.query(
             f"SELECT DISTINCT local_id FROM changes WHERE connection_id = ? AND direction = 'export'"
             f" AND type IN ({_marks(len(types))}) AND local_id IN ({_marks(len(chunk))})"

@@ -12,7 +12,7 @@ import json
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +24,12 @@ DEFAULT_PATH = "qbsync.db"
 DEFAULT_BUSY_TIMEOUT = 10.0  # seconds; QBSYNC_BUSY_TIMEOUT overrides
 APPLICATION_ID = 0x71627379  # "qbsy": marks a file as a qbsync store
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+CHUNK = 500  # values bound per IN (…): well under SQLite's limit on bound variables
+
+
+def chunks(values: Sequence[Any]) -> list[Sequence[Any]]:
+    """`values` in slices of CHUNK, one statement each (for the modules of qbsync/store/)."""
+    return [values[i : i + CHUNK] for i in range(0, len(values), CHUNK)]
 
 
 def _busy_timeout() -> float:

@@ -8,15 +8,7 @@ from typing import Any
 
 from qbsync.store import changes as store_changes
 from qbsync.store import records as store_records
-from qbsync.store.db import Store
-
-_CHUNK = 500
-
-
-def _chunks(values: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(values), _CHUNK):
-        yield values[i : i + _CHUNK]
-
+from qbsync.store.db import Store, chunks
 
 def queued_exports(store: Store, connection_id: int, max_change_id: int | None = None, *,
                    with_sending: bool = False) -> list[dict[str, Any]]:
@@ -59,7 +51,7 @@ def queued_window(store: Store, connection_id: int, max_change_id: int, *, limit
     for _ in range(10):  # what the window refers to, and what that refers to (a few levels at most)
         named = sorted({r["local_id"] for refs in refs_for_changes(store, new).values() for r in refs})
         new = []
-        for chunk in _chunks(named):
+        for chunk in chunks(named):
             for r in store_changes.query_changes(
                 store, base + f" AND local_id IN ({', '.join('?' * len(chunk))}) ORDER BY id",
                 [connection_id, "queued", max_change_id, *chunk],
@@ -95,7 +87,7 @@ def count_queued(store: Store, connection_id: int) -> tuple[int, int]:
 
 def refs_for_changes(store: Store, change_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
     out: dict[int, list[dict[str, Any]]] = {i: [] for i in change_ids}
-    for chunk in _chunks(list(change_ids)):
+    for chunk in chunks(list(change_ids)):
         marks = ", ".join("?" * len(chunk))
         for r in store.query(
             f"SELECT change_id, path, local_id, ref_type FROM change_refs WHERE change_id IN ({marks}) ORDER BY path",
@@ -109,7 +101,7 @@ def records_for_local_ids(store: Store, connection_id: int, local_ids: Iterable[
     """Mirror records of any type whose local id is one of `local_ids`."""
     wanted = sorted(set(local_ids))
     found: list[dict[str, Any]] = []
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         marks = ", ".join("?" * len(chunk))
         rows = store.query(
             f"SELECT * FROM records WHERE connection_id = ? AND local_id IN ({marks}) ORDER BY id",
@@ -125,7 +117,7 @@ def unapproved_local_ids(store: Store, connection_id: int, local_ids: Iterable[s
     QuickBooks, not gone."""
     wanted = sorted(set(local_ids))
     found: set[str] = set()
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         marks = ", ".join("?" * len(chunk))
         found.update(r["local_id"] for r in store.query(
             f"SELECT DISTINCT local_id FROM changes WHERE connection_id = ? AND direction = 'export'"

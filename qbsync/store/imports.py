@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from qbsync.store import changes as store_changes
-from qbsync.store.db import Store
+from qbsync.store.db import Store, chunks
 
 
 def watermarks(store: Store, connection_id: int) -> dict[str, str]:
@@ -61,17 +61,10 @@ def queued_imports(store: Store, connection_id: int, max_change_id: int | None =
 
 # -- detection's records, a page at a time ---------------------------------------------------
 
-_CHUNK = 500
-
-
-def _chunks(values: list[str]) -> list[list[str]]:
-    return [values[i: i + _CHUNK] for i in range(0, len(values), _CHUNK)]
-
-
 def records_by_qb_ids(store: Store, connection_id: int, type_: str, qb_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The mirror's local id and EditSequence of each of `qb_ids` it knows."""
     out: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(qb_ids):
+    for chunk in chunks(qb_ids):
         for r in store.query(
             f"SELECT qb_id, local_id, edit_sequence FROM records WHERE connection_id = ? AND type = ?"
             f" AND qb_id IN ({', '.join('?' * len(chunk))})", (connection_id, type_, *chunk),
@@ -83,7 +76,7 @@ def records_by_qb_ids(store: Store, connection_id: int, type_: str, qb_ids: list
 def seen_imports(store: Store, connection_id: int, type_: str, local_ids: list[str]) -> dict[str, str]:
     """What QuickBooks last showed of each of `local_ids` (its fingerprint)."""
     out: dict[str, str] = {}
-    for chunk in _chunks(local_ids):
+    for chunk in chunks(local_ids):
         for r in store.query(
             f"SELECT local_id, fingerprint FROM seen WHERE connection_id = ? AND direction = 'import' AND type = ?"
             f" AND local_id IN ({', '.join('?' * len(chunk))})", (connection_id, type_, *chunk),
@@ -96,7 +89,7 @@ def with_open_imports(store: Store, connection_id: int, type_: str, local_ids: l
     """Which of `local_ids` have an import change not yet settled (awaiting, held, queued,
     sending or in the Error Log)."""
     out: set[str] = set()
-    for chunk in _chunks(local_ids):
+    for chunk in chunks(local_ids):
         out.update(r["local_id"] for r in store.query(
             f"SELECT DISTINCT local_id FROM changes WHERE connection_id = ? AND direction = 'import' AND type = ?"
             f" AND status IN ('awaiting', 'held', 'queued', 'sending', 'error') AND local_id IN ({', '.join('?' * len(chunk))})",

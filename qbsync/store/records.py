@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from qbsync.store.db import Store
+from qbsync.store.db import Store, chunks
 from qbsync.timeutil import utc_now
 
 _JSON_COLUMNS = ("data", "qb_data")
@@ -33,8 +33,7 @@ def get_records(store: Store, connection_id: int, type_: str, local_ids: Iterabl
     """`get_record` for many local ids at once (a query per 500): {local_id: record}."""
     wanted = list(local_ids)
     out: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(wanted), _CHUNK):
-        chunk = wanted[i : i + _CHUNK]
+    for chunk in chunks(wanted):
         for row in store.query(
             f"SELECT * FROM records WHERE connection_id = ? AND type = ? AND local_id IN ({', '.join('?' * len(chunk))})",
             (connection_id, type_, *chunk),
@@ -126,16 +125,12 @@ def relink(store: Store, connection_id: int, type_: str, old_local_id: str, new_
     )
 
 
-_CHUNK = 500  # values per IN (…): well under SQLite's limit on bound variables
-
-
 def local_ids_present(store: Store, connection_id: int, local_ids: Iterable[str], types: Sequence[str]) -> set[str]:
     """Which of `local_ids` name a mirror record of one of `types` (references carry no type:
     pass every type; naming them lets SQLite search the (connection, type, local id) index)."""
     wanted = sorted(set(local_ids))
     found: set[str] = set()
-    for i in range(0, len(wanted), _CHUNK):
-        chunk = wanted[i : i + _CHUNK]
+    for chunk in chunks(wanted):
         rows = store.query(
             f"SELECT DISTINCT local_id FROM records WHERE connection_id = ? AND type IN ({', '.join('?' * len(types))})"
             f" AND local_id IN ({', '.join('?' * len(chunk))})",

@@ -212,6 +212,13 @@ def end_session(store: Store, connection: Mapping[str, Any] | int, *, outcome: s
 # -- imports ---------------------------------------------------------------------------------
 
 
+def _seen_fingerprint(ret: Mapping[str, Any]) -> str:
+    """How a version of a record QuickBooks reported is remembered: its EditSequence, or (without
+    one) its content less QuickBooks' bookkeeping."""
+    es = ret.get("EditSequence")
+    return f"es:{es}" if es else content.fingerprint({k: v for k, v in ret.items() if k not in content.VOLATILE})
+
+
 def record_import(
     store: Store, connection: Mapping[str, Any] | int, type_name: str, data: Mapping[str, Any], *, deleted: bool = False
 ) -> int | None:
@@ -244,7 +251,7 @@ def record_import(
             name = record["name"] or local_id
         else:
             es = snapshot.get("EditSequence")
-            fp = f"es:{es}" if es else content.fingerprint({k: v for k, v in snapshot.items() if k not in content.VOLATILE})
+            fp = _seen_fingerprint(snapshot)
             if store_changes.get_seen(store, cid, "import", et.name, local_id) == fp:
                 return None
             if record is not None and es and record["edit_sequence"] == es:
@@ -299,7 +306,7 @@ def record_imports(store: Store, connection: Mapping[str, Any] | int, type_name:
         changed = 0
         for ret, qb_id, local_id in zip(rets, qb_ids, local_ids):
             es = ret.get("EditSequence")
-            fp = f"es:{es}" if es else content.fingerprint({k: v for k, v in ret.items() if k not in content.VOLATILE})
+            fp = _seen_fingerprint(ret)
             if seen.get(local_id) == fp or (qb_id in known and es and known[qb_id]["edit_sequence"] == es):
                 continue  # seen already, or qbsync's own save: record_import would say so, slower
             if qb_id not in known and local_id not in open_ and local_id not in seen:
