@@ -32,8 +32,26 @@ def cell(value: Any) -> Any:
 _ENCODER = json.JSONEncoder(ensure_ascii=False, default=str)  # made once: json.dumps with options makes one per call
 
 
+def _c_encoder(encoder: json.JSONEncoder) -> Any:
+    """The C function `encoder.encode` makes anew on every call (a third of the cost of a short
+    row), made once with the same options; None without the C accelerator. Without the check
+    for circular references (it would keep state between calls): rows are read from the store
+    and from JSON, which cannot make a cycle."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:
+        return None
+    return make(None, encoder.default, json.encoder.encode_basestring, None, encoder.key_separator,
+                encoder.item_separator, encoder.sort_keys, encoder.skipkeys, encoder.allow_nan)
+
+
+_C_ENCODE = _c_encoder(_ENCODER)
+
+
 def dumps(value: Any) -> str:
-    return _ENCODER.encode(value)
+    """`value` as JSON text on one line (characters as they are, an unknown type as its str)."""
+    if _C_ENCODE is None or isinstance(value, str):  # encode() takes a path of its own for a str
+        return _ENCODER.encode(value)
+    return "".join(_C_ENCODE(value, 0))
 
 
 def _check(fmt: str) -> None:

@@ -91,3 +91,20 @@ def test_only_output_writes_to_stdout():
 def test_the_stdout_check_sees_writes():
     code = "import sys, typer\nsys.stdout.write('x')\nprint('y')\nprint('z', file=sys.stderr)\ntyper.echo('w')\n"
     assert _writes_to_stdout(ast.parse(code)) == [2, 3, 5]
+
+
+def test_dumps_is_json_dumps_with_the_listing_options():
+    import datetime
+    import decimal
+    import json
+
+    from qbsync.output import dumps
+
+    values = [
+        {"id": 1, "name": "Acme → “Ltd” ∅ \"q\" \\ \n\t\u2028", "ok": True, "no": False, "none": None, "n": 1.5,
+         "big": 10**30, "lines": [{"Amount": decimal.Decimal("1.10")}, []], "at": datetime.date(2026, 1, 2),
+         "nan": float("nan"), 7: "int key", None: "null key", 2.5: "float key", True: "bool key"},
+        [], {}, "text \"quoted\"", "", 3, -0.0, None, True, (1, "two"), [[{"a": {"b": []}}]],
+    ]
+    for value in values:
+        assert dumps(value) == json.dumps(value, ensure_ascii=False, default=str), value
