@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import copy
+import enum
 import functools
 import importlib
 import os
 import sys
+from typing import Any
 
 import typer
 
@@ -68,6 +70,49 @@ def _root(
 for _name in COMMAND_MODULES:
     importlib.import_module(f"qbsync.commands.{_name}").register(app)
 helptext.tidy(app)
+
+
+def _coerce_without_pydantic() -> None:
+    """typer 0.29 coerces every parameter's value through a pydantic TypeAdapter it builds on
+    first use (even for a flag left out), and importing pydantic is half of a cold
+    `qbsync status` (70 of 130 ms). A string, a flag and an Enum's choice need no pydantic:
+    typer's builder of coercions is wrapped here so that those get `_Plain`, which returns what
+    typer's adapter would (with typer's own rule for choices) and hands any other value, and a
+    choice it refuses (for typer's message), to typer's coercion. Other types go to typer as
+    before. Left as it is if typer's internals are not the ones known."""
+    try:
+        from typer import core
+        from typer._coercion import RuntimeParam, build_runtime_param
+        from typer._param_types import coerce_cli_choice
+    except ImportError:
+        return
+    if getattr(core, "build_runtime_param", None) is not build_runtime_param:
+        return
+
+    class _Plain(RuntimeParam):  # type: ignore[misc,valid-type]
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            kind = self.annotation
+            if kind in (str, bool) and type(value) is kind:
+                return value
+            if kind not in (str, bool):  # an Enum
+                try:
+                    return coerce_cli_choice(value, choices=tuple(kind), case_sensitive=self.parameter_info.case_sensitive,
+                                             ctx=ctx)
+                except ValueError:
+                    pass
+            return build_runtime_param(param.type_descriptor)._coerce_value(value, param=param, ctx=ctx)
+
+    def runtime_param(descriptor: Any) -> Any:
+        kind = descriptor.annotation
+        plain = kind in (str, bool) or (isinstance(kind, type) and issubclass(kind, enum.Enum))
+        if plain and descriptor.parameter_info.parser is None and descriptor.file_annotation is None:
+            return _Plain(parameter_info=descriptor.parameter_info, annotation=kind)
+        return build_runtime_param(descriptor)
+
+    core.build_runtime_param = runtime_param
+
+
+_coerce_without_pydantic()
 
 
 @functools.cache
