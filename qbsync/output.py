@@ -20,12 +20,14 @@ _DELIMITERS = {"csv": ",", "tsv": "\t"}
 
 def cell(value: Any) -> Any:
     """A value as one table/csv/tsv cell."""
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if type(value) is str:  # the usual case, first
+        return value
     if value is None:
         return ""
-    if isinstance(value, bool):
+    if value is True or value is False:
         return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
     return value
 
 
@@ -134,7 +136,7 @@ def _write_delimited(
     writer.writerow(header)
     count = 0
     for row in _chain(first, rows):
-        writer.writerow([cell(row.get(k)) for k in header])
+        writer.writerow(list(map(cell, map(row.get, header))))
         count += 1
     return count
 

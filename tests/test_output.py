@@ -108,3 +108,12 @@ def test_dumps_is_json_dumps_with_the_listing_options():
     ]
     for value in values:
         assert dumps(value) == json.dumps(value, ensure_ascii=False, default=str), value
+
+
+def test_a_cell_is_the_value_as_csv_writes_it():
+    from decimal import Decimal
+
+    from qbsync.output import cell
+
+    values = ["x", "", None, True, False, 0, 1, 2.5, [1, "é"], {"a": None}, Decimal("1.10")]
+    assert [cell(v) for v in values] == ["x", "", "", "true", "false", 0, 1, 2.5, '[1,"é"]', '{"a":null}', Decimal("1.10")]
