@@ -72,7 +72,7 @@ for _name in COMMAND_MODULES:
 helptext.tidy(app)
 
 
-def _coerce_without_pydantic() -> None:
+def _coerce_without_pydantic() -> bool:
     """typer 0.29 coerces every parameter's value through a pydantic TypeAdapter it builds on
     first use (even for a flag left out), and importing pydantic is half of a cold
     `qbsync status` (70 of 130 ms). A string, a flag and an Enum's choice need no pydantic:
@@ -85,9 +85,9 @@ def _coerce_without_pydantic() -> None:
         from typer._coercion import RuntimeParam, build_runtime_param
         from typer._param_types import coerce_cli_choice
     except ImportError:
-        return
+        return False
     if getattr(core, "build_runtime_param", None) is not build_runtime_param:
-        return
+        return False
 
     class _Plain(RuntimeParam):  # type: ignore[misc,valid-type]
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
@@ -110,9 +110,10 @@ def _coerce_without_pydantic() -> None:
         return build_runtime_param(descriptor)
 
     core.build_runtime_param = runtime_param
+    return True
 
 
-_coerce_without_pydantic()
+PLAIN_COERCION = _coerce_without_pydantic()  # False: typer's internals changed; typer's own coercion is used
 
 
 @functools.cache

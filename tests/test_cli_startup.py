@@ -61,7 +61,9 @@ def test_a_cold_command_loads_neither_pydantic_nor_the_qbxml_layer(tmp_path, arg
         add_connection(store, name="acme", username="u", password_hash="h")
     done = subprocess.run([sys.executable, "-c", _COLD, "--db", str(db), *argv], capture_output=True, text=True,
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(Path(cli.__file__).parents[1])}, check=True)
-    assert "loaded: []" in done.stderr, done.stderr
+    # pydantic is skipped only while the shim matches typer's internals (a newer typer turns it off).
+    expected = "loaded: []" if cli.PLAIN_COERCION else "loaded: ['pydantic']"
+    assert expected in done.stderr, done.stderr
 
 
 def _params(command):
@@ -83,6 +85,8 @@ def test_every_parameter_coerces_as_typers_own_coercion_would():
     value, or the error message, typer's own coercion gives."""
     from enum import Enum
 
+    if not cli.PLAIN_COERCION:
+        pytest.skip("typer's internals are not the ones the shim knows: typer's own coercion is in use")
     from typer import _coercion, _click, core
 
     assert core.build_runtime_param is not _coercion.build_runtime_param  # the wrapper is in place
