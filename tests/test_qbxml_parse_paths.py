@@ -8,10 +8,15 @@ import dataclasses
 import io
 from pathlib import Path
 
+from xml.sax.saxutils import escape
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from lxml import etree
 
 from qbsync.errors import InvalidInput
-from qbsync.qbxml import RsSpec, build_response, iter_response, parse_response
+from qbsync.qbxml import RsSpec, build_response, iter_response, load_schema, parse_response
 from qbsync.qbxml import parse as qbxml_parse
 
 
@@ -91,3 +96,56 @@ def test_a_doctype_is_refused_both_ways(source):
 def test_not_well_formed_is_refused_both_ways(make):
     with pytest.raises(InvalidInput, match="not well-formed"):
         list(iter_response(make("<QBXML><QBXMLMsgsRs><CustomerQueryRs statusCode='0'><CustomerRet>")))
+
+
+# -- the converter against the plain recursive one it replaced --------------------------------
+
+
+def reference_element_to_data(el, decl):
+    """element_to_data as it was before the short way for leaves (issue 11)."""
+    if len(el) == 0:
+        return {} if decl is not None and decl.content is not None else (el.text or "")
+    out: dict = {}
+    children = decl.children if decl is not None else {}
+    for child in el:
+        if not isinstance(child.tag, str):
+            continue
+        info = children.get(child.tag)
+        child_decl = info.decl if info else None
+        if len(child):
+            value = reference_element_to_data(child, child_decl)
+        else:
+            value = {} if child_decl is not None and child_decl.content is not None else (child.text or "")
+        if info is not None and info.repeated:
+            out.setdefault(child.tag, []).append(value)
+        elif child.tag in out:
+            prev = out[child.tag]
+            out[child.tag] = (prev if isinstance(prev, list) else [prev]) + [value]
+        else:
+            out[child.tag] = value
+    return out
+
+
+# Known leaves, aggregates, repeatable aggregates, names the schema does not know.
+TAGS = ["ListID", "Name", "IsActive", "BillAddress", "Addr1", "City", "DataExtRet", "DataExtName", "DataExtValue",
+        "ContactsRet", "Unknown", "Other"]
+trees = st.recursive(
+    st.tuples(st.sampled_from(TAGS), st.sampled_from(["", "x", "Zürich & <co>"]), st.just([])),
+    lambda kids: st.tuples(st.sampled_from(TAGS), st.just(""), st.lists(kids, max_size=5)),
+    max_leaves=25,
+)
+
+
+def to_xml(node) -> str:
+    tag, text, kids = node
+    inner = "".join(to_xml(k) for k in kids) if kids else escape(text)
+    return f"<{tag}>{inner}</{tag}>"
+
+
+@settings(max_examples=300, deadline=None)
+@given(kids=st.lists(trees, max_size=8), comment=st.booleans())
+def test_the_converter_gives_what_the_plain_recursive_one_gave(kids, comment):
+    decl = load_schema().element("QBXMLMsgsRs").child("CustomerQueryRs").decl.child("CustomerRet").decl
+    body = "".join(to_xml(k) for k in kids) + ("<!-- note -->" if comment else "")
+    el = etree.fromstring(f"<CustomerRet>{body}</CustomerRet>")
+    assert qbxml_parse.element_to_data(el, decl) == reference_element_to_data(el, decl)

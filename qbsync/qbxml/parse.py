@@ -299,15 +299,16 @@ def element_to_data(el: etree._Element, decl: ElementDecl | None) -> dict | str:
 
 def _aggregate(el: etree._Element, plan: dict[str, tuple[ElementDecl | None, bool, bool]]) -> dict[str, Any]:
     """`element_to_data` of an element with children. The hot loop of reading a response: one
-    pass over the children, most of them leaves, without a call per leaf."""
+    pass over the children; a declared single leaf (most of them) takes the short way."""
     out: dict[str, Any] = {}
     for child in el:
         tag = child.tag
-        entry = plan.get(tag)
-        if entry is None:
-            if not isinstance(tag, str):  # comments, PIs
-                continue
-            entry = _UNKNOWN
+        entry = plan.get(tag, _UNKNOWN)
+        if entry is _LEAF and tag not in out and not len(child):
+            out[tag] = child.text or ""
+            continue
+        if not isinstance(tag, str):  # comments, PIs
+            continue
         child_decl, repeated, aggregate = entry
         if len(child):
             value: Any = _aggregate(child, _children_plan(child_decl))
@@ -327,7 +328,11 @@ def _aggregate(el: etree._Element, plan: dict[str, tuple[ElementDecl | None, boo
     return out
 
 
-_UNKNOWN: tuple[ElementDecl | None, bool, bool] = (None, False, False)
+# Plan entries: (declaration, repeatable, an aggregate). A declared leaf that does not repeat is
+# `_LEAF` (its declaration has no children to plan); a name the schema does not know, `_UNKNOWN`.
+# Two objects (equal tuple constants would be one): the short way is for declared leaves only.
+_LEAF: tuple[ElementDecl | None, bool, bool] = tuple([None, False, False])  # type: ignore[assignment]
+_UNKNOWN: tuple[ElementDecl | None, bool, bool] = tuple([None, False, False])  # type: ignore[assignment]
 _PLANS: dict[int, tuple[ElementDecl | None, dict[str, tuple[ElementDecl | None, bool, bool]]]] = {}
 _NO_PLAN: dict[str, tuple[ElementDecl | None, bool, bool]] = {}
 
@@ -339,10 +344,14 @@ def _children_plan(decl: ElementDecl | None) -> dict[str, tuple[ElementDecl | No
         return _NO_PLAN
     found = _PLANS.get(id(decl))
     if found is None or found[0] is not decl:
-        plan = {tag: (info.decl, bool(info.repeated), info.decl is not None and info.decl.content is not None)
-                for tag, info in decl.children.items()}
+        plan = {tag: _plan_entry(info.decl, bool(info.repeated)) for tag, info in decl.children.items()}
         found = _PLANS[id(decl)] = (decl, plan)
     return found[1]
+
+
+def _plan_entry(decl: ElementDecl | None, repeated: bool) -> tuple[ElementDecl | None, bool, bool]:
+    aggregate = decl is not None and decl.content is not None
+    return (decl, repeated, aggregate) if repeated or aggregate else _LEAF
 
 
 # ---- requests -------------------------------------------------------------------------------
