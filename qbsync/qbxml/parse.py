@@ -5,8 +5,11 @@ fields and its `…Ret` records as dicts; repeated elements become lists by the 
 one-line invoice still has a list of lines). Parsing is lenient: QuickBooks' own output
 sometimes breaks the schema, so violations become warnings, never failures.
 
-`iter_response` streams: it holds one record at a time, so a 50 MB query response costs
-bounded memory. `parse_response` is the same walk collected into lists.
+`iter_response` yields one record at a time. Text up to `WHOLE_PARSE_MAX` (a page of
+detection, an answer to writes) is parsed at once, which is several times faster; files,
+streams and bigger text are streamed, holding one record at a time, so a 50 MB query response
+costs bounded memory. Both walks give the same items. `parse_response` is the walk collected
+into lists.
 """
 
 from __future__ import annotations
