@@ -5,8 +5,11 @@ fields and its `…Ret` records as dicts; repeated elements become lists by the 
 one-line invoice still has a list of lines). Parsing is lenient: QuickBooks' own output
 sometimes breaks the schema, so violations become warnings, never failures.
 
-`iter_response` streams: it holds one record at a time, so a 50 MB query response costs
-bounded memory. `parse_response` is the same walk collected into lists.
+`iter_response` yields one record at a time. Text up to `WHOLE_PARSE_MAX` (a page of
+detection, an answer to writes) is parsed at once, which is several times faster; files,
+streams and bigger text are streamed, holding one record at a time, so a 50 MB query response
+costs bounded memory. Both walks give the same items. `parse_response` is the walk collected
+into lists.
 """
 
 from __future__ import annotations
@@ -144,6 +147,34 @@ class ResponseStream:
 
     def __iter__(self) -> Iterator[tuple[RsHeader, str | None, dict | None]]:
         rs_env = self.schema.element("QBXMLMsgsRs")
+        whole = _whole_text(self._data)
+        try:
+            if whole is not None:
+                yield from self._walk_tree(whole, rs_env)
+            else:
+                yield from self._walk_stream(rs_env)
+        except etree.XMLSyntaxError as exc:
+            raise InvalidInput(f"response is not well-formed XML: {exc}") from None
+
+    def _walk_tree(self, raw: bytes, rs_env: ElementDecl | None) -> Iterator[tuple[RsHeader, str | None, dict | None]]:
+        """A message small enough to hold: parsed at once (lxml's tree builder is several times
+        faster than its events), then walked like the stream below."""
+        root = etree.fromstring(raw, safexml.parser(remove_comments=True, remove_pis=True))
+        if safexml.has_doctype(root.getroottree()):
+            raise InvalidInput(f"response refused: {safexml.DOCTYPE_REFUSED}")
+        for msgs in root:
+            if msgs.tag == "QBXMLMsgsRs":
+                self.message_attrs = dict(msgs.attrib)
+            for rs in msgs:
+                header, rs_decl = _open_rs(rs, rs_env)
+                for el in rs:
+                    item = _rs_item(header, rs_decl, el)
+                    if item is not None:
+                        yield item
+                yield header, None, None
+
+    def _walk_stream(self, rs_env: ElementDecl | None) -> Iterator[tuple[RsHeader, str | None, dict | None]]:
+        """Any message, one record at a time: memory stays flat however big the response."""
         events = etree.iterparse(
             _source(self._data), events=("start", "end"), remove_comments=True, remove_pis=True,
             **safexml.PARSER_OPTIONS,
@@ -151,34 +182,57 @@ class ResponseStream:
         depth = 0
         header: RsHeader | None = None
         rs_decl: ElementDecl | None = None
-        try:
-            for event, el in events:
-                if event == "start":
-                    depth += 1
-                    if depth == 1 and safexml.has_doctype(el.getroottree()):
-                        raise InvalidInput(f"response refused: {safexml.DOCTYPE_REFUSED}")
-                    if depth == 2 and el.tag == "QBXMLMsgsRs":
-                        self.message_attrs = dict(el.attrib)
-                    elif depth == 3:
-                        header = _header(el)
-                        info = rs_env.child(el.tag) if rs_env is not None else None
-                        rs_decl = info.decl if info else None
-                    continue
-                depth -= 1
-                if depth == 3 and header is not None:  # a Ret (or ErrorRecovery) closed
-                    info = rs_decl.child(el.tag) if rs_decl is not None else None
-                    record = element_to_data(el, info.decl if info else None)
-                    _release(el)
-                    if isinstance(record, dict):
-                        yield header, el.tag, record
-                    else:
-                        header.fields[el.tag] = record
-                elif depth == 2 and header is not None:
-                    yield header, None, None
-                    _release(el)
-                    header, rs_decl = None, None
-        except etree.XMLSyntaxError as exc:
-            raise InvalidInput(f"response is not well-formed XML: {exc}") from None
+        for event, el in events:
+            if event == "start":
+                depth += 1
+                if depth == 1 and safexml.has_doctype(el.getroottree()):
+                    raise InvalidInput(f"response refused: {safexml.DOCTYPE_REFUSED}")
+                if depth == 2 and el.tag == "QBXMLMsgsRs":
+                    self.message_attrs = dict(el.attrib)
+                elif depth == 3:
+                    header, rs_decl = _open_rs(el, rs_env)
+                continue
+            depth -= 1
+            if depth == 3 and header is not None:  # a Ret (or ErrorRecovery) closed
+                item = _rs_item(header, rs_decl, el)
+                _release(el)
+                if item is not None:
+                    yield item
+            elif depth == 2 and header is not None:
+                yield header, None, None
+                _release(el)
+                header, rs_decl = None, None
+
+
+# Text or bytes up to this size are parsed whole (a page of 500 records is well under 1 MB);
+# beyond it, and from files and streams, the response is streamed.
+WHOLE_PARSE_MAX = 8 * 1024 * 1024
+
+
+def _whole_text(data: str | bytes | Path | IO[bytes]) -> bytes | None:
+    """The bytes to parse at once, or None when the response is to be streamed."""
+    if isinstance(data, (str, bytes)) and len(data) <= WHOLE_PARSE_MAX:
+        return _XML_DECL.sub("", data, count=1).encode("utf-8") if isinstance(data, str) else data
+    return None
+
+
+def _open_rs(el: etree._Element, rs_env: ElementDecl | None) -> tuple[RsHeader, ElementDecl | None]:
+    """The header of an `…Rs` element and its declaration."""
+    info = rs_env.child(el.tag) if rs_env is not None else None
+    return _header(el), (info.decl if info else None)
+
+
+def _rs_item(header: RsHeader, rs_decl: ElementDecl | None, el: etree._Element) -> tuple[RsHeader, str, dict] | None:
+    """A child of an `…Rs`: a record to yield, or (None) a plain field kept in `header.fields`."""
+    tag = el.tag
+    if not isinstance(tag, str):  # an entity reference left unresolved
+        return None
+    info = rs_decl.child(tag) if rs_decl is not None else None
+    record = element_to_data(el, info.decl if info else None)
+    if isinstance(record, dict):
+        return header, tag, record
+    header.fields[tag] = record
+    return None
 
 
 def _release(el: etree._Element) -> None:
@@ -243,19 +297,32 @@ def element_to_data(el: etree._Element, decl: ElementDecl | None) -> dict | str:
         if decl is not None and decl.content is not None:
             return {}
         return el.text or ""
+    return _aggregate(el, _children_plan(decl))
+
+
+def _aggregate(el: etree._Element, plan: dict[str, tuple[ElementDecl | None, bool, bool]]) -> dict[str, Any]:
+    """`element_to_data` of an element with children. The hot loop of reading a response: one
+    pass over the children; a declared single leaf (most of them) takes the short way."""
     out: dict[str, Any] = {}
-    plan = _children_plan(decl)
     for child in el:
         tag = child.tag
+        entry = plan.get(tag, _UNKNOWN)
+        if entry is _LEAF and tag not in out and not len(child):
+            out[tag] = child.text or ""
+            continue
         if not isinstance(tag, str):  # comments, PIs
             continue
-        child_decl, repeated, aggregate = plan.get(tag, _UNKNOWN)
+        child_decl, repeated, aggregate = entry
         if len(child):
-            value: Any = element_to_data(child, child_decl)
-        else:  # a leaf (most elements): no call
+            value: Any = _aggregate(child, _children_plan(child_decl))
+        else:
             value = {} if aggregate else (child.text or "")
         if repeated:
-            out.setdefault(tag, []).append(value)
+            values = out.get(tag)
+            if values is None:
+                out[tag] = [value]
+            else:
+                values.append(value)
         elif tag in out:
             prev = out[tag]
             out[tag] = (prev if isinstance(prev, list) else [prev]) + [value]
@@ -264,21 +331,30 @@ def element_to_data(el: etree._Element, decl: ElementDecl | None) -> dict | str:
     return out
 
 
-_UNKNOWN: tuple[ElementDecl | None, bool, bool] = (None, False, False)
+# Plan entries: (declaration, repeatable, an aggregate). A declared leaf that does not repeat is
+# `_LEAF` (its declaration has no children to plan); a name the schema does not know, `_UNKNOWN`.
+# Two objects (equal tuple constants would be one): the short way is for declared leaves only.
+_LEAF: tuple[ElementDecl | None, bool, bool] = tuple([None, False, False])  # type: ignore[assignment]
+_UNKNOWN: tuple[ElementDecl | None, bool, bool] = tuple([None, False, False])  # type: ignore[assignment]
 _PLANS: dict[int, tuple[ElementDecl | None, dict[str, tuple[ElementDecl | None, bool, bool]]]] = {}
+_NO_PLAN: dict[str, tuple[ElementDecl | None, bool, bool]] = {}
 
 
 def _children_plan(decl: ElementDecl | None) -> dict[str, tuple[ElementDecl | None, bool, bool]]:
     """For each child a declaration knows: (its declaration, repeatable, an aggregate), worked
     out once per declaration (responses convert thousands of records of the same shape)."""
     if decl is None:
-        return {}
+        return _NO_PLAN
     found = _PLANS.get(id(decl))
     if found is None or found[0] is not decl:
-        plan = {tag: (info.decl, bool(info.repeated), info.decl is not None and info.decl.content is not None)
-                for tag, info in decl.children.items()}
+        plan = {tag: _plan_entry(info.decl, bool(info.repeated)) for tag, info in decl.children.items()}
         found = _PLANS[id(decl)] = (decl, plan)
     return found[1]
+
+
+def _plan_entry(decl: ElementDecl | None, repeated: bool) -> tuple[ElementDecl | None, bool, bool]:
+    aggregate = decl is not None and decl.content is not None
+    return (decl, repeated, aggregate) if repeated or aggregate else _LEAF
 
 
 # ---- requests -------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ validation.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
@@ -29,9 +30,11 @@ _SDK_ENTRY = re.compile(r"^qbxmlops(\d+)\.xsd$", re.IGNORECASE)
 _EMBEDDED_ENTRY = re.compile(r"^qbsync-qbxml-(\d+\.\d+)\.xsd$")
 
 
+@functools.cache
 def embedded_dir() -> Path:
     """Where the embedded schemas live: `schemas/qbxml/` of a source checkout, or
-    `<prefix>/share/qbsync/schemas/qbxml/` of an installed qbsync."""
+    `<prefix>/share/qbsync/schemas/qbxml/` of an installed qbsync. Found once per process
+    (`load_schema` asks twice per message parsed or built)."""
     checkout = Path(__file__).resolve().parent.parent.parent / "schemas" / "qbxml"
     candidates = [checkout, Path(sys.prefix) / "share" / "qbsync" / "schemas" / "qbxml"]
     for candidate in candidates:
@@ -131,7 +134,7 @@ def load_schema(version: str | None = None, schema_dir: str | Path | None = None
     folder = schema_dir or os.environ.get(SCHEMA_DIR_ENV) or None
     key_folder = Path(folder).resolve() if folder else embedded_dir()
     source = "embedded" if key_folder == embedded_dir() else str(Path(folder))
-    entries = find_entries(key_folder)
+    entries = _entries(key_folder)
     chosen = choose_version(list(entries), version)
     key = (str(key_folder), chosen)
     with _cache_lock:
@@ -144,4 +147,15 @@ def load_schema(version: str | None = None, schema_dir: str | Path | None = None
 
 def available_versions(schema_dir: str | Path | None = None) -> list[str]:
     folder = schema_dir or os.environ.get(SCHEMA_DIR_ENV) or embedded_dir()
-    return sorted(find_entries(folder), key=version_key)
+    return sorted(_entries(Path(folder)), key=version_key)
+
+
+def _entries(folder: Path) -> dict[str, Path]:
+    """`find_entries`; the embedded folder (part of qbsync itself, unchanging) is read once per
+    process, a schema folder given by the user each time."""
+    return dict(_embedded_entries()) if folder == embedded_dir() else find_entries(folder)
+
+
+@functools.cache
+def _embedded_entries() -> dict[str, Path]:
+    return find_entries(embedded_dir())

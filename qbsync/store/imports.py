@@ -61,6 +61,11 @@ def queued_imports(store: Store, connection_id: int, max_change_id: int | None =
 
 # -- detection's records, a page at a time ---------------------------------------------------
 
+# json.dumps' own text (same separators, ASCII escapes), without its check for reference cycles:
+# a record parsed from XML has none, and a page holds hundreds.
+_PAYLOAD_JSON = json.JSONEncoder(check_circular=False)
+
+
 def records_by_qb_ids(store: Store, connection_id: int, type_: str, qb_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The mirror's local id and EditSequence of each of `qb_ids` it knows."""
     out: dict[str, dict[str, Any]] = {}
@@ -105,7 +110,7 @@ def insert_new_imports(store: Store, connection_id: int, type_: str, rows: list[
     store.executemany(
         "INSERT INTO changes (connection_id, direction, type, action, local_id, qb_id, name, payload, before, status,"
         " checked, detected_at, updated_at) VALUES (?, 'import', ?, 'add', ?, ?, ?, ?, '{}', 'awaiting', 1, ?, ?)",
-        [(connection_id, type_, lid, qb_id, name, json.dumps(payload), at, at) for lid, qb_id, name, payload, _ in rows],
+        [(connection_id, type_, lid, qb_id, name, _PAYLOAD_JSON.encode(payload), at, at) for lid, qb_id, name, payload, _ in rows],
     )
     store.executemany(
         "INSERT INTO seen (connection_id, direction, type, local_id, fingerprint, seen_at) VALUES (?, 'import', ?, ?, ?, ?)"
