@@ -169,3 +169,26 @@ def test_threads_reading_a_fresh_schema_model_at_once_see_every_leaf():
 
         at_once(8, run)
         assert empty == []
+
+
+def test_stale_sessions_are_found_through_the_index_not_a_scan_of_every_session(db):
+    """Every authenticate looks for abandoned sessions of any connection; sessions are kept, so
+    that lookup must not read them all (many companies make hundreds of sessions a day)."""
+    from qbsync.store import sessions
+
+    with open_store(db) as store, store.transaction():
+        ids = [get_connection(store, f"company-{i:02d}")["id"] for i in range(3)]
+        for n, (cid, last, closed) in enumerate([(ids[0], "2026-01-01T00:00:00Z", None),
+                                                 (ids[1], "2026-01-01T00:00:00Z", "2026-01-01T00:01:00Z"),
+                                                 (ids[2], "2026-01-03T00:00:00Z", None),
+                                                 (ids[2], "2026-01-01T12:00:00Z", None)]):
+            sessions.create_session(store, ticket_hash=f"h{n}", connection_id=cid, at=last, state={})
+            if closed:
+                store.execute("UPDATE sessions SET closed_at = ? WHERE ticket_hash = ?", (closed, f"h{n}"))
+        statements: list[str] = []
+        store.conn.set_trace_callback(statements.append)  # the statement as run, values filled in
+        found = sessions.stale_sessions(store, "2026-01-02T00:00:00Z")
+        store.conn.set_trace_callback(None)
+        plan = " ".join(r["detail"] for r in store.query(f"EXPLAIN QUERY PLAN {statements[-1]}"))
+    assert [s["ticket_hash"] for s in found] == ["h0", "h3"]  # open and silent since before, oldest first
+    assert "SCAN sessions" not in plan and "sessions_by_connection" in plan
