@@ -192,3 +192,24 @@ def test_stale_sessions_are_found_through_the_index_not_a_scan_of_every_session(
         plan = " ".join(r["detail"] for r in store.query(f"EXPLAIN QUERY PLAN {statements[-1]}"))
     assert [s["ticket_hash"] for s in found] == ["h0", "h3"]  # open and silent since before, oldest first
     assert "SCAN sessions" not in plan and "sessions_by_connection" in plan
+
+
+def test_the_server_log_has_no_line_per_queued_request(tmp_path):
+    """serve-connector's log: waitress' warnings yes, but not its "Task queue depth is N" for every
+    request that waits for a thread (hundreds a minute with many Web Connectors at once)."""
+    from qbsync.commands.serve import configure_logging
+
+    log_file = tmp_path / "serve.log"
+    loggers = [logging.getLogger(n) for n in ("qbsync.connector", "qbsync.soap", "waitress", "waitress.queue")]
+    before = [(lg.handlers[:], lg.level, lg.propagate) for lg in loggers]
+    configure_logging(log_file)
+    try:
+        logging.getLogger("waitress.queue").warning("Task queue depth is 7")
+        logging.getLogger("waitress").warning("total open connections reached the connection limit")
+    finally:
+        for lg, (handlers, level, propagate) in zip(loggers, before):
+            for handler in lg.handlers:
+                handler.close()
+            lg.handlers[:], lg.level, lg.propagate = handlers, level, propagate
+    text = log_file.read_text(encoding="utf-8")
+    assert "connection limit" in text and "queue depth" not in text
