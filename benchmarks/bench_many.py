@@ -30,8 +30,10 @@ import subprocess
 import sys
 import tempfile
 import threading
-import traceback
 import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -139,16 +141,37 @@ def _start_clients(url: str, shares: list[list[int]]) -> list[subprocess.Popen[s
 # -- the server and the run ----------------------------------------------------------------------
 
 
-class _BusyCount(logging.Handler):
-    """Counts the service's "the store is busy" warnings."""
+class _Count(logging.Handler):
+    """Counts the log lines that say `words` (instead of printing them)."""
 
-    def __init__(self) -> None:
+    def __init__(self, words: str) -> None:
         super().__init__(logging.WARNING)
-        self.busy = 0
+        self.words = words
+        self.lines = 0
 
     def emit(self, record: logging.LogRecord) -> None:
-        if "busy" in record.getMessage():
-            self.busy += 1
+        if self.words in record.getMessage():
+            self.lines += 1
+
+
+@contextmanager
+def _counted_logs(log: logging.Logger) -> Iterator[tuple[_Count, _Count]]:
+    """The service's busy warnings and waitress' "reached the connection limit", counted rather
+    than printed; no "Task queue depth is N" per request (as serve-connector logs)."""
+    busy, limit = _Count("busy"), _Count("reached the connection limit")
+    log.handlers[:] = [busy]
+    log.propagate = False
+    queue_log, waitress_log = logging.getLogger("waitress.queue"), logging.getLogger("waitress")
+    saved = queue_log.level, waitress_log.propagate
+    queue_log.setLevel(logging.ERROR)
+    waitress_log.addHandler(limit)
+    waitress_log.propagate = False
+    try:
+        yield busy, limit
+    finally:
+        waitress_log.removeHandler(limit)
+        queue_log.setLevel(saved[0])
+        waitress_log.propagate = saved[1]
 
 
 def _percentile(values: list[float], share: float) -> float:
@@ -181,13 +204,9 @@ def run(connections: int, processes: int = CLIENT_PROCESSES, **server_options: A
         db = Path(tmp) / "many.db"
         make_store(db, connections)
         log = logging.getLogger(f"{LOGGER_NAME}.bench_many")
-        counter = _BusyCount()
-        log.handlers[:] = [counter]
-        log.propagate = False
         _warm_up()
-        logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth is N", per request
         service = ConnectorService(str(db), log=log)
-        with serve(make_wsgi_app(service, "/qbwc", log=log), "127.0.0.1", 0, **server_options) as server:
+        with _counted_logs(log) as (busy, limit), serve(make_wsgi_app(service, "/qbwc", log=log), "127.0.0.1", 0, **server_options) as server:
             shares = [list(range(connections))[p::processes] for p in range(processes)]
             workers = _start_clients(server.url("/qbwc"), shares)
             try:
@@ -213,7 +232,8 @@ def run(connections: int, processes: int = CLIENT_PROCESSES, **server_options: A
     return {
         "connections": connections, "sessions": len(sessions), "completed": len(completed),
         "busy_answers": sum(s["outcome"] == "busy" for s in sessions),
-        "noops": sum(s["noops"] for s in sessions), "busy_logged": counter.busy,
+        "noops": sum(s["noops"] for s in sessions), "busy_logged": busy.lines,
+        "limit_reached": limit.lines,
         "wall_s": last_end, "cpu_s": cpu, "calls": len(latencies),
         "p50_ms": 1000 * _percentile(latencies, 0.50) if latencies else None,
         "p99_ms": 1000 * _percentile(latencies, 0.99) if latencies else None,
@@ -225,6 +245,8 @@ def run(connections: int, processes: int = CLIENT_PROCESSES, **server_options: A
 
 
 def figures(quick: bool = False) -> list[dict[str, Any]]:
+    from qbsync.connector.app import DEFAULT_CONNECTION_LIMIT
+
     n = QUICK_CONNECTIONS if quick else CONNECTIONS
     r = run(n)
     scrypt_cpu = scrypt_seconds() * r["sessions"]
@@ -241,10 +263,12 @@ def figures(quick: bool = False) -> list[dict[str, Any]]:
         completed,
         figure("server.concurrent_200.busy", GROUP, "busy answers (authenticate busy + NoOp of a busy store)", busy,
                "answers", 0, size=n,
-               note=f"{r['busy_answers']} busy, {r['noops']} NoOp; the service logged {r['busy_logged']} busy store(s)"),
+               note=f"{r['busy_answers']} busy, {r['noops']} NoOp; the service logged {r['busy_logged']} busy "
+                    "store(s)"),
         figure("server.concurrent_200.sessions_per_s", GROUP, "Sessions per second", _round(rate), "sessions/s",
                size=n, cpu_s=round(r["cpu_s"], 2),
-               note=f"{r['completed']} sessions in {r['wall_s']:.1f} s (signal to the last session's end)"),
+               note=f"{r['completed']} sessions in {r['wall_s']:.1f} s (signal to the last session's end); the "
+                    f"connection limit ({DEFAULT_CONNECTION_LIMIT}) was reached {r['limit_reached']} times"),
         figure("server.concurrent_200.p50_ms", GROUP, "Callback round trip, p50", _round(r["p50_ms"]), "ms", size=n,
                note=f"{r['calls']} SOAP calls as the clients saw them"),
         figure("server.concurrent_200.p99_ms", GROUP, "Callback round trip, p99", _round(r["p99_ms"]), "ms", size=n,
