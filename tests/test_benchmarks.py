@@ -41,7 +41,7 @@ def test_quick_run_writes_every_documented_key(tmp_path):
                    "cli.pending_jsonl", "cli.approve", "cli.stage.memory_growth", "validate.ready.embedded",
                    "validate.response.embedded", "curve.stage.100", "curve.stage.300", "server.customer_add.300",
                    "roundtrip.http.per_request", "import.detect_1000.per_record", "import.detect_2000.peak_mb",
-                   "server.concurrent_200"):
+                   "server.concurrent_200.completed", "server.concurrent_200.busy"):
         assert wanted in ids, wanted
     assert "| Figure | Value | Target | Met? |" in done.stdout and "Machine: " in done.stdout
 

@@ -38,7 +38,11 @@ def configure_logging(log_file: Path | None) -> logging.Logger:
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_utc_formatter())
-    for name, level in ((LOGGER_NAME, logging.INFO), ("qbsync.soap", logging.INFO), ("waitress", logging.WARNING)):
+    # waitress.queue warns "Task queue depth is N" for every request that waits for a thread: with
+    # many Web Connectors at once that is hundreds of lines a minute, none of them actionable.
+    levels = ((LOGGER_NAME, logging.INFO), ("qbsync.soap", logging.INFO), ("waitress", logging.WARNING),
+              ("waitress.queue", logging.ERROR))
+    for name, level in levels:
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level)

@@ -282,9 +282,9 @@ class ConnectorService:
 
     @staticmethod
     def _connection(store: Store, connection_id: int) -> dict[str, Any]:
-        for c in store_connections.list_connections(store):
-            if c["id"] == connection_id:
-                return c
+        found = store_connections.connection_by_id(store, connection_id)
+        if found is not None:
+            return found
         raise QbsyncError(f"connection {connection_id} no longer exists")
 
     def _save(self, call: _Call, **extra: Any) -> None:

@@ -11,6 +11,7 @@ Elements are resolved lazily and cached, so loading costs only the parse and an 
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -72,7 +73,8 @@ class ElementDecl:
         self._model = model
         self._node = node
         self._simple = simple
-        self._resolved = False
+        self._resolved = False  # resolving started (a recursive model meets itself: stop there)
+        self._ready = False  # resolving finished: what other threads may read
         self._content: Particle | None = None
         self._attributes: dict[str, Attribute] = {}
 
@@ -80,10 +82,16 @@ class ElementDecl:
         return f"<ElementDecl {self.name}>"
 
     def _resolve(self) -> None:
-        if self._resolved:
+        if self._ready:
             return
-        self._resolved = True
-        self._model._resolve_element(self)
+        # Server threads build and read messages at once: one resolves, the others wait for it
+        # (they saw `_resolved` before `_simple` was set, and took a leaf for an empty element).
+        with self._model._resolving:
+            if self._resolved:
+                return
+            self._resolved = True
+            self._model._resolve_element(self)
+            self._ready = True
 
     @property
     def simple(self) -> SimpleType | None:
@@ -152,6 +160,7 @@ class XsdModel:
         self._attr_groups: dict[str, etree._Element] = {}
         self._global_cache: dict[str, ElementDecl] = {}
         self._simple_cache: dict[str, SimpleType] = {}
+        self._resolving = threading.RLock()  # see ElementDecl._resolve
         self._load(self.entry, set())
 
     # ---- loading -------------------------------------------------------------------------

@@ -55,6 +55,12 @@ def resolve_connection(store: Store, name: str | None) -> dict[str, Any]:
     return rows[0]
 
 
+def connection_by_id(store: Store, connection_id: int) -> dict[str, Any] | None:
+    """The connection with this id, without the password hash (None when it was removed): one
+    row, whatever the number of connections (each Web Connector callback reads its own)."""
+    return _row(store.query_one(f"SELECT {_PUBLIC} FROM connections WHERE id = ?", (connection_id,)))
+
+
 def connection_by_username(store: Store, username: str) -> dict[str, Any] | None:
     """The connection a Web Connector user name belongs to, with its password hash (for authenticate)."""
     return _row(store.query_one("SELECT * FROM connections WHERE username = ?", (username,)))

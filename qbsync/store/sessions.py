@@ -47,11 +47,17 @@ def open_sessions(store: Store, connection_id: int) -> list[dict[str, Any]]:
 
 
 def stale_sessions(store: Store, before: str) -> list[dict[str, Any]]:
-    """Open sessions of any connection whose last call was before `before` (ISO UTC)."""
+    """Open sessions of any connection whose last call was before `before` (ISO UTC).
+
+    Every authenticate asks, inside its write transaction, and sessions are kept: looked up per
+    connection through sessions_by_connection (connection_id, closed_at), the open ones are found
+    without reading every session ever held (a scan: ~50 ms at 200,000 sessions, a few days of
+    200 companies)."""
     return [
         _row(r)  # type: ignore[misc]
         for r in store.query(
-            "SELECT * FROM sessions WHERE closed_at IS NULL AND last_call_at < ? ORDER BY id", (before,)
+            "SELECT * FROM sessions WHERE connection_id IN (SELECT id FROM connections) AND closed_at IS NULL"
+            " AND last_call_at < ? ORDER BY id", (before,)
         )
     ]
 

@@ -4,6 +4,7 @@ The package documentation shows how to use it."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from lxml import etree
@@ -71,6 +72,9 @@ class WebConnector:
     - ``close_after_auth_failure``: call closeConnection after nvu/none/busy, as the
       Programmer's Guide (chapter 2) describes (default True).
     - ``timeout``: HTTP timeout in seconds. ``user_agent``: the User-Agent header.
+    - ``on_call``: called after each SOAP call that got an HTTP answer with the operation's name
+      and its round trip in seconds as the client saw it (request sent to reply read), e.g.
+      to measure a server's latency under load.
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class WebConnector:
         close_after_auth_failure: bool = True,
         timeout: float = 60.0,
         user_agent: str = DEFAULT_USER_AGENT,
+        on_call: Callable[[str, float], None] | None = None,
     ):
         self.url = url
         self.username = username
@@ -107,6 +112,7 @@ class WebConnector:
         self.close_after_auth_failure = close_after_auth_failure
         self.timeout = timeout
         self.user_agent = user_agent
+        self.on_call = on_call
         self.report = RunReport()
         # Fail fast on a bad URL or qbXML version rather than in the middle of a session.
         self._transport = SoapTransport(url, timeout=timeout, user_agent=user_agent)
@@ -398,10 +404,13 @@ class WebConnector:
     def _post(self, operation: str, values: dict[str, Any]):
         self.report.calls.append(operation)
         envelope = build_envelope(operation, values)
+        started = time.perf_counter()
         try:
             status, content_type, body = self._transport.post(operation, envelope)
         except TransportError as exc:
             raise SoapProblem(operation, "http", str(exc)) from None
+        if self.on_call is not None:
+            self.on_call(operation, time.perf_counter() - started)
         reply = parse_reply(operation, status, content_type, body)
         if not content_type.lower().startswith("text/xml"):
             self.report.warnings.append(
