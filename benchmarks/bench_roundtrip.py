@@ -162,6 +162,121 @@ def direct(db: Path, batch_size: int) -> tuple[TimedService, float]:
     return service, company.seconds
 
 
+# -- the server's CPU per request, SOAP included ----------------------------------------------
+
+
+class InProcessSoap:
+    """The WSGI app `serve-connector` runs (spyne and the ConnectorService), called in-process
+    with the envelopes a Web Connector posts: no network, so the CPU time is the server's own.
+    Each call's CPU time and bytes are kept for the lxml floor."""
+
+    def __init__(self, service: ConnectorService):
+        from qbsync.connector.app import make_wsgi_app
+
+        self.app = make_wsgi_app(service, "/qbwc")
+        self.exchanges: list[tuple[str, bytes, bytes, float]] = []  # operation, request, response, CPU s
+
+    def call(self, operation: str, values: dict) -> object:
+        """The operation's result (as the Web Connector reads it), its CPU time noted."""
+        import io
+
+        from qbsync.testing.web_connector.soap import build_envelope, parse_reply, soap_action
+
+        envelope = build_envelope(operation, values)
+        environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/qbwc", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+                   "SERVER_PORT": "8080", "SERVER_PROTOCOL": "HTTP/1.1", "REMOTE_ADDR": "127.0.0.1",
+                   "CONTENT_TYPE": "text/xml; charset=utf-8", "CONTENT_LENGTH": str(len(envelope)),
+                   "HTTP_SOAPACTION": soap_action(operation), "wsgi.input": io.BytesIO(envelope),
+                   "wsgi.url_scheme": "http", "wsgi.errors": io.StringIO()}
+        answer: list = []
+        c = time.process_time()
+        body = b"".join(self.app(environ, lambda status, headers, exc_info=None: answer.append(status)))
+        cpu = time.process_time() - c
+        self.exchanges.append((operation, envelope, body, cpu))
+        reply = parse_reply(operation, int(answer[0].split()[0]), "text/xml", body)
+        return reply.strings if operation == "authenticate" else reply.text
+
+
+def lxml_floor(request: bytes, response: bytes, qbxml: str) -> float:
+    """CPU seconds lxml takes to parse and serialise the exchange's bytes: both envelopes and
+    the qbXML inside one (median of 3)."""
+    from lxml import etree
+
+    payloads = (request, response, qbxml.encode("utf-8"))
+    times = []
+    for _ in range(3):
+        c = time.process_time()
+        for data in payloads:
+            etree.tostring(etree.fromstring(data))
+        times.append(time.process_time() - c)
+    return sorted(times)[1]
+
+
+def soap_batch(db: Path, count_tag: str, skip_messages: int = 0, batch_size: int = 200,
+               company: FakeQuickBooks | None = None) -> dict[str, float]:
+    """One sendRequestXML + receiveResponseXML through the WSGI app, after `skip_messages`
+    untimed ones: CPU per request (the server's, SOAP included), the lxml floor per request for
+    the same bytes, and the requests (`count_tag` elements) the timed message held."""
+    company = company or FakeQuickBooks()
+    soap = InProcessSoap(ConnectorService(str(db), batch_size=batch_size))
+    ticket = soap.call("authenticate", {"strUserName": USER, "strPassword": PASSWORD})[0]
+    company.begin_session(COMPANY_FILE)
+    hcp = company.hcp_response()
+    for i in range(skip_messages + 1):
+        soap.exchanges.clear()
+        xml = soap.call("sendRequestXML", {"ticket": ticket, "strHCPResponse": hcp if i == 0 else "",
+                                           "strCompanyFileName": COMPANY_FILE, "qbXMLCountry": "US",
+                                           "qbXMLMajorVers": 13, "qbXMLMinorVers": 0})
+        if not xml:
+            raise RuntimeError(f"sendRequestXML sent nothing: {soap.call('getLastError', {'ticket': ticket})}")
+        reply = company.process(xml)
+        percent = int(soap.call("receiveResponseXML", {"ticket": ticket, "response": reply.xml, "hresult": "",
+                                                       "message": ""}))
+        if percent < 0:
+            raise RuntimeError(f"receiveResponseXML answered {percent}: {soap.call('getLastError', {'ticket': ticket})}")
+    (_, send_in, send_out, send_cpu), (_, recv_in, recv_out, recv_cpu) = soap.exchanges
+    floor = lxml_floor(send_in, send_out, xml) + lxml_floor(recv_in, recv_out, reply.xml)
+    requests = xml.count(f"<{count_tag}")
+    soap.call("closeConnection", {"ticket": ticket})
+    company.end_session()
+    return {"cpu": (send_cpu + recv_cpu) / requests, "floor": floor / requests, "requests": requests}
+
+
+INVOICES, INVOICE_LINES = 200, 5
+
+
+def invoice_store(folder: Path, name: str = "invoices") -> Path:
+    """A store with one customer, INVOICE_LINES service items and INVOICES approved invoices of
+    INVOICE_LINES lines each (not timed)."""
+    from qbsync.store import open_store
+    from qbsync.store.connections import add_connection, get_connection
+    from qbsync.sync import staging, wizard
+    from qbsync.sync.passwords import hash_password
+
+    db = folder / f"{name}.db"
+    items = [json.dumps({"id": f"I{k}", "Name": f"Service {k}",
+                         "SalesOrPurchase": {"Price": 10 + k, "AccountRef": {"FullName": "Services"}}})
+             for k in range(INVOICE_LINES)]
+    invoices = [json.dumps({"id": f"INV{i}", "RefNumber": f"{1000 + i}", "TxnDate": "2026-11-26",
+                            "CustomerRef": {"local_id": "C1"},
+                            "InvoiceLine": [{"id": f"L{k}", "ItemRef": {"local_id": f"I{k}"}, "Desc": f"Work {k}",
+                                             "Quantity": k + 1, "Rate": 10 + k} for k in range(INVOICE_LINES)]})
+                for i in range(INVOICES)]
+    with open_store(db, create=True) as store:
+        add_connection(store, name="acme", username=USER, password_hash=hash_password(PASSWORD))
+        conn = get_connection(store, "acme")
+        staging.stage_lines(store, conn, "Customer", [json.dumps({"id": "C1", "Name": "Acme Corp"})])
+        staging.stage_lines(store, conn, "ItemService", items)
+        staging.stage_lines(store, conn, "Invoice", invoices)
+        wizard.approve(store, conn)
+    return db
+
+
+def invoice_add_5(folder: Path) -> dict[str, float]:
+    """The batch of 5-line InvoiceAdds (the customer and items go in the message before, untimed)."""
+    return soap_batch(invoice_store(folder), "InvoiceAddRq", skip_messages=1)
+
+
 def main() -> None:
     from qbsync.qbxml import load_schema
 
