@@ -252,6 +252,33 @@ def update_change(store: Store, change_id: int, **fields: Any) -> None:
     store.update_row("changes", change_id, {**fields, "updated_at": utc_now()})
 
 
+def mark_sending(store: Store, ids: Sequence[int], *, message_id: str | None, at: str) -> None:
+    """The changes of a message going out: `sending`, one more attempt, sent `at` in message
+    `message_id` (one UPDATE per 500). NotFound names any id that is not a change."""
+    updated = 0
+    with store.transaction():
+        for chunk in chunks(list(ids)):
+            updated += store.execute(
+                f"UPDATE changes SET status = 'sending', attempts = attempts + 1, last_tried = ?, message_id = ?,"
+                f" updated_at = ? WHERE id IN ({_marks(len(chunk))})",
+                (at, message_id, utc_now(), *chunk),
+            ).rowcount
+        if updated != len(set(ids)):
+            found = {r["id"] for c in chunks(list(ids))
+                     for r in store.query(f"SELECT id FROM changes WHERE id IN ({_marks(len(c))})", list(c))}
+            missing = ", ".join(str(i) for i in ids if i not in found)
+            raise NotFound(f"no change with id {missing}")
+
+
+def has_changes(store: Store, connection_id: int, direction: str, statuses: Iterable[str]) -> bool:
+    """Whether the connection has any change of `direction` in these statuses (one indexed probe)."""
+    statuses = list(statuses)
+    return store.scalar(
+        f"SELECT 1 FROM changes WHERE connection_id = ? AND status IN ({_marks(len(statuses))}) AND direction = ?"
+        " LIMIT 1", (connection_id, *statuses, direction),
+    ) is not None
+
+
 def set_checked(store: Store, ids: Sequence[int], checked: bool) -> int:
     moved = 0
     with store.transaction():
