@@ -6,6 +6,7 @@ turns the outcomes back into store calls.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,9 +42,29 @@ def kind_label(types: tuple[str, ...] | list[str]) -> str:
     return "record"
 
 
+class _JsonObject:
+    """A dict field that may be given as JSON text, decoded when first read: a callback loads a
+    window of queued changes, and only those it sends need their payload. None is {}."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return None  # the dataclass default
+        value = obj.__dict__[self.slot]
+        if isinstance(value, str):
+            value = obj.__dict__[self.slot] = dict(json.loads(value) or {}) if value != "{}" else {}
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.slot] = value if isinstance(value, str) else dict(value or {})
+
+
 @dataclass
 class ExportChange:
-    """An approved export (status ``queued``) as the engine sees it."""
+    """An approved export (status ``queued``) as the engine sees it. `payload` and `before` may
+    be given as the store's JSON text (decoded when first read)."""
 
     id: int
     type: str
@@ -51,9 +72,9 @@ class ExportChange:
     local_id: str
     qb_id: str | None = None
     name: str | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
+    payload: dict[str, Any] = _JsonObject()  # type: ignore[assignment]
     refs: tuple[Ref, ...] = ()
-    before: dict[str, Any] = field(default_factory=dict)  # a Mod's fields as they were
+    before: dict[str, Any] = _JsonObject()  # type: ignore[assignment]  # a Mod's fields as they were
     refresh_edit_sequence: int = 0  # 1: re-read and merge before the Mod; 2: re-read, the app's values win
     locks: int = 0  # lock answers in a row so far (3170/3175/3176, see qbsync.engine.locks)
     lock_code: int | None = None  # the last of them
@@ -81,9 +102,9 @@ class ExportChange:
             local_id=str(row["local_id"]),
             qb_id=row.get("qb_id"),
             name=row.get("name"),
-            payload=dict(row.get("payload") or {}),
+            payload=row.get("payload"),
             refs=tuple(Ref.from_row(r) for r in refs),
-            before=dict(row.get("before") or {}),
+            before=row.get("before"),
             refresh_edit_sequence=int(row.get("refresh_edit_sequence") or 0),
             locks=locks,
             lock_code=int(code) if locks else None,

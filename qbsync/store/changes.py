@@ -15,9 +15,9 @@ IN_FLIGHT = ("queued", "sending", "error")  # approved, not yet settled
 _JSON_COLUMNS = ("payload", "before")
 
 
-def _row(row: dict[str, Any] | None) -> dict[str, Any] | None:
+def _row(row: dict[str, Any] | None, json_text: bool = False) -> dict[str, Any] | None:
     if row is not None:
-        for col in _JSON_COLUMNS:
+        for col in () if json_text else _JSON_COLUMNS:
             value = row.get(col)
             if isinstance(value, str):
                 row[col] = {} if value == "{}" else json.loads(value)
@@ -83,9 +83,10 @@ def _where(
 BRIEF_COLUMNS = ("id", "connection_id", "direction", "type", "local_id", "action", "status", "checked")
 
 
-def query_changes(store: Store, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    """Rows of `changes` selected by `sql` (for the store's other modules), JSON decoded."""
-    return _rows(store.query(sql, params))
+def query_changes(store: Store, sql: str, params: Sequence[Any], *, json_text: bool = False) -> list[dict[str, Any]]:
+    """Rows of `changes` selected by `sql` (for the store's other modules), JSON decoded; with
+    `json_text`, payload and before stay JSON text (for a caller that decodes only what it uses)."""
+    return [_row(r, json_text) for r in store.query(sql, params)]  # type: ignore[misc]
 
 
 def iter_changes(
