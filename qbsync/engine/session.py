@@ -148,7 +148,10 @@ class Reply:
     answer: Any
     outcomes: list[Outcome] = field(default_factory=list)
     found: list[Found] = field(default_factory=list)  # what detection read (no change id)
-    more: bool = False  # send_request: nothing in the exports loaded could go, more are queued: load them, ask again
+    # send_request: nothing in the exports loaded could go, more are queued: load them, ask again.
+    # receive_response: nothing loaded could go next and more are queued: another message may
+    # follow (the answer counts on it), or `recheck` with the next exports decides.
+    more: bool = False
     message: OutMessage | None = None
     notes: list[str] = field(default_factory=list)  # lines for the server log
     details: list[str] = field(default_factory=list)  # lines for the server log's debug level
@@ -538,6 +541,15 @@ class Session:
         reply.answer = st.progress(self._has_more(work, found.outcomes, reply))
         return reply
 
+    def recheck(self, work: Work) -> Reply:
+        """After a response whose reply said `more` (judged on a window of the exports that held
+        nothing that could go next): the percent again, judged on `work`, the next window, with
+        the first reply's outcomes recorded (the shell reads the response with a small window)."""
+        reply = Reply(self.state.percent)
+        reply.answer = self.state.progress(self._has_more(work, [], reply))
+        reply.more = False  # what lies beyond this window keeps the percent below 100
+        return reply
+
     def _fatal(self, reply: Reply, reason: str) -> Reply:
         """The session cannot go on: FATAL now, getLastError gives `reason`, closing says it."""
         st = self.state
@@ -723,9 +735,7 @@ class Session:
         message just answered) as it stands after `outcomes`: what they settled is no longer
         queued, and what they synced is known to QuickBooks now."""
         _forget(work, outcomes)
-        more = self._next_plan(work, reply, probe=True) is not None or reply.more
-        reply.more = False  # for a response, "more queued" only keeps the percent below 100
-        return more
+        return self._next_plan(work, reply, probe=True) is not None or reply.more
 
 
 def _forget(work: Work, outcomes: list[Outcome]) -> None:

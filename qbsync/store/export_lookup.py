@@ -21,6 +21,11 @@ def queued_exports(store: Store, connection_id: int, max_change_id: int | None =
     return _with_lock_counts(store, rows)
 
 
+# The columns of a change the export step reads (qbsync.engine.model.ExportChange.from_row).
+_WINDOW_COLUMNS = ("id, connection_id, type, action, local_id, qb_id, name, payload, before, status, status_code,"
+                   " refresh_edit_sequence, last_tried, message_id")
+
+
 def queued_window(store: Store, connection_id: int, max_change_id: int, *, limit: int, skip: Iterable[int] = (),
                   with_sending: bool = False) -> tuple[list[dict[str, Any]], bool]:
     """A window of the queued exports, for a callback whose cost must not grow with the queue:
@@ -34,7 +39,8 @@ def queued_window(store: Store, connection_id: int, max_change_id: int, *, limit
     if len(skip) > 5000:  # thousands waiting: past SQLite's comfort with parameters, read them all
         return queued_exports(store, connection_id, max_change_id, with_sending=with_sending), False
     not_skipped = f" AND id NOT IN ({', '.join('?' * len(skip))})" if skip else ""
-    base = "SELECT * FROM changes WHERE connection_id = ? AND direction = 'export' AND status = ? AND id <= ?"
+    base = f"SELECT {_WINDOW_COLUMNS} FROM changes WHERE connection_id = ? AND direction = 'export' AND status = ?" \
+           " AND id <= ?"
     rows: list[dict[str, Any]] = []
     if with_sending:
         rows += store_changes.query_changes(store, base + " ORDER BY id", [connection_id, "sending", max_change_id],
