@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import secrets
+import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -182,6 +183,8 @@ class ConnectorService:
         self.busy_postpone = busy_postpone
         self._failures: dict[str, str] = {}  # ticket hash -> what getLastError says (see _remember_failure)
         self._failures_lock = threading.Lock()
+        self._wal_holder: sqlite3.Connection | None = None  # see _hold_wal
+        self._wal_lock = threading.Lock()
         if lockout_failures < 0 or lockout_address_failures < 0 or lockout_minutes <= 0:
             raise QbsyncError("lockout limits must be positive (0 failures: no lockout)", 2)
         self.lockout_failures = int(lockout_failures)
@@ -227,9 +230,29 @@ class ConnectorService:
         # without finding why.
         store = open_store(self.db_path)
         try:
+            self._hold_wal()
             yield store
         finally:
             store.close()
+
+    def _hold_wal(self) -> None:
+        """Keep one idle connection to the store open for the service's life. The last connection
+        to close checkpoints the WAL into the store (copying, syncing: ~1 ms of CPU and ~10 ms
+        of disk per callback); with this one open a callback's close is never the last, and
+        SQLite checkpoints every 1000 pages, as in any busy database. It only ever reads the
+        schema once, so it holds no snapshot: every callback still reads the store as it is."""
+        if self._wal_holder is not None:
+            return
+        with self._wal_lock:
+            if self._wal_holder is not None:
+                return
+            holder = sqlite3.connect(str(self.db_path), isolation_level=None, check_same_thread=False)
+            try:
+                holder.execute("SELECT count(*) FROM sqlite_master").fetchall()  # joins the WAL, then idles
+            except sqlite3.Error:  # only an optimisation: the next callback tries again
+                holder.close()
+                return
+            self._wal_holder = holder
 
     def _engine(self, row: dict[str, Any], connection: dict[str, Any]) -> Session:
         from qbsync.qbxml import available_versions
