@@ -271,6 +271,16 @@ def mark_sending(store: Store, ids: Sequence[int], *, message_id: str | None, at
             raise NotFound(f"no change with id {missing}")
 
 
+def mark_synced(store: Store, change_id: int, *, qb_id: str, at: str) -> None:
+    """QuickBooks applied the change: `synced` with its ListID/TxnID, resolved `at`, its last
+    status Info 0, no outcome unknown, no re-read pending (one UPDATE)."""
+    store.execute(
+        "UPDATE changes SET status = 'synced', qb_id = ?, resolved_at = ?, status_code = 0, status_severity = 'Info',"
+        " status_message = NULL, outcome_unknown = 0, refresh_edit_sequence = 0, updated_at = ? WHERE id = ?",
+        (qb_id, at, at, change_id),
+    )
+
+
 def has_changes(store: Store, connection_id: int, direction: str, statuses: Iterable[str]) -> bool:
     """Whether the connection has any change of `direction` in these statuses (one indexed probe)."""
     statuses = list(statuses)

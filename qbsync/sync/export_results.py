@@ -28,7 +28,7 @@ def mark_sending(store: Store, change_ids: Iterable[int], *, message_id: str | N
 def record_synced(
     store: Store, change: Mapping[str, Any], *, qb_id: str | None, edit_sequence: str | None,
     snapshot: Mapping[str, Any] | None, status_code: int = 0, warning: str | None = None, current: bool = False,
-    echoes_possible: bool = True,
+    echoes_possible: bool = True, now: str | None = None,
 ) -> None:
     """QuickBooks applied the change; with a warning (500–999) the code and QuickBooks' words
     stay on the change so `qbsync show` tells what QuickBooks left out. `current`: `change` was
@@ -37,7 +37,7 @@ def record_synced(
     with store.transaction():
         delivery.record_synced(
             store, change["id"], qb_id=qb_id or change.get("qb_id") or "", edit_sequence=edit_sequence,
-            snapshot=snapshot, change=change if current else None, echoes_possible=echoes_possible,
+            snapshot=snapshot, change=change if current else None, echoes_possible=echoes_possible, now=now,
         )
         if warning is not None or status_code:
             store_changes.update_change(
@@ -135,6 +135,7 @@ def record_outcomes(store: Store, outcomes: Iterable[Outcome], *, at: str) -> di
     # echoes of the writes synced: delivery.record_synced).
     outcomes_of = Counter(o.change_id for o in outcomes)
     echoes: dict[int, bool] = {}
+    now = utc_now()  # one time for the changes recorded together
     for o in outcomes:
         change = rows[o.change_id]
         if isinstance(o, Synced):
@@ -143,7 +144,7 @@ def record_outcomes(store: Store, outcomes: Iterable[Outcome], *, at: str) -> di
                 echoes[conn] = store_changes.has_changes(store, conn, "import", ("awaiting", "held"))
             record_synced(store, change, qb_id=o.qb_id, edit_sequence=o.edit_sequence, snapshot=o.snapshot,
                           status_code=o.status_code, warning=o.status_message, current=outcomes_of[o.change_id] == 1,
-                          echoes_possible=echoes[conn])
+                          echoes_possible=echoes[conn], now=now)
         elif isinstance(o, Failed):
             if change["status"] == "sending" or _unknown(change):  # an unknown outcome settled: refused
                 delivery.record_error(store, o.change_id, status_code=o.status_code, message=o.message,
