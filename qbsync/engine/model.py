@@ -90,11 +90,12 @@ class ExportChange:
         the change, writes a Failed Syncs row or gives the attempt back); with the shell's `now`
         it rests until its backoff has passed (`not_before`)."""
         code = row.get("status_code")
-        locks = int(row.get("attempts_since_failure") or 0) \
-            if row.get("status") == "queued" and lock_rules.is_lock(code) else 0
-        until = lock_rules.not_before(row.get("last_tried"), locks)
-        if until is not None and (now is None or not lock_rules.later(until, now)):
-            until = None  # its time has come (or the shell gave no time: it may go)
+        locks, until = 0, None
+        if code is not None and row.get("status") == "queued" and lock_rules.is_lock(code):
+            locks = int(row.get("attempts_since_failure") or 0)
+            until = lock_rules.not_before(row.get("last_tried"), locks)
+            if until is not None and (now is None or not lock_rules.later(until, now)):
+                until = None  # its time has come (or the shell gave no time: it may go)
         return cls(
             id=int(row["id"]),
             type=row["type"],
@@ -103,7 +104,7 @@ class ExportChange:
             qb_id=row.get("qb_id"),
             name=row.get("name"),
             payload=row.get("payload"),
-            refs=tuple(Ref.from_row(r) for r in refs),
+            refs=tuple(map(Ref.from_row, refs)) if refs else (),
             before=row.get("before"),
             refresh_edit_sequence=int(row.get("refresh_edit_sequence") or 0),
             locks=locks,
