@@ -338,10 +338,12 @@ class ConnectorService:
         however long the queue (the engine asks for the next window when one yields nothing).
         `window`: how many queued adds and mods (default: four batches, at least 200)."""
         window = window or max(4 * self.limits.batch_size, 200)
+        refs: dict[int, list[dict[str, Any]]] = {}  # the window's, read on its way
         rows, more = export_lookup.queued_window(store, connection_id, max_change_id, limit=window, skip=skip,
-                                                 with_sending=with_sending)
+                                                 with_sending=with_sending, refs=refs)
         unknown_rows = export_lookup.outcome_unknown_exports(store, connection_id)  # for the settle step
-        refs = export_lookup.refs_for_changes(store, [r["id"] for r in (*rows, *unknown_rows)])
+        unread = [r["id"] for r in (*rows, *unknown_rows) if r["id"] not in refs]
+        refs.update(export_lookup.refs_for_changes(store, unread))
         now = iso_utc(self._now())  # a change resting after a lock answer waits until its time (engine.locks)
         changes = [ExportChange.from_row(r, refs.get(r["id"], ()), now=now) for r in rows]
         unknown = [ExportChange.from_row(r, refs.get(r["id"], ()), now=now) for r in unknown_rows]

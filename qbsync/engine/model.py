@@ -25,7 +25,7 @@ class Ref:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Ref:
-        types = tuple(t for t in (row.get("ref_type") or "").split(",") if t)
+        types = tuple(filter(None, (row.get("ref_type") or "").split(",")))
         return cls(str(row["path"]), str(row["local_id"]), types)
 
     def label(self) -> str:

@@ -27,14 +27,16 @@ _WINDOW_COLUMNS = ("id, connection_id, type, action, local_id, qb_id, name, payl
 
 
 def queued_window(store: Store, connection_id: int, max_change_id: int, *, limit: int, skip: Iterable[int] = (),
-                  with_sending: bool = False) -> tuple[list[dict[str, Any]], bool]:
+                  with_sending: bool = False, refs: dict[int, list[dict[str, Any]]] | None = None,
+                  ) -> tuple[list[dict[str, Any]], bool]:
     """A window of the queued exports, for a callback whose cost must not grow with the queue:
     those of the message out (with `with_sending`), the oldest `limit` adds and mods leaving out
     `skip` (read in the index's order: nothing sorted), every queued delete (they go last and
     the other way round, so they are planned together; there are few), and the queued changes
     the window's references name, and theirs in turn (a change must see what it waits for).
     Also whether more adds and mods are queued beyond the window. Payload and before are JSON
-    text (qbsync.engine.model.ExportChange decodes those of the changes it sends)."""
+    text (qbsync.engine.model.ExportChange decodes those of the changes it sends). `refs`, when
+    given, takes the references read on the way (`refs_for_changes`' rows, by change id)."""
     skip = sorted(set(skip))
     if len(skip) > 5000:  # thousands waiting: past SQLite's comfort with parameters, read them all
         return queued_exports(store, connection_id, max_change_id, with_sending=with_sending), False
@@ -57,7 +59,10 @@ def queued_window(store: Store, connection_id: int, max_change_id: int, *, limit
     have = {r["id"] for r in rows}
     new = sorted(have)
     for _ in range(10):  # what the window refers to, and what that refers to (a few levels at most)
-        named = sorted({r["local_id"] for refs in refs_for_changes(store, new).values() for r in refs})
+        found = refs_for_changes(store, new)
+        if refs is not None:
+            refs.update(found)
+        named = sorted({r["local_id"] for change_refs in found.values() for r in change_refs})
         new = []
         for chunk in chunks(named):
             for r in store_changes.query_changes(
