@@ -42,6 +42,7 @@ from qbsync.engine.model import (
     MirrorRecord,
     Outcome,
     Refreshed,
+    Synced,
     Undecided,
     Unknown,
     Waiting,
@@ -380,6 +381,10 @@ class ConnectorService:
             self._log_outcome(call, rows[o.change_id], o)
 
     def _log_outcome(self, call: _Call, change: dict[str, Any], o: Outcome) -> None:
+        level = logging.WARNING if isinstance(o, Undecided) else logging.INFO if isinstance(o, Refreshed) \
+            else logging.DEBUG
+        if isinstance(o, Synced) or not self.log.isEnabledFor(level):  # a synced change has no line of its own
+            return
         what = f"change {o.change_id} ({change['type']} {change['name'] or change['local_id']})"
         if isinstance(o, Failed):
             code = f"{o.status_code} " if o.status_code is not None else ""

@@ -344,10 +344,16 @@ def _resolve_refs(value: Any, path: str, refs: Mapping[str, tuple[str, ...]], mi
             if leaf.endswith("Ref"):
                 return {"ListID" if entity(rec.type).is_list else "TxnID": rec.qb_id}
             return rec.qb_id  # an id field such as AppliedToTxn/TxnID or LinkToTxnID
-        return {k: _resolve_refs(v, f"{path}/{k}" if path else k, refs, mirror) for k, v in value.items()}
+        return {k: _resolve_refs(v, f"{path}/{k}" if path else k, refs, mirror) if _nested(v) else v
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve_refs(v, f"{path}[{i}]", refs, mirror) for i, v in enumerate(value)]
+        return [_resolve_refs(v, f"{path}[{i}]", refs, mirror) if _nested(v) else v for i, v in enumerate(value)]
     return value
+
+
+def _nested(value: Any) -> bool:
+    """Whether a value may hold a reference (a leaf is kept as it is, without naming its path)."""
+    return isinstance(value, (Mapping, list))
 
 
 def _lines_in_quickbooks(rec: MirrorRecord | None, agg: LineAggregate) -> set[str] | None:
