@@ -344,16 +344,15 @@ def _resolve_refs(value: Any, path: str, refs: Mapping[str, tuple[str, ...]], mi
             if leaf.endswith("Ref"):
                 return {"ListID" if entity(rec.type).is_list else "TxnID": rec.qb_id}
             return rec.qb_id  # an id field such as AppliedToTxn/TxnID or LinkToTxnID
-        return {k: _resolve_refs(v, f"{path}/{k}" if path else k, refs, mirror) if _nested(v) else v
+        return {k: v if isinstance(v, _LEAVES) else _resolve_refs(v, f"{path}/{k}" if path else k, refs, mirror)
                 for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve_refs(v, f"{path}[{i}]", refs, mirror) if _nested(v) else v for i, v in enumerate(value)]
+        return [v if isinstance(v, _LEAVES) else _resolve_refs(v, f"{path}[{i}]", refs, mirror)
+                for i, v in enumerate(value)]
     return value
 
 
-def _nested(value: Any) -> bool:
-    """Whether a value may hold a reference (a leaf is kept as it is, without naming its path)."""
-    return isinstance(value, (Mapping, list))
+_LEAVES = (str, int, float, type(None))  # kept as they are, without naming their path
 
 
 def _lines_in_quickbooks(rec: MirrorRecord | None, agg: LineAggregate) -> set[str] | None:
