@@ -55,6 +55,7 @@ from qbsync.store import export_lookup
 from qbsync.store import imports as store_imports
 from qbsync.store import logins as store_logins
 from qbsync.store import sessions as store_sessions
+from qbsync.store import wal
 from qbsync.store.db import Store, open_store
 from qbsync.sync import export_results, import_results
 from qbsync.sync import delivery
@@ -237,23 +238,13 @@ class ConnectorService:
             store.close()
 
     def _hold_wal(self) -> None:
-        """Keep one idle connection to the store open for the service's life. The last connection
-        to close checkpoints the WAL into the store (copying, syncing: ~1 ms of CPU and ~10 ms
-        of disk per callback); with this one open a callback's close is never the last, and
-        SQLite checkpoints every 1000 pages, as in any busy database. It only ever reads the
-        schema once, so it holds no snapshot: every callback still reads the store as it is."""
+        """One idle connection kept open for the service's life, so that a callback's close does
+        not checkpoint the WAL every time (qbsync.store.wal)."""
         if self._wal_holder is not None:
             return
         with self._wal_lock:
-            if self._wal_holder is not None:
-                return
-            holder = sqlite3.connect(str(self.db_path), isolation_level=None, check_same_thread=False)
-            try:
-                holder.execute("SELECT count(*) FROM sqlite_master").fetchall()  # joins the WAL, then idles
-            except sqlite3.Error:  # only an optimisation: the next callback tries again
-                holder.close()
-                return
-            self._wal_holder = holder
+            if self._wal_holder is None:
+                self._wal_holder = wal.hold_open(self.db_path)
 
     def _engine(self, row: dict[str, Any], connection: dict[str, Any]) -> Session:
         from qbsync.qbxml import available_versions
