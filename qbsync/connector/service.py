@@ -21,7 +21,6 @@ import hashlib
 import logging
 import os
 import secrets
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -55,7 +54,6 @@ from qbsync.store import export_lookup
 from qbsync.store import imports as store_imports
 from qbsync.store import logins as store_logins
 from qbsync.store import sessions as store_sessions
-from qbsync.store import wal
 from qbsync.store.db import Store, open_store
 from qbsync.sync import export_results, import_results
 from qbsync.sync import delivery
@@ -185,8 +183,6 @@ class ConnectorService:
         self.busy_postpone = busy_postpone
         self._failures: dict[str, str] = {}  # ticket hash -> what getLastError says (see _remember_failure)
         self._failures_lock = threading.Lock()
-        self._wal_holder: sqlite3.Connection | None = None  # see _hold_wal
-        self._wal_lock = threading.Lock()
         if lockout_failures < 0 or lockout_address_failures < 0 or lockout_minutes <= 0:
             raise QbsyncError("lockout limits must be positive (0 failures: no lockout)", 2)
         self.lockout_failures = int(lockout_failures)
@@ -232,19 +228,9 @@ class ConnectorService:
         # without finding why.
         store = open_store(self.db_path)
         try:
-            self._hold_wal()
             yield store
         finally:
             store.close()
-
-    def _hold_wal(self) -> None:
-        """One idle connection kept open for the service's life, so that a callback's close does
-        not checkpoint the WAL every time (qbsync.store.wal)."""
-        if self._wal_holder is not None:
-            return
-        with self._wal_lock:
-            if self._wal_holder is None:
-                self._wal_holder = wal.hold_open(self.db_path)
 
     def _engine(self, row: dict[str, Any], connection: dict[str, Any]) -> Session:
         from qbsync.qbxml import available_versions
