@@ -6,6 +6,7 @@ turns the outcomes back into store calls.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,12 +26,18 @@ class Ref:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Ref:
-        types = tuple(filter(None, (row.get("ref_type") or "").split(",")))
-        return cls(str(row["path"]), str(row["local_id"]), types)
+        return cls(str(row["path"]), str(row["local_id"]), _ref_types(row.get("ref_type") or ""))
 
     def label(self) -> str:
         """How a person names the record referred to: ``Customer C-1``."""
         return f"{kind_label(self.types)} {self.local_id}"
+
+
+@functools.lru_cache(maxsize=256)
+def _ref_types(text: str) -> tuple[str, ...]:
+    """The types of a reference as the store keeps them ("ItemService,ItemInventory,…"); a few
+    distinct texts, read for every reference of every change a callback loads."""
+    return tuple(filter(None, text.split(",")))
 
 
 def kind_label(types: tuple[str, ...] | list[str]) -> str:
