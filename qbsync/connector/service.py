@@ -41,6 +41,7 @@ from qbsync.engine.model import (
     MirrorRecord,
     Outcome,
     Refreshed,
+    Synced,
     Undecided,
     Unknown,
     Waiting,
@@ -60,6 +61,9 @@ from qbsync.sync.passwords import verify_password
 from qbsync.timeutil import iso_utc, parse_iso_utc, to_utc, utc_clock
 
 FATAL = engine.FATAL
+# Queued adds and mods a response is read with: enough to find the next change that can go
+# (a window where none can is followed by a whole one, see receive_response_xml).
+PROBE_WINDOW = 20
 INTERNAL_ERROR = "qbsync: internal error (details in the server log); the next update tries again"
 # verify_password() of an unknown user name still costs one scrypt, so timing does not tell
 # which user names exist.
@@ -299,22 +303,25 @@ class ConnectorService:
         if st.record_dir:
             Recorder(st.record_dir, self.log).call(entry, files, **meta)
 
-    def _work(self, call: _Call, *, with_sending: bool = False) -> Work:
+    def _work(self, call: _Call, *, with_sending: bool = False, window: int | None = None) -> Work:
         """The queued exports of the session (and, while a response is read, those of the message
         out) with what the engine needs to know about the records they touch."""
         return self._load_work(call.store, call.connection_id, call.state.max_change_id, with_sending=with_sending,
-                               skip=call.state.skip)
+                               skip=call.state.skip, window=window)
 
     def _load_work(self, store: Store, connection_id: int, max_change_id: int, *, with_sending: bool = False,
-                   skip: Sequence[int] = ()) -> Work:
+                   skip: Sequence[int] = (), window: int | None = None) -> Work:
         """A window of the work, not all of it: the next exports in the order they are sent (and
         what they refer to), the next approved imports, so a callback's cost stays with the batch
-        however long the queue (the engine asks for the next window when one yields nothing)."""
-        window = max(4 * self.limits.batch_size, 200)
+        however long the queue (the engine asks for the next window when one yields nothing).
+        `window`: how many queued adds and mods (default: four batches, at least 200)."""
+        window = window or max(4 * self.limits.batch_size, 200)
+        refs: dict[int, list[dict[str, Any]]] = {}  # the window's, read on its way
         rows, more = export_lookup.queued_window(store, connection_id, max_change_id, limit=window, skip=skip,
-                                                 with_sending=with_sending)
+                                                 with_sending=with_sending, refs=refs)
         unknown_rows = export_lookup.outcome_unknown_exports(store, connection_id)  # for the settle step
-        refs = export_lookup.refs_for_changes(store, [r["id"] for r in (*rows, *unknown_rows)])
+        unread = [r["id"] for r in (*rows, *unknown_rows) if r["id"] not in refs]
+        refs.update(export_lookup.refs_for_changes(store, unread))
         now = iso_utc(self._now())  # a change resting after a lock answer waits until its time (engine.locks)
         changes = [ExportChange.from_row(r, refs.get(r["id"], ()), now=now) for r in rows]
         unknown = [ExportChange.from_row(r, refs.get(r["id"], ()), now=now) for r in unknown_rows]
@@ -351,6 +358,10 @@ class ConnectorService:
             self._log_outcome(call, rows[o.change_id], o)
 
     def _log_outcome(self, call: _Call, change: dict[str, Any], o: Outcome) -> None:
+        level = logging.WARNING if isinstance(o, Undecided) else logging.INFO if isinstance(o, Refreshed) \
+            else logging.DEBUG
+        if isinstance(o, Synced) or not self.log.isEnabledFor(level):  # a synced change has no line of its own
+            return
         what = f"change {o.change_id} ({change['type']} {change['name'] or change['local_id']})"
         if isinstance(o, Failed):
             code = f"{o.status_code} " if o.status_code is not None else ""
@@ -581,8 +592,13 @@ class ConnectorService:
             if self.log_qbxml and response:
                 self.log.info("session %d: response %s:\n%s", call.session_id, seq, response)
             try:
-                reply = call.session.receive_response(self._work(call, with_sending=True), response or "",
-                                                      hresult or "", message or "")
+                # Read with a small window: whether another message follows needs the first
+                # change that can go, and most often it is among the oldest.
+                reply = call.session.receive_response(self._work(call, with_sending=True, window=PROBE_WINDOW),
+                                                      response or "", hresult or "", message or "")
+                if reply.more:  # none of them could go, more are queued: judged on a whole window
+                    self._apply(call, reply)
+                    reply = call.session.recheck(self._work(call))
             except ProtocolError as refused:
                 return self._refused(call, refused)
             self._apply(call, reply)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +78,8 @@ class ExportPlan:
     # saved responses that come back with this message (requestID -> change id).
     old_message_set_id: str | None = None
     recovered: dict[str, int] = field(default_factory=dict)
+    # The message, built and validated while planning: (version, newMessageSetID, text).
+    built: tuple[str, str | None, str] | None = None
 
     @property
     def empty(self) -> bool:
@@ -183,13 +185,15 @@ def plan_exports(
     alone: Iterable[int] = (),
     unapproved: Container[str] | None = None,
     validate: bool = True,
+    message_set_id: str | None = None,
 ) -> ExportPlan:
     """Choose the next message. `changes` are the connection's queued exports; `skip` the ones
     this session will not send again; `refreshed` maps a change to the EditSequence re-read for
     it; `alone` the changes that go in a message of their own (they were in a message QuickBooks
     could not parse), first; `unapproved` the local ids that have a change still to be approved,
     held or in the Error Log (a reference to anything else that is not in QuickBooks fails).
-    Re-reads come first (one REFRESH message), then writes in dependency order."""
+    Re-reads come first (one REFRESH message), then writes in dependency order. A validated
+    WRITE plan holds its message, built with `message_set_id` (see `build_message`)."""
     refreshed = dict(refreshed or {})
     skip, alone = set(skip), set(alone)
     schema = load_schema(version) if validate else None
@@ -231,7 +235,27 @@ def plan_exports(
             plan.requests.append(PlannedRequest(request_id_for(REFRESH, c.id), c.id, refresh_request(c, mirror)))
         return plan
 
-    plan = ExportPlan(WRITE, invalid=gone, waiting=waiting, deferred=deferred)
+    # Validated as the message it will be, built once (`build_message` hands that text back). A
+    # message that breaks the schema is chosen again with every request checked alone, so one
+    # bad change never blocks the rest of its batch.
+    plan = _pick_writes(ready, mirror, refreshed, batch_size, gone, waiting, deferred)
+    if validate and plan.requests:
+        try:
+            plan.built = (version, message_set_id, _build(plan, version, message_set_id, schema))
+        except QbxmlValidationError:
+            plan = _pick_writes(ready, mirror, refreshed, batch_size, gone, waiting, deferred,
+                                check=lambda req: build_request([req], version=version, on_error=CONTINUE_ON_ERROR,
+                                                                schema=schema))
+    return plan
+
+
+def _pick_writes(
+    ready: list[ExportChange], mirror: Mirror, refreshed: Mapping[int, str], batch_size: int, gone: list[Failed],
+    waiting: list[Waiting], deferred: list[Waiting], check: Callable[[Request], object] | None = None,
+) -> ExportPlan:
+    """The WRITE plan: the first `batch_size` ready changes that make a request (`check`, when
+    given, validates each request alone; one that fails it is invalid)."""
+    plan = ExportPlan(WRITE, invalid=list(gone), waiting=list(waiting), deferred=list(deferred))
     taken: set[tuple[str, str]] = set()
     taken_local: set[str] = set()
     for c in ready:
@@ -244,8 +268,8 @@ def plan_exports(
             continue
         try:
             req = change_request(c, mirror, refreshed)
-            if validate:
-                build_request([req], version=version, on_error=CONTINUE_ON_ERROR, schema=schema)
+            if check is not None:
+                check(req)
         except QbxmlValidationError as exc:
             plan.invalid.append(Failed(c.id, None, invalid_message(exc.problems)))
             continue
@@ -283,13 +307,21 @@ def _short_path(path: str) -> str:
 
 def build_message(plan: ExportPlan, *, version: str, message_set_id: str | None) -> str:
     """The whole message for a plan: writes carry `newMessageSetID` (kept with the changes for
-    error recovery); requests are independent, so QuickBooks goes on after a failed one."""
+    error recovery); requests are independent, so QuickBooks goes on after a failed one. A plan
+    that was built while planning, for this version and id, gives that text."""
+    if plan.built is not None and plan.built[:2] == (version, message_set_id):
+        return plan.built[2]
+    return _build(plan, version, message_set_id)
+
+
+def _build(plan: ExportPlan, version: str, message_set_id: str | None, schema: Any = None) -> str:
     return build_request(
         [p.request for p in plan.requests],
         version=version,
         on_error=CONTINUE_ON_ERROR,
         new_message_set_id=message_set_id if plan.kind == WRITE else None,
         old_message_set_id=plan.old_message_set_id,
+        schema=schema,
     )
 
 
@@ -312,10 +344,15 @@ def _resolve_refs(value: Any, path: str, refs: Mapping[str, tuple[str, ...]], mi
             if leaf.endswith("Ref"):
                 return {"ListID" if entity(rec.type).is_list else "TxnID": rec.qb_id}
             return rec.qb_id  # an id field such as AppliedToTxn/TxnID or LinkToTxnID
-        return {k: _resolve_refs(v, f"{path}/{k}" if path else k, refs, mirror) for k, v in value.items()}
+        return {k: v if isinstance(v, _LEAVES) else _resolve_refs(v, f"{path}/{k}" if path else k, refs, mirror)
+                for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve_refs(v, f"{path}[{i}]", refs, mirror) for i, v in enumerate(value)]
+        return [v if isinstance(v, _LEAVES) else _resolve_refs(v, f"{path}[{i}]", refs, mirror)
+                for i, v in enumerate(value)]
     return value
+
+
+_LEAVES = (str, int, float, type(None))  # kept as they are, without naming their path
 
 
 def _lines_in_quickbooks(rec: MirrorRecord | None, agg: LineAggregate) -> set[str] | None:

@@ -6,6 +6,8 @@ turns the outcomes back into store calls.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,12 +26,18 @@ class Ref:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Ref:
-        types = tuple(t for t in (row.get("ref_type") or "").split(",") if t)
-        return cls(str(row["path"]), str(row["local_id"]), types)
+        return cls(str(row["path"]), str(row["local_id"]), _ref_types(row.get("ref_type") or ""))
 
     def label(self) -> str:
         """How a person names the record referred to: ``Customer C-1``."""
         return f"{kind_label(self.types)} {self.local_id}"
+
+
+@functools.lru_cache(maxsize=256)
+def _ref_types(text: str) -> tuple[str, ...]:
+    """The types of a reference as the store keeps them ("ItemService,ItemInventory,…"); a few
+    distinct texts, read for every reference of every change a callback loads."""
+    return tuple(filter(None, text.split(",")))
 
 
 def kind_label(types: tuple[str, ...] | list[str]) -> str:
@@ -41,9 +49,29 @@ def kind_label(types: tuple[str, ...] | list[str]) -> str:
     return "record"
 
 
+class _JsonObject:
+    """A dict field that may be given as JSON text, decoded when first read: a callback loads a
+    window of queued changes, and only those it sends need their payload. None is {}."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return None  # the dataclass default
+        value = obj.__dict__[self.slot]
+        if isinstance(value, str):
+            value = obj.__dict__[self.slot] = dict(json.loads(value) or {}) if value != "{}" else {}
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        obj.__dict__[self.slot] = value if isinstance(value, str) else dict(value or {})
+
+
 @dataclass
 class ExportChange:
-    """An approved export (status ``queued``) as the engine sees it."""
+    """An approved export (status ``queued``) as the engine sees it. `payload` and `before` may
+    be given as the store's JSON text (decoded when first read)."""
 
     id: int
     type: str
@@ -51,9 +79,9 @@ class ExportChange:
     local_id: str
     qb_id: str | None = None
     name: str | None = None
-    payload: dict[str, Any] = field(default_factory=dict)
+    payload: dict[str, Any] = _JsonObject()  # type: ignore[assignment]
     refs: tuple[Ref, ...] = ()
-    before: dict[str, Any] = field(default_factory=dict)  # a Mod's fields as they were
+    before: dict[str, Any] = _JsonObject()  # type: ignore[assignment]  # a Mod's fields as they were
     refresh_edit_sequence: int = 0  # 1: re-read and merge before the Mod; 2: re-read, the app's values win
     locks: int = 0  # lock answers in a row so far (3170/3175/3176, see qbsync.engine.locks)
     lock_code: int | None = None  # the last of them
@@ -69,11 +97,12 @@ class ExportChange:
         the change, writes a Failed Syncs row or gives the attempt back); with the shell's `now`
         it rests until its backoff has passed (`not_before`)."""
         code = row.get("status_code")
-        locks = int(row.get("attempts_since_failure") or 0) \
-            if row.get("status") == "queued" and lock_rules.is_lock(code) else 0
-        until = lock_rules.not_before(row.get("last_tried"), locks)
-        if until is not None and (now is None or not lock_rules.later(until, now)):
-            until = None  # its time has come (or the shell gave no time: it may go)
+        locks, until = 0, None
+        if code is not None and row.get("status") == "queued" and lock_rules.is_lock(code):
+            locks = int(row.get("attempts_since_failure") or 0)
+            until = lock_rules.not_before(row.get("last_tried"), locks)
+            if until is not None and (now is None or not lock_rules.later(until, now)):
+                until = None  # its time has come (or the shell gave no time: it may go)
         return cls(
             id=int(row["id"]),
             type=row["type"],
@@ -81,9 +110,9 @@ class ExportChange:
             local_id=str(row["local_id"]),
             qb_id=row.get("qb_id"),
             name=row.get("name"),
-            payload=dict(row.get("payload") or {}),
-            refs=tuple(Ref.from_row(r) for r in refs),
-            before=dict(row.get("before") or {}),
+            payload=row.get("payload"),
+            refs=tuple(map(Ref.from_row, refs)) if refs else (),
+            before=row.get("before"),
             refresh_edit_sequence=int(row.get("refresh_edit_sequence") or 0),
             locks=locks,
             lock_code=int(code) if locks else None,

@@ -148,7 +148,10 @@ class Reply:
     answer: Any
     outcomes: list[Outcome] = field(default_factory=list)
     found: list[Found] = field(default_factory=list)  # what detection read (no change id)
-    more: bool = False  # send_request: nothing in the exports loaded could go, more are queued: load them, ask again
+    # send_request: nothing in the exports loaded could go, more are queued: load them, ask again.
+    # receive_response: nothing loaded could go next and more are queued: another message may
+    # follow (the answer counts on it), or `recheck` with the next exports decides.
+    more: bool = False
     message: OutMessage | None = None
     notes: list[str] = field(default_factory=list)  # lines for the server log
     details: list[str] = field(default_factory=list)  # lines for the server log's debug level
@@ -486,17 +489,18 @@ class Session:
             st.qbxml_version = version
             reply.details.append(f"qbXML {version} (QuickBooks reports {reported}, connection ceiling "
                                f"{self.qbxml_ceiling}), {country or '?'}, {company_file or 'open file'}")
-        plan = self._next_plan(work, reply)
+        seq = st.seq + 1
+        # QuickBooks takes message-set ids of at most 23 characters (error recovery): "q" + the
+        # session id + the message's number + a random token fits up to session 9,999,999. Made
+        # before planning: the export step builds its message once, with the id in it.
+        message_set_id = f"q{self.id}-{seq}-{self.new_token()}"[:MESSAGE_SET_ID_MAX]
+        plan = self._next_plan(work, reply, message_set_id=message_set_id)
         if plan is None:
             if reply.more:  # the shell loads the next exports and asks again (reply.answer unused)
                 return reply
             return self._nothing(reply, None)
-        seq = st.seq + 1
-        # QuickBooks takes message-set ids of at most 23 characters (error recovery): "q" + the
-        # session id + the message's number + a random token fits up to session 9,999,999.
-        message_set_id = None
-        if plan.kind == exports.WRITE:
-            message_set_id = f"q{self.id}-{seq}-{self.new_token()}"[:MESSAGE_SET_ID_MAX]
+        if plan.kind != exports.WRITE:
+            message_set_id = None
         try:
             xml = exports.build_message(plan, version=st.qbxml_version or "13.0", message_set_id=message_set_id)
         except Exception as exc:  # each request was valid alone; a message that is not is our bug
@@ -535,6 +539,15 @@ class Session:
         if found.fatal:
             return self._fatal(reply, found.fatal)
         reply.answer = st.progress(self._has_more(work, found.outcomes, reply))
+        return reply
+
+    def recheck(self, work: Work) -> Reply:
+        """After a response whose reply said `more` (judged on a window of the exports that held
+        nothing that could go next): the percent again, judged on `work`, the next window, with
+        the first reply's outcomes recorded (the shell reads the response with a small window)."""
+        reply = Reply(self.state.percent)
+        reply.answer = self.state.progress(self._has_more(work, [], reply))
+        reply.more = False  # what lies beyond this window keeps the percent below 100
         return reply
 
     def _fatal(self, reply: Reply, reason: str) -> Reply:
@@ -618,8 +631,10 @@ class Session:
         reply.answer = ""
         return reply
 
-    def _plan_step(self, step: str, work: Work) -> exports.ExportPlan:
-        # One entry per step of STEPS.
+    def _plan_step(self, step: str, work: Work, message_set_id: str | None = None,
+                   probe: bool = False) -> exports.ExportPlan:
+        # One entry per step of STEPS. `probe`: only whether the step has a message is asked (the
+        # export step then stops at its first request).
         st = self.state
         if step == SETTLE:
             return settle.plan_settle(work.unknown, work.mirror, skip=set(st.skip),
@@ -629,9 +644,9 @@ class Session:
                                       batch_size=self.limits.batch_size)
         if step == EXPORT:
             return exports.plan_exports(
-                work.changes, work.mirror, batch_size=self.limits.batch_size, version=st.qbxml_version or "13.0",
-                skip=set(st.skip), refreshed=st.refreshed_ids(), alone=set(st.alone),
-                unapproved=work.unapproved,
+                work.changes, work.mirror, batch_size=1 if probe else self.limits.batch_size,
+                version=st.qbxml_version or "13.0", skip=set(st.skip), refreshed=st.refreshed_ids(),
+                alone=set(st.alone), unapproved=work.unapproved, message_set_id=message_set_id,
             )
         if step == DETECT:
             if st.counts.get("lost"):
@@ -694,13 +709,15 @@ class Session:
         reply.answer = st.progress(self._has_more(work, [], reply))
         return reply
 
-    def _next_plan(self, work: Work, reply: Reply) -> exports.ExportPlan | None:
+    def _next_plan(self, work: Work, reply: Reply, *, message_set_id: str | None = None,
+                   probe: bool = False) -> exports.ExportPlan | None:
         """The session's next message: the current step's, or else the first later step's that
         has one (None: nothing more to send). What a step decides on the way (invalid changes,
-        changes that wait) goes into the reply as it is decided."""
+        changes that wait) goes into the reply as it is decided. `probe`: only whether there is
+        one is asked (what the rest of the batch holds is decided when it is sent)."""
         st = self.state
         while st.step != DONE:
-            plan = self._plan_step(st.step, work)
+            plan = self._plan_step(st.step, work, message_set_id, probe)
             self._take(reply, [*plan.invalid, *plan.waiting, *plan.settled])
             _forget(work, [*plan.invalid, *plan.settled])
             if not plan.empty:
@@ -718,9 +735,7 @@ class Session:
         message just answered) as it stands after `outcomes`: what they settled is no longer
         queued, and what they synced is known to QuickBooks now."""
         _forget(work, outcomes)
-        more = self._next_plan(work, reply) is not None or reply.more
-        reply.more = False  # for a response, "more queued" only keeps the percent below 100
-        return more
+        return self._next_plan(work, reply, probe=True) is not None or reply.more
 
 
 def _forget(work: Work, outcomes: list[Outcome]) -> None:

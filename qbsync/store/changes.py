@@ -15,9 +15,9 @@ IN_FLIGHT = ("queued", "sending", "error")  # approved, not yet settled
 _JSON_COLUMNS = ("payload", "before")
 
 
-def _row(row: dict[str, Any] | None) -> dict[str, Any] | None:
+def _row(row: dict[str, Any] | None, json_text: bool = False) -> dict[str, Any] | None:
     if row is not None:
-        for col in _JSON_COLUMNS:
+        for col in () if json_text else _JSON_COLUMNS:
             value = row.get(col)
             if isinstance(value, str):
                 row[col] = {} if value == "{}" else json.loads(value)
@@ -83,9 +83,10 @@ def _where(
 BRIEF_COLUMNS = ("id", "connection_id", "direction", "type", "local_id", "action", "status", "checked")
 
 
-def query_changes(store: Store, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    """Rows of `changes` selected by `sql` (for the store's other modules), JSON decoded."""
-    return _rows(store.query(sql, params))
+def query_changes(store: Store, sql: str, params: Sequence[Any], *, json_text: bool = False) -> list[dict[str, Any]]:
+    """Rows of `changes` selected by `sql` (for the store's other modules), JSON decoded; with
+    `json_text`, payload and before stay JSON text (for a caller that decodes only what it uses)."""
+    return [_row(r, json_text) for r in store.query(sql, params)]  # type: ignore[misc]
 
 
 def iter_changes(
@@ -250,6 +251,43 @@ def update_change(store: Store, change_id: int, **fields: Any) -> None:
         if col in fields:
             fields[col] = json.dumps(fields[col])
     store.update_row("changes", change_id, {**fields, "updated_at": utc_now()})
+
+
+def mark_sending(store: Store, ids: Sequence[int], *, message_id: str | None, at: str) -> None:
+    """The changes of a message going out: `sending`, one more attempt, sent `at` in message
+    `message_id` (one UPDATE per 500). NotFound names any id that is not a change."""
+    updated = 0
+    with store.transaction():
+        for chunk in chunks(list(ids)):
+            updated += store.execute(
+                f"UPDATE changes SET status = 'sending', attempts = attempts + 1, last_tried = ?, message_id = ?,"
+                f" updated_at = ? WHERE id IN ({_marks(len(chunk))})",
+                (at, message_id, utc_now(), *chunk),
+            ).rowcount
+        if updated != len(set(ids)):
+            found = {r["id"] for c in chunks(list(ids))
+                     for r in store.query(f"SELECT id FROM changes WHERE id IN ({_marks(len(c))})", list(c))}
+            missing = ", ".join(str(i) for i in ids if i not in found)
+            raise NotFound(f"no change with id {missing}")
+
+
+def mark_synced(store: Store, change_id: int, *, qb_id: str, at: str) -> None:
+    """QuickBooks applied the change: `synced` with its ListID/TxnID, resolved `at`, its last
+    status Info 0, no outcome unknown, no re-read pending (one UPDATE)."""
+    store.execute(
+        "UPDATE changes SET status = 'synced', qb_id = ?, resolved_at = ?, status_code = 0, status_severity = 'Info',"
+        " status_message = NULL, outcome_unknown = 0, refresh_edit_sequence = 0, updated_at = ? WHERE id = ?",
+        (qb_id, at, at, change_id),
+    )
+
+
+def has_changes(store: Store, connection_id: int, direction: str, statuses: Iterable[str]) -> bool:
+    """Whether the connection has any change of `direction` in these statuses (one indexed probe)."""
+    statuses = list(statuses)
+    return store.scalar(
+        f"SELECT 1 FROM changes WHERE connection_id = ? AND status IN ({_marks(len(statuses))}) AND direction = ?"
+        " LIMIT 1", (connection_id, *statuses, direction),
+    ) is not None
 
 
 def set_checked(store: Store, ids: Sequence[int], checked: bool) -> int:

@@ -21,40 +21,53 @@ def queued_exports(store: Store, connection_id: int, max_change_id: int | None =
     return _with_lock_counts(store, rows)
 
 
+# The columns of a change the export step reads (qbsync.engine.model.ExportChange.from_row).
+_WINDOW_COLUMNS = ("id, connection_id, type, action, local_id, qb_id, name, payload, before, status, status_code,"
+                   " refresh_edit_sequence, last_tried, message_id")
+
+
 def queued_window(store: Store, connection_id: int, max_change_id: int, *, limit: int, skip: Iterable[int] = (),
-                  with_sending: bool = False) -> tuple[list[dict[str, Any]], bool]:
+                  with_sending: bool = False, refs: dict[int, list[dict[str, Any]]] | None = None,
+                  ) -> tuple[list[dict[str, Any]], bool]:
     """A window of the queued exports, for a callback whose cost must not grow with the queue:
     those of the message out (with `with_sending`), the oldest `limit` adds and mods leaving out
     `skip` (read in the index's order: nothing sorted), every queued delete (they go last and
     the other way round, so they are planned together; there are few), and the queued changes
     the window's references name, and theirs in turn (a change must see what it waits for).
-    Also whether more adds and mods are queued beyond the window."""
+    Also whether more adds and mods are queued beyond the window. Payload and before are JSON
+    text (qbsync.engine.model.ExportChange decodes those of the changes it sends). `refs`, when
+    given, takes the references read on the way (`refs_for_changes`' rows, by change id)."""
     skip = sorted(set(skip))
     if len(skip) > 5000:  # thousands waiting: past SQLite's comfort with parameters, read them all
         return queued_exports(store, connection_id, max_change_id, with_sending=with_sending), False
     not_skipped = f" AND id NOT IN ({', '.join('?' * len(skip))})" if skip else ""
-    base = "SELECT * FROM changes WHERE connection_id = ? AND direction = 'export' AND status = ? AND id <= ?"
+    base = f"SELECT {_WINDOW_COLUMNS} FROM changes WHERE connection_id = ? AND direction = 'export' AND status = ?" \
+           " AND id <= ?"
     rows: list[dict[str, Any]] = []
     if with_sending:
-        rows += store_changes.query_changes(store, base + " ORDER BY id", [connection_id, "sending", max_change_id])
+        rows += store_changes.query_changes(store, base + " ORDER BY id", [connection_id, "sending", max_change_id],
+                                            json_text=True)
     window = [r for action in ("add", "mod") for r in store_changes.query_changes(  # each in the index's order
         store, base + f" AND action = ?{not_skipped} ORDER BY id LIMIT ?",
-        [connection_id, "queued", max_change_id, action, *skip, limit + 1],
+        [connection_id, "queued", max_change_id, action, *skip, limit + 1], json_text=True,
     )]
     window = sorted(window, key=lambda r: r["id"])[: limit + 1]
     more = len(window) > limit
     rows += window[:limit]
     rows += store_changes.query_changes(store, base + f" AND action = ?{not_skipped} ORDER BY id",
-                                        [connection_id, "queued", max_change_id, "delete", *skip])
+                                        [connection_id, "queued", max_change_id, "delete", *skip], json_text=True)
     have = {r["id"] for r in rows}
     new = sorted(have)
     for _ in range(10):  # what the window refers to, and what that refers to (a few levels at most)
-        named = sorted({r["local_id"] for refs in refs_for_changes(store, new).values() for r in refs})
+        found = refs_for_changes(store, new)
+        if refs is not None:
+            refs.update(found)
+        named = sorted({r["local_id"] for change_refs in found.values() for r in change_refs})
         new = []
         for chunk in chunks(named):
             for r in store_changes.query_changes(
                 store, base + f" AND local_id IN ({', '.join('?' * len(chunk))}) ORDER BY id",
-                [connection_id, "queued", max_change_id, *chunk],
+                [connection_id, "queued", max_change_id, *chunk], json_text=True,
             ):
                 if r["id"] not in have and r["id"] not in skip:
                     have.add(r["id"])

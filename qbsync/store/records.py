@@ -80,9 +80,10 @@ def save_record(
     name: str | None,
     data: dict[str, Any],
     qb_data: dict[str, Any] | None,
+    now: str | None = None,
 ) -> None:
-    """Insert or replace the mirror of one entity."""
-    now = utc_now()
+    """Insert or replace the mirror of one entity (`now`: the time stamped, default the clock's)."""
+    now = now or utc_now()
     store.execute(
         "INSERT INTO records (connection_id, type, local_id, qb_id, edit_sequence, name, data, qb_data, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"

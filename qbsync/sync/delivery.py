@@ -42,47 +42,53 @@ def _cid(connection: Mapping[str, Any] | int) -> int:
     return connection if isinstance(connection, int) else int(connection["id"])
 
 
-def _sent(store: Store, change_id: int) -> dict[str, Any]:
-    change = store_changes.get_change(store, change_id)
+def _sent(store: Store, change_id: int, change: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    if change is None or change["id"] != change_id:
+        change = store_changes.get_change(store, change_id)
     if change["status"] != "sending" and not (change["status"] == "error" and change["outcome_unknown"]):
         raise QbsyncError(f"change {change_id} is {change['status']}, not being sent; its result cannot be recorded")
     return change
 
 
 def record_synced(
-    store: Store, change_id: int, *, qb_id: str, edit_sequence: str | None, snapshot: Mapping[str, Any] | None
+    store: Store, change_id: int, *, qb_id: str, edit_sequence: str | None, snapshot: Mapping[str, Any] | None,
+    change: Mapping[str, Any] | None = None, echoes_possible: bool = True, now: str | None = None,
 ) -> None:
     """QuickBooks applied the change: store its id, EditSequence and the record as it now is in
-    QuickBooks, update the mirror, and tell the app (feed)."""
+    QuickBooks, update the mirror, and tell the app (feed). `change`: the change's row as read in
+    this transaction (else it is read here); `echoes_possible` False: the caller found no import
+    awaiting or held for the connection, so none can be this write's echo; `now`: the time
+    stamped (default: the clock's; one for a response's changes recorded together)."""
+    now = now or utc_now()
     with store.transaction():
-        change = _sent(store, change_id)
+        change = _sent(store, change_id, change)
         cid, type_name, local_id = change["connection_id"], change["type"], change["local_id"]
         et = catalogue.entity_type(type_name)
-        record = store_records.get_record(store, cid, type_name, local_id)
         if change["action"] == "delete":
             store_records.delete_record(store, cid, type_name, local_id)
             store_changes.forget_seen(store, cid, type_name, local_id)
         else:
-            base = (record or {}).get("data") or {}
-            data = change["payload"] if change["action"] == "add" else content.overlay(base, change["payload"])
+            if change["action"] == "add":
+                data = change["payload"]
+            else:  # a Mod overlays the mirror's record
+                record = store_records.get_record(store, cid, type_name, local_id)
+                data = content.overlay((record or {}).get("data") or {}, change["payload"])
             snap = dict(snapshot or {})
             data = content.take_line_ids_from_ret(data, snap, catalogue.line_rets(type_name))
             name = et.display_name(snap) if snap else (change["name"] or local_id)
             store_records.save_record(
                 store, cid, type_name, local_id, qb_id=qb_id, edit_sequence=edit_sequence, name=name or change["name"],
-                data=data, qb_data=snap or None,
+                data=data, qb_data=snap or None, now=now,
             )
             if edit_sequence:  # our own save must not come back as an import
-                store_changes.set_seen(store, cid, "import", type_name, local_id, f"es:{edit_sequence}")
-        store_changes.update_change(
-            store, change_id, status="synced", qb_id=qb_id, resolved_at=utc_now(), status_code=0,
-            status_severity="Info", status_message=None, outcome_unknown=0, refresh_edit_sequence=0,
-        )
-        store_logs.append_feed(
-            store, store_changes.get_change(store, change_id), result="synced", qb_id=qb_id,
+                store_changes.set_seen(store, cid, "import", type_name, local_id, f"es:{edit_sequence}", now)
+        store_changes.mark_synced(store, change_id, qb_id=qb_id, at=now)
+        store_logs.append_feed(  # the feed's columns of the change are none of those just updated
+            store, dict(change), result="synced", qb_id=qb_id,
             edit_sequence=edit_sequence, data=dict(snapshot) if snapshot else None,
         )
-        _drop_own_echoes(store, change, qb_id, edit_sequence)
+        if echoes_possible:
+            _drop_own_echoes(store, change, qb_id, edit_sequence)
 
 
 def _drop_own_echoes(store: Store, change: Mapping[str, Any], qb_id: str, edit_sequence: str | None) -> None:

@@ -6,6 +6,7 @@ decided for each change."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -21,25 +22,22 @@ from qbsync.sync import delivery
 def mark_sending(store: Store, change_ids: Iterable[int], *, message_id: str | None, at: str | None = None) -> None:
     """The changes of a message that goes out now: `sending`, one more attempt, the message-set
     id kept (error recovery asks QuickBooks about it by that id)."""
-    with store.transaction():
-        for cid in change_ids:
-            change = store_changes.get_change(store, cid)
-            store_changes.update_change(
-                store, cid, status="sending", attempts=change["attempts"] + 1, last_tried=at or utc_now(),
-                message_id=message_id,
-            )
+    store_changes.mark_sending(store, list(change_ids), message_id=message_id, at=at or utc_now())
 
 
 def record_synced(
     store: Store, change: Mapping[str, Any], *, qb_id: str | None, edit_sequence: str | None,
-    snapshot: Mapping[str, Any] | None, status_code: int = 0, warning: str | None = None,
+    snapshot: Mapping[str, Any] | None, status_code: int = 0, warning: str | None = None, current: bool = False,
+    echoes_possible: bool = True, now: str | None = None,
 ) -> None:
     """QuickBooks applied the change; with a warning (500–999) the code and QuickBooks' words
-    stay on the change so `qbsync show` tells what QuickBooks left out."""
+    stay on the change so `qbsync show` tells what QuickBooks left out. `current`: `change` was
+    read in this transaction and is as the store has it (not read again); `echoes_possible`:
+    False when the connection has no import awaiting or held (see `delivery.record_synced`)."""
     with store.transaction():
         delivery.record_synced(
             store, change["id"], qb_id=qb_id or change.get("qb_id") or "", edit_sequence=edit_sequence,
-            snapshot=snapshot,
+            snapshot=snapshot, change=change if current else None, echoes_possible=echoes_possible, now=now,
         )
         if warning is not None or status_code:
             store_changes.update_change(
@@ -132,11 +130,21 @@ def record_outcomes(store: Store, outcomes: Iterable[Outcome], *, at: str) -> di
     changes as they were before, by id (for the log)."""
     outcomes = list(outcomes)
     rows = {r["id"]: r for r in store_changes.get_changes(store, sorted({o.change_id for o in outcomes}))}
+    # A change with one outcome is recorded from the row read above (in this transaction); one
+    # with several is read again for each. Imports awaiting or held are looked for once (own
+    # echoes of the writes synced: delivery.record_synced).
+    outcomes_of = Counter(o.change_id for o in outcomes)
+    echoes: dict[int, bool] = {}
+    now = utc_now()  # one time for the changes recorded together
     for o in outcomes:
         change = rows[o.change_id]
         if isinstance(o, Synced):
+            conn = change["connection_id"]
+            if conn not in echoes:
+                echoes[conn] = store_changes.has_changes(store, conn, "import", ("awaiting", "held"))
             record_synced(store, change, qb_id=o.qb_id, edit_sequence=o.edit_sequence, snapshot=o.snapshot,
-                          status_code=o.status_code, warning=o.status_message)
+                          status_code=o.status_code, warning=o.status_message, current=outcomes_of[o.change_id] == 1,
+                          echoes_possible=echoes[conn], now=now)
         elif isinstance(o, Failed):
             if change["status"] == "sending" or _unknown(change):  # an unknown outcome settled: refused
                 delivery.record_error(store, o.change_id, status_code=o.status_code, message=o.message,
