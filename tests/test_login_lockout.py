@@ -152,6 +152,23 @@ def test_tenants_stay_isolated(queued):
     assert service.authenticate("beta-sync", "beta-pass-1")[1] == "none"  # logged in: nothing queued for beta
 
 
+def test_a_lock_engaged_while_the_right_password_is_checked_refuses_that_login(queued, monkeypatch):
+    """Concurrent logins: failures counted by another thread (here: another server) while this
+    one's scrypt runs lock the user name; the right password then gets nvu too."""
+    clock = Clock()
+    service, other = svc(queued, clock, lockout_failures=3), svc(queued, clock, lockout_failures=3)
+    real = service_module.verify_password
+
+    def verify_while_others_fail(pw, h):
+        if pw == PASSWORD:
+            for _ in range(3):
+                assert other.authenticate(USER, "nope") == NVU
+        return real(pw, h)
+
+    monkeypatch.setattr(service_module, "verify_password", verify_while_others_fail)
+    assert service.authenticate(USER, PASSWORD) == NVU
+
+
 def test_unlock_lifts_a_lock_at_once(queued):
     clock = Clock()
     service = svc(queued, clock)

@@ -410,6 +410,8 @@ class ConnectorService:
             found = store_connections.connection_by_username(store, username) if username else None
             usable = found is not None and locked is None
             ok = verify_password(password or "", found["password_hash"] if usable else _DUMMY_HASH)
+            if locked is None and usable and ok:  # a concurrent failure may have locked it while the hash ran
+                locked = self._lockout(store, username, client_address, self._now())
             if locked is not None:
                 self.log.info("authenticate: %s is locked out until %s; answered as a bad login", *locked)
                 return self._answer(engine.AUTH_INVALID_USER)
