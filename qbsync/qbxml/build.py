@@ -11,14 +11,15 @@ reach QuickBooks; problems name the element path, the value and the rule.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lxml import etree
 
 from qbsync.qbxml.problems import Problem, QbxmlValidationError
 from qbsync.qbxml.schema import Schema, load_schema
-from qbsync.qbxml.values import ValueProblem, format_value, rule_problem
+from qbsync.qbxml.values import ValueProblem, format_value, rule_problem, text_rule
+from qbsync.qbxml.xmlchars import NOT_XML_CHAR
 from qbsync.qbxml.xsdmodel import ElementDecl
 
 ON_ERROR_VALUES = ("stopOnError", "continueOnError", "rollbackOnError")
@@ -189,47 +190,104 @@ def _append_request(msgs: etree._Element, req: Request, schema: Schema, problems
     _fill(el, decl, content, path, problems)
 
 
+@dataclass(slots=True)
+class _Plan:
+    """What filling one declaration needs, read from the schema once (`_plan` caches it):
+    an aggregate's children by name as (document position, may repeat, declaration) and its
+    required children; a leaf's `accepts`, a quick test for the usual value (a string that
+    needs no formatting and breaks no rule), which may say False to leave it to `_set_text`."""
+
+    children: dict[str, tuple[int, bool, ElementDecl]] | None
+    required: tuple[str, ...] = ()
+    accepts: Callable[[object], bool] | None = None
+
+
+_plans: dict[ElementDecl, _Plan] = {}
+
+
+def _plan(decl: ElementDecl) -> _Plan:
+    plan = _plans.get(decl)
+    if plan is None:
+        if decl.content is None:
+            plan = _Plan(None, accepts=_accepts(decl))
+        else:
+            children = {name: (info.index, info.repeated, info.decl) for name, info in decl.children.items()}
+            plan = _Plan(children, decl.required_children)
+        _plans[decl] = plan
+    return plan
+
+
 def _fill(el: etree._Element, decl: ElementDecl, data: object, path: str, problems: list[Problem]) -> None:
-    if decl.content is None:
+    plan = _plans.get(decl) or _plan(decl)
+    children = plan.children
+    if children is None:
         # A leaf: text by the simple type.
         _set_text(el, decl, data, path, problems)
         return
     if type(data) is not dict and not isinstance(data, Mapping):  # a dict first: the ABC check is slow
         problems.append(Problem(path, f"{decl.name} is an aggregate; give an object of its fields, not {_describe(data)}"))
         return
-    children = decl.children
-    placed: list[tuple[int, str, object]] = []
+    placed: list[tuple[int, str, object, bool, ElementDecl]] = []
     for key, value in data.items():
         if value is None:
             continue
-        if key.startswith("@"):
+        info = children.get(key)
+        if info is not None:
+            placed.append((info[0], key, value, info[1], info[2]))
+        elif key.startswith("@"):
             attr = key[1:]
             if attr in decl.attributes:
                 el.set(attr, str(value))
             else:
                 problems.append(Problem(f"{path}/@{attr}", f"{decl.name} has no attribute {attr!r}"))
-            continue
-        info = children.get(key)
-        if info is None:
+        else:
             problems.append(Problem(f"{path}/{key}", f"unknown field {key!r} in {decl.name}{_suggest(key, children)}"))
-            continue
-        placed.append((info.index, key, value))
-    given = {key for _, key, _ in placed}
-    for name in decl.required_children:
-        if name not in given:
-            problems.append(Problem(f"{path}/{name}", f"{decl.name} needs {name}, which is missing"))
-    placed.sort(key=lambda t: t[0])  # stable: a list keeps its order
-    for _, key, value in placed:
-        info = children[key]
-        values = list(value) if isinstance(value, (list, tuple)) else [value]
-        if len(values) > 1 and not info.repeated:
+    if plan.required:
+        given = {p[1] for p in placed}
+        for name in plan.required:
+            if name not in given:
+                problems.append(Problem(f"{path}/{name}", f"{decl.name} needs {name}, which is missing"))
+    placed.sort(key=_position)  # stable: a list keeps its order
+    for _, key, value, repeated, child_decl in placed:
+        values = value if isinstance(value, (list, tuple)) else (value,)
+        if len(values) > 1 and not repeated:
             problems.append(Problem(f"{path}/{key}", f"{key} may appear only once in {decl.name}, got {len(values)}"))
             continue
+        child_plan = _plans.get(child_decl) or _plan(child_decl)
+        accepts = child_plan.accepts
         for i, item in enumerate(values):
             if item is None:
                 continue
-            child_path = f"{path}/{key}" + (f"[{i + 1}]" if info.repeated and len(values) > 1 else "")
-            _fill(etree.SubElement(el, key), info.decl, item, child_path, problems)
+            child = etree.SubElement(el, key)
+            if accepts is not None and accepts(item):
+                child.text = item  # type: ignore[assignment]  # accepts() says: a plain valid string
+                continue
+            child_path = f"{path}/{key}" + (f"[{i + 1}]" if repeated and len(values) > 1 else "")
+            _fill(child, child_decl, item, child_path, problems)
+
+
+def _position(placed: tuple) -> int:
+    return placed[0]
+
+
+def _accepts(decl: ElementDecl) -> Callable[[object], bool] | None:
+    """The quick test of a leaf's usual value: a str written as it is (the types whose text
+    `format_value` never rewrites), within the length, of XML characters, matching the type's
+    rule. Anything else (numbers, dates, enumerations, ranges) goes the whole way (`_set_text`)."""
+    simple = decl.simple
+    if simple is None or simple.enumeration or simple.min_inclusive is not None or simple.max_inclusive is not None:
+        return None
+    if simple.base in ("DATETYPE", "DATETIMETYPE"):  # a calendar check, and the Z rewrite
+        return None
+    limit = simple.max_length
+    rule = text_rule(simple)
+    bad_char = NOT_XML_CHAR.search
+
+    def accepts(value: object) -> bool:
+        return (type(value) is str and (limit is None or len(value) <= limit) and bad_char(value) is None  # type: ignore[arg-type]
+                and (rule is None or rule(value) is not None))  # type: ignore[arg-type]
+
+    return accepts
 
 
 def _set_text(el: etree._Element, decl: ElementDecl, value: object, path: str, problems: list[Problem]) -> None:
