@@ -36,8 +36,12 @@ class Item(Protocol):  # staging.StagedItem
     data: dict[str, Any]
 
 
-def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """True when objects and arrays nest more than `limit` levels (the line itself is level 1)."""
+def too_deep(value: Any, limit: int = MAX_DEPTH, text: str | None = None) -> bool:
+    """True when objects and arrays nest more than `limit` levels (the line itself is level 1).
+    `text`: the JSON it was read from; with no more than `limit` opening brackets in all (each
+    object or array has one), it cannot nest deeper, and is not walked."""
+    if text is not None and text.count("{") + text.count("[") <= limit:
+        return False
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()

@@ -266,7 +266,7 @@ def checked_lines(
             obj = StageProblem(lineno, None, f"malformed JSON: {exc.msg} (column {exc.colno})")
         except RecursionError:
             obj = _TOO_DEEP
-        if obj is _TOO_DEEP or isinstance(obj, (dict, list)) and stage_checks.too_deep(obj):
+        if obj is _TOO_DEEP or isinstance(obj, (dict, list)) and stage_checks.too_deep(obj, text=text):
             obj = StageProblem(lineno, None, f"JSON nested more than {stage_checks.MAX_DEPTH} levels deep")
         block.append((lineno, obj, text))
         if len(block) >= CHUNK:
