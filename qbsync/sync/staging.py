@@ -16,6 +16,7 @@ from qbsync.errors import InvalidInput, NotFound
 from qbsync.store import changes as store_changes
 from qbsync.store import records as store_records
 from qbsync.store.db import Store
+from qbsync.store.stage_index import StageIndex
 from qbsync.timeutil import utc_now
 from qbsync.sync import catalogue, content, stage_checks
 
@@ -537,6 +538,46 @@ def _light(et: Any, item: StagedItem) -> StagedItem:
     return StagedItem(item.line, item.local_id, item.link_id, keep)
 
 
+def _index(index: StageIndex, et: Any, item: StagedItem) -> None:
+    light = _light(et, item)
+    parent = light.data.get("ParentRef")
+    index.add(light.line, light.local_id, light.link_id, light.data, has_refs=bool(content.local_refs(light.data)),
+              leaf=stage_checks.leaf_of(light.data.get(et.name_field)),
+              parent_id=str(parent[content.LOCAL_ID]) if content.is_local_ref(parent) else None,
+              plain="ParentRef" not in light.data and light.link_id is None)
+
+
+def _item(row: Mapping[str, Any]) -> StagedItem:
+    return StagedItem(row["line"], row["local_id"], row["link_id"], row["data"])
+
+
+def check_indexed(
+    store: Store, connection_id: int, et: Any, index: StageIndex, refused_ids: Iterable[str] = ()
+) -> list[StageProblem]:
+    """`check_call` for the lines of an index, the same problems found: each check reads back
+    only the lines it may refuse (memory holds those, not the file)."""
+    problems: list[StageProblem] = []
+    refused_ids = set(refused_ids)
+
+    def refuse(found: list[stage_checks.Problem], items: list[StagedItem]) -> None:
+        problems.extend(StageProblem(*p) for p in found)
+        lines = {p[0] for p in found}
+        refused_ids.update(i.local_id for i in items if i.line in lines)
+        index.refuse(lines)
+
+    sharing = [_item(row) for row in index.lines_sharing_an_id()]
+    refuse(stage_checks.duplicate_ids(sharing), sharing)
+    held = stage_checks.held_names(store, connection_id, et)
+    if held is not None:
+        named = [_item(row) for row in index.lines_for_names()
+                 if stage_checks.may_clash(held, et.name, row["local_id"], bool(row["plain"]), row["leaf"],
+                                           bool(row["shared"]), bool(row["is_parent"]))]
+        refuse(stage_checks.name_clashes(store, connection_id, et, named, held), named)
+    referring = [_item(row) for row in index.lines_with_refs()]
+    refuse(stage_checks.dangling_references(store, connection_id, referring, refused_ids, index.id_counts), referring)
+    return problems
+
+
 class _Spool:
     """The valid items of a call, written to a temporary file as they are checked and read back
     for the write pass: memory holds one item at a time, not the file."""
@@ -573,13 +614,14 @@ def stage_lines(
     them. A bad line raises InvalidInput (nothing written) unless skip_invalid, which stages the
     good lines and reports the bad ones.
 
-    Lines are streamed: each valid item goes to a spool file as it is checked, keeping in memory
-    only what the file-wide checks need (id, name, references); the write pass reads the spool
-    back a chunk at a time. Memory does not grow with the size of the records."""
+    Lines are streamed: each valid item goes to a spool file as it is checked, and what the
+    file-wide checks need of it (id, name, references) to a temporary index (StageIndex), which
+    they read back only the lines they may refuse of; the write pass reads the spool back a
+    chunk at a time. Memory grows with neither the size of the records nor their number."""
     et = catalogue.entity_type(type_name)
     spool = _Spool()
+    index = StageIndex()
     try:
-        light: list[StagedItem] = []
         problems: list[StageProblem] = []
         cid = connection["id"]
 
@@ -587,25 +629,28 @@ def stage_lines(
             return store_changes.seen_fingerprints(store, cid, "export", et.name, ids)
 
         links = False
+        valid = 0
         for item, found in checked_lines(type_name, lines, progress, seen):
             if item is not None:
                 spool.add(item)
-                light.append(_light(et, item))
+                _index(index, et, item)
+                valid += 1
                 links = links or item.link_id is not None
             problems.extend(found)
-        read = len(light) + len({p.line for p in problems})
-        _, found = check_call(store, connection["id"], et, light, {p.local_id for p in problems if p.local_id})
+        read = valid + len({p.line for p in problems})
+        found = check_indexed(store, connection["id"], et, index, {p.local_id for p in problems if p.local_id})
         problems = sorted(problems + found, key=lambda p: p.line)
         if problems and not skip_invalid:
             first = problems[0]
             more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
             raise InvalidInput(f"{first}{more}; nothing was staged (--skip-invalid stages the valid lines)")
         refused = {p.line for p in found}
-        del light
+        index.close()
         # A link may relink (rename) another id's rows: then every item reads the store again.
         return stage_items(store, connection, type_name, spool.items(refused), problems, read,
                            skip_invalid=skip_invalid, trust_unchanged=not links)
     finally:
+        index.close()
         spool.close()
 
 
