@@ -63,3 +63,4 @@ def test_the_indexed_checks_find_what_the_checks_over_every_line_find(tmp_path_f
         return (p.line, p.field, p.message)
 
     assert sorted(map(key, found)) == sorted(map(key, expected))
+

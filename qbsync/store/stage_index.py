@@ -1,15 +1,16 @@
-"""The valid lines of one `qbsync stage` call, indexed for its file-wide checks (stage_checks):
-each line's id, link, name and references wait in a private temporary SQLite database (on
-disk, gone when closed; its page cache is SQLite's default, a few MB) instead of in memory,
-so that checking a file takes memory independent of its size. The checks read back only the
-lines they may refuse: those sharing an id, those whose name may clash, those with references.
+"""The valid lines of one `qbsync stage` call, between its checks and its write pass: each
+line's normalised content, fingerprint, id, link, name and references wait in a private
+temporary SQLite database (on disk, gone when closed; its page cache is SQLite's default, a few
+MB) instead of in memory, so that staging a file takes memory independent of its size. The
+file-wide checks (stage_checks) read back only the lines they may refuse: those sharing an id,
+those whose name may clash, those with references; the write pass reads every line not refused.
 
 Not the store: nothing here is kept, and the store's connection and its locks are untouched.
 """
 
 from __future__ import annotations
 
-import json
+import pickle
 import sqlite3
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -23,25 +24,27 @@ class StageIndex:
     def __init__(self) -> None:
         self.conn = sqlite3.connect("", isolation_level=None)  # "": a temporary database of its own
         self.conn.execute(
-            "CREATE TABLE lines (line INTEGER PRIMARY KEY, local_id TEXT NOT NULL, link_id TEXT, data TEXT NOT NULL,"
-            " has_refs INTEGER NOT NULL, leaf TEXT, parent_id TEXT, plain INTEGER NOT NULL,"
-            " refused INTEGER NOT NULL DEFAULT 0)"
+            "CREATE TABLE lines (line INTEGER PRIMARY KEY, local_id TEXT NOT NULL, link_id TEXT, data BLOB NOT NULL,"
+            " has_refs INTEGER NOT NULL, unchanged INTEGER NOT NULL, fingerprint TEXT NOT NULL, leaf TEXT,"
+            " parent_id TEXT, plain INTEGER NOT NULL, refused INTEGER NOT NULL DEFAULT 0)"
         )
         self.conn.execute("BEGIN")  # one transaction, never committed: the file goes with the connection
         self._waiting: list[tuple[Any, ...]] = []
         self._indexed = False
 
     def add(self, line: int, local_id: str, link_id: str | None, data: dict[str, Any], has_refs: bool,
-            leaf: str | None, parent_id: str | None, plain: bool) -> None:
-        """One valid line: `data` what the checks need of its content; `leaf` its folded name's
-        last part; `parent_id` the app's id its ParentRef names; `plain`: no ParentRef, no link."""
-        self._waiting.append((line, local_id, link_id, json.dumps(data), int(has_refs), leaf, parent_id, int(plain)))
+            unchanged: bool, fingerprint: str, leaf: str | None, parent_id: str | None, plain: bool) -> None:
+        """One valid line: `data` its content (kept as it is, keys in their order); `leaf` its
+        folded name's last part; `parent_id` the app's id its ParentRef names; `plain`: no
+        ParentRef, no link."""
+        self._waiting.append((line, local_id, link_id, pickle.dumps(data, pickle.HIGHEST_PROTOCOL), int(has_refs),
+                              int(unchanged), fingerprint, leaf, parent_id, int(plain)))
         if len(self._waiting) >= _BATCH:
             self._write()
 
     def _write(self) -> None:
-        self.conn.executemany("INSERT INTO lines (line, local_id, link_id, data, has_refs, leaf, parent_id, plain)"
-                              " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", self._waiting)
+        self.conn.executemany("INSERT INTO lines (line, local_id, link_id, data, has_refs, unchanged, fingerprint, leaf,"
+                              " parent_id, plain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._waiting)
         self._waiting.clear()
 
     def _ready(self) -> sqlite3.Connection:
@@ -75,6 +78,10 @@ class StageIndex:
         """The lines not refused that hold a local-id reference, in line order."""
         return self._rows("SELECT * FROM lines WHERE refused = 0 AND has_refs = 1 ORDER BY line")
 
+    def lines_kept(self) -> Iterator[dict[str, Any]]:
+        """Every line not refused, in line order (the write pass)."""
+        return self._rows("SELECT * FROM lines WHERE refused = 0 ORDER BY line")
+
     def id_counts(self, ids: Iterable[str]) -> dict[str, int]:
         """How many lines not refused carry each of `ids` (ids on no line are left out)."""
         conn, out = self._ready(), {}
@@ -92,7 +99,7 @@ class StageIndex:
         while batch := cur.fetchmany(_BATCH):
             for row in batch:
                 found = dict(zip(cols, row))
-                found["data"] = json.loads(found["data"])
+                found["data"] = pickle.loads(found["data"])
                 yield found
 
     def close(self) -> None:

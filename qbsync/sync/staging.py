@@ -7,7 +7,6 @@ unless skip_invalid), then one transaction turns the good lines into changes.
 from __future__ import annotations
 
 import json
-import pickle
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +33,7 @@ class StagedItem:
     data: dict[str, Any]  # normalised content, without "id" and the link id
     has_refs: bool = True  # False: the line's text was plain (no local-id reference anywhere)
     unchanged: bool = False  # True: its content is what the store saw staged last (check_record's seen_fp)
+    fingerprint: str | None = None  # `_fingerprint` of it, when already known
 
 
 @dataclass
@@ -361,7 +361,7 @@ def _write_change(
 
 
 def _fingerprint(item: StagedItem) -> str:
-    return content.fingerprint({"data": item.data, "link": item.link_id})
+    return item.fingerprint or content.fingerprint({"data": item.data, "link": item.link_id})
 
 
 class _Known:
@@ -481,7 +481,7 @@ def stage_items(
     trust_unchanged: bool = False,
 ) -> StageResult:
     """Turn validated items into changes, all in one transaction. `items` may be any iterable
-    (stage_lines streams them back from a spool file): they are taken CHUNK at a time.
+    (stage_lines streams them back from its index): they are taken CHUNK at a time.
     `trust_unchanged`: an item found unchanged when it was checked is counted so without
     reading the store again (stage_lines, when no line of the call links or relinks ids)."""
     et = catalogue.entity_type(type_name)
@@ -532,23 +532,26 @@ def check_call(
 
 def _light(et: Any, item: StagedItem) -> StagedItem:
     """What the file-wide checks need of an item (stage_checks): its id, link, Name, ParentRef
-    and the fields holding a local-id reference; the rest waits in the spool file."""
+    and the fields holding a local-id reference."""
     keep = {k: v for k, v in item.data.items()
             if k in (et.name_field, "ParentRef") or item.has_refs and content.local_refs(v)}
     return StagedItem(item.line, item.local_id, item.link_id, keep)
 
 
 def _index(index: StageIndex, et: Any, item: StagedItem) -> None:
-    light = _light(et, item)
-    parent = light.data.get("ParentRef")
-    index.add(light.line, light.local_id, light.link_id, light.data, has_refs=bool(content.local_refs(light.data)),
-              leaf=stage_checks.leaf_of(light.data.get(et.name_field)),
+    """The item into the index, with its fingerprint (made once, here)."""
+    parent = item.data.get("ParentRef")
+    index.add(item.line, item.local_id, item.link_id, item.data,
+              has_refs=item.has_refs and bool(content.local_refs(item.data)),
+              unchanged=item.unchanged, fingerprint=_fingerprint(item),
+              leaf=stage_checks.leaf_of(item.data.get(et.name_field)),
               parent_id=str(parent[content.LOCAL_ID]) if content.is_local_ref(parent) else None,
-              plain="ParentRef" not in light.data and light.link_id is None)
+              plain="ParentRef" not in item.data and item.link_id is None)
 
 
 def _item(row: Mapping[str, Any]) -> StagedItem:
-    return StagedItem(row["line"], row["local_id"], row["link_id"], row["data"])
+    return StagedItem(row["line"], row["local_id"], row["link_id"], row["data"], bool(row["has_refs"]),
+                      bool(row["unchanged"]), row["fingerprint"])
 
 
 def check_indexed(
@@ -565,45 +568,17 @@ def check_indexed(
         refused_ids.update(i.local_id for i in items if i.line in lines)
         index.refuse(lines)
 
-    sharing = [_item(row) for row in index.lines_sharing_an_id()]
+    sharing = [_light(et, _item(row)) for row in index.lines_sharing_an_id()]
     refuse(stage_checks.duplicate_ids(sharing), sharing)
     held = stage_checks.held_names(store, connection_id, et)
     if held is not None:
-        named = [_item(row) for row in index.lines_for_names()
+        named = [_light(et, _item(row)) for row in index.lines_for_names()
                  if stage_checks.may_clash(held, et.name, row["local_id"], bool(row["plain"]), row["leaf"],
                                            bool(row["shared"]), bool(row["is_parent"]))]
         refuse(stage_checks.name_clashes(store, connection_id, et, named, held), named)
-    referring = [_item(row) for row in index.lines_with_refs()]
+    referring = [_light(et, _item(row)) for row in index.lines_with_refs()]
     refuse(stage_checks.dangling_references(store, connection_id, referring, refused_ids, index.id_counts), referring)
     return problems
-
-
-class _Spool:
-    """The valid items of a call, written to a temporary file as they are checked and read back
-    for the write pass: memory holds one item at a time, not the file."""
-
-    def __init__(self) -> None:
-        import tempfile
-
-        self.file = tempfile.TemporaryFile(prefix="qbsync-stage-")
-
-    def add(self, item: StagedItem) -> None:
-        pickle.dump((item.line, item.local_id, item.link_id, item.data, item.has_refs, item.unchanged), self.file,
-                    protocol=pickle.HIGHEST_PROTOCOL)
-
-    def items(self, skip: set[int]) -> Iterator[StagedItem]:
-        self.file.flush()
-        self.file.seek(0)
-        while True:
-            try:
-                line, local_id, link_id, data, has_refs, unchanged = pickle.load(self.file)
-            except EOFError:
-                return
-            if line not in skip:
-                yield StagedItem(line, local_id, link_id, data, has_refs, unchanged)
-
-    def close(self) -> None:
-        self.file.close()
 
 
 def stage_lines(
@@ -614,12 +589,11 @@ def stage_lines(
     them. A bad line raises InvalidInput (nothing written) unless skip_invalid, which stages the
     good lines and reports the bad ones.
 
-    Lines are streamed: each valid item goes to a spool file as it is checked, and what the
-    file-wide checks need of it (id, name, references) to a temporary index (StageIndex), which
-    they read back only the lines they may refuse of; the write pass reads the spool back a
-    chunk at a time. Memory grows with neither the size of the records nor their number."""
+    Lines are streamed: each valid item goes to a temporary index (StageIndex) as it is checked;
+    the file-wide checks read back only the lines they may refuse, and the write pass every line
+    not refused, a chunk at a time. Memory grows with neither the size of the records nor their
+    number."""
     et = catalogue.entity_type(type_name)
-    spool = _Spool()
     index = StageIndex()
     try:
         problems: list[StageProblem] = []
@@ -632,7 +606,6 @@ def stage_lines(
         valid = 0
         for item, found in checked_lines(type_name, lines, progress, seen):
             if item is not None:
-                spool.add(item)
                 _index(index, et, item)
                 valid += 1
                 links = links or item.link_id is not None
@@ -644,14 +617,11 @@ def stage_lines(
             first = problems[0]
             more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
             raise InvalidInput(f"{first}{more}; nothing was staged (--skip-invalid stages the valid lines)")
-        refused = {p.line for p in found}
-        index.close()
         # A link may relink (rename) another id's rows: then every item reads the store again.
-        return stage_items(store, connection, type_name, spool.items(refused), problems, read,
+        return stage_items(store, connection, type_name, map(_item, index.lines_kept()), problems, read,
                            skip_invalid=skip_invalid, trust_unchanged=not links)
     finally:
         index.close()
-        spool.close()
 
 
 def stage_deletes(store: Store, connection: Mapping[str, Any], type_name: str, ids: list[str]) -> StageResult:
