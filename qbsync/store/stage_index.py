@@ -98,9 +98,12 @@ class StageIndex:
         cols = [d[0] for d in cur.description]
         while batch := cur.fetchmany(_BATCH):
             for row in batch:
-                found = dict(zip(cols, row))
-                found["data"] = pickle.loads(found["data"])
-                yield found
+                yield dict(zip(cols, row))
+
+    @staticmethod
+    def data(row: dict[str, Any]) -> dict[str, Any]:
+        """The content of a line read back (decoded only for the lines a caller keeps)."""
+        return pickle.loads(row["data"])
 
     def close(self) -> None:
         self.conn.close()

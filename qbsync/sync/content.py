@@ -22,8 +22,11 @@ VOLATILE = ("EditSequence", "TimeCreated", "TimeModified")  # change on every Qu
 _DECIMAL_TYPES = ("AMTTYPE", "PRICETYPE", "QUANTYPE", "PERCENTTYPE")
 
 
+_FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def fingerprint(data: Any) -> str:
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    text = _FINGERPRINT_JSON.encode(data)  # one encoder for all: json.dumps would make one per call
     return hashlib.sha256(text.encode()).hexdigest()
 
 

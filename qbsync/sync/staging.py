@@ -550,7 +550,7 @@ def _index(index: StageIndex, et: Any, item: StagedItem) -> None:
 
 
 def _item(row: Mapping[str, Any]) -> StagedItem:
-    return StagedItem(row["line"], row["local_id"], row["link_id"], row["data"], bool(row["has_refs"]),
+    return StagedItem(row["line"], row["local_id"], row["link_id"], StageIndex.data(row), bool(row["has_refs"]),
                       bool(row["unchanged"]), row["fingerprint"])
 
 
