@@ -148,12 +148,14 @@ def plain_text(text: str) -> bool:
 
 def check_record(
     et: Any, obj: Any, lineno: int, schema: Any = None, plain: bool = False, seen_fp: str | None = None,
+    decls: tuple[Any, dict[str, Any]] | None = None,
 ) -> tuple[StagedItem | None, list[StageProblem]]:
     """Validate one staged object; returns the item (normalised) or its problems. `schema`:
     the loaded schema (looking it up costs more than checking a record: pass it for many);
     `plain`: the line's text passed `plain_text` (the same result, found sooner); `seen_fp`:
     the fingerprint the store holds for this id: content that matches it was checked when it
-    was staged, and skips the schema check (the checks of the line itself still run)."""
+    was staged, and skips the schema check (the checks of the line itself still run); `decls`:
+    `catalogue.add_decls` of the type (read once for many)."""
     from qbsync.qbxml import check_fields, load_schema
 
     schema = schema or load_schema()
@@ -178,7 +180,7 @@ def check_record(
         if ":" in name:
             return bad(et.name_field, f"{name!r} contains ':', which QuickBooks keeps for the name hierarchy"
                                       " (FullName \"Parent:Child\"); name a sub-record by Name and ParentRef")
-    decl, line_decls = catalogue.add_decls(et.name)
+    decl, line_decls = decls or catalogue.add_decls(et.name)
     problems = [] if plain else [StageProblem(lineno, p, m) for p, m in _ref_problems(obj, "")]
     view: dict[str, Any] = {}
     for key, value in obj.items():
@@ -216,8 +218,9 @@ def check_record(
             data = normalized()
         except Exception:  # not normalisable: the checks below say why
             data = None
-        if data is not None and content.fingerprint({"data": data, "link": None}) == seen_fp:
-            return StagedItem(lineno, str(local_id), link_id, data, has_refs=not plain, unchanged=True), []
+        fp = content.fingerprint({"data": data, "link": None}) if data is not None else None
+        if fp == seen_fp:
+            return StagedItem(lineno, str(local_id), link_id, data, has_refs=not plain, unchanged=True, fingerprint=fp), []
     for p in check_fields(et.add_rq, view, schema):
         problems.append(StageProblem(lineno, _field_of(p.path, et) or None, p.message))
     if problems:
@@ -236,6 +239,7 @@ def checked_lines(
 
     et = catalogue.entity_type(type_name)
     schema = load_schema()
+    decls = catalogue.add_decls(et.name)
     block: list[tuple[int, Any, str]] = []  # (line number, parsed object or its problem, text)
 
     def flush() -> Iterator[tuple[StagedItem | None, list[StageProblem]]]:
@@ -247,7 +251,7 @@ def checked_lines(
                 yield None, [obj]
                 continue
             fp = fps.get(str(obj["id"])) if fps and isinstance(obj, dict) and _usable_id(obj.get("id")) else None
-            item, found = check_record(et, obj, lineno, schema, plain_text(text), seen_fp=fp)
+            item, found = check_record(et, obj, lineno, schema, plain_text(text), seen_fp=fp, decls=decls)
             if item is None and isinstance(obj, dict) and _usable_id(obj.get("id")):
                 for p in found:
                     p.local_id = str(obj["id"])
