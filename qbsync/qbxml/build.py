@@ -211,11 +211,12 @@ def _append_request(out: list[str], req: Request, schema: Schema, problems: list
 @dataclass(slots=True)
 class _Plan:
     """What filling one declaration needs, read from the schema once (`_plan` caches it):
-    an aggregate's children by name as (document position, may repeat, declaration) and its
-    required children; a leaf's `accepts`, a quick test for the usual value (a string that
-    needs no formatting and breaks no rule), which may say False to leave it to `_leaf_text`."""
+    an aggregate's children by name as (document position, may repeat, declaration, the
+    child's `accepts` if it is a leaf) and its required children; a leaf's `accepts`, a quick
+    test for the usual value (a string written as it is: no formatting, no escaping, no rule
+    broken), which may say False to leave it to `_leaf_text`."""
 
-    children: dict[str, tuple[int, bool, ElementDecl]] | None
+    children: dict[str, tuple[int, bool, ElementDecl, Callable[[object], bool] | None]] | None
     required: tuple[str, ...] = ()
     accepts: Callable[[object], bool] | None = None
 
@@ -229,7 +230,8 @@ def _plan(decl: ElementDecl) -> _Plan:
         if decl.content is None:
             plan = _Plan(None, accepts=_accepts(decl))
         else:
-            children = {name: (info.index, info.repeated, info.decl) for name, info in decl.children.items()}
+            children = {name: (info.index, info.repeated, info.decl, _leaf_accepts(info.decl))
+                        for name, info in decl.children.items()}
             plan = _Plan(children, decl.required_children)
         _plans[decl] = plan
     return plan
@@ -250,13 +252,13 @@ def _fill(out: list[str], name: str, decl: ElementDecl, data: object, path: str,
         problems.append(Problem(path, f"{decl.name} is an aggregate; give an object of its fields, not {_describe(data)}"))
         return
     attrs = dict(attrs) if attrs else {}
-    placed: list[tuple[int, str, object, bool, ElementDecl]] = []
+    placed: list[tuple[int, str, object, bool, ElementDecl, Callable[[object], bool] | None]] = []
     for key, value in data.items():
         if value is None:
             continue
         info = children.get(key)
         if info is not None:
-            placed.append((info[0], key, value, info[1], info[2]))
+            placed.append((info[0], key, value, info[1], info[2], info[3]))
         elif key.startswith("@"):
             attr = key[1:]
             if attr in decl.attributes:
@@ -273,17 +275,16 @@ def _fill(out: list[str], name: str, decl: ElementDecl, data: object, path: str,
     placed.sort(key=_position)  # stable: a list keeps its order
     _start(out, name, attrs)
     mark = len(out)
-    for _, key, value, repeated, child_decl in placed:
+    for _, key, value, repeated, child_decl, accepts in placed:
         values = value if isinstance(value, (list, tuple)) else (value,)
         if len(values) > 1 and not repeated:
             problems.append(Problem(f"{path}/{key}", f"{key} may appear only once in {decl.name}, got {len(values)}"))
             continue
-        accepts = (_plans.get(child_decl) or _plan(child_decl)).accepts
         for i, item in enumerate(values):
             if item is None:
                 continue
             if accepts is not None and accepts(item):
-                out.append(f"<{key}>{_escape_text(item)}</{key}>")  # type: ignore[arg-type]  # a plain valid str
+                out.append(f"<{key}>{item}</{key}>")  # accepts(): a str to write as it is
                 continue
             child_path = f"{path}/{key}" + (f"[{i + 1}]" if repeated and len(values) > 1 else "")
             _fill(out, key, child_decl, item, child_path, problems)
@@ -344,10 +345,19 @@ def _parse(text: str) -> etree._Element:
     return etree.fromstring(text, parser)
 
 
+def _leaf_accepts(decl: ElementDecl) -> Callable[[object], bool] | None:
+    return (_plans.get(decl) or _plan(decl)).accepts if decl.content is None else None
+
+
+# The characters of a text that XML cannot carry or that lxml escapes (&, <, >, carriage return).
+_NOT_AS_IS = re.compile(NOT_XML_CHAR.pattern[:-1] + "&<>\r]")
+
+
 def _accepts(decl: ElementDecl) -> Callable[[object], bool] | None:
     """The quick test of a leaf's usual value: a str written as it is (the types whose text
-    `format_value` never rewrites), within the length, of XML characters, matching the type's
-    rule. Anything else (numbers, dates, enumerations, ranges) goes the whole way (`_leaf_text`)."""
+    `format_value` never rewrites), within the length, with nothing to escape, matching the
+    type's rule. Anything else (numbers, dates, enumerations, ranges, text to escape) goes the
+    whole way (`_leaf_text`, `_escape_text`)."""
     simple = decl.simple
     if simple is None or simple.enumeration or simple.min_inclusive is not None or simple.max_inclusive is not None:
         return None
@@ -355,7 +365,7 @@ def _accepts(decl: ElementDecl) -> Callable[[object], bool] | None:
         return None
     limit = simple.max_length
     rule = text_rule(simple)
-    bad_char = NOT_XML_CHAR.search
+    bad_char = _NOT_AS_IS.search
 
     def accepts(value: object) -> bool:
         return (type(value) is str and (limit is None or len(value) <= limit) and bad_char(value) is None  # type: ignore[arg-type]
