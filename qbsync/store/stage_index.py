@@ -12,25 +12,43 @@ from __future__ import annotations
 
 import pickle
 import sqlite3
+import tempfile
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from qbsync.errors import QbsyncError
 from qbsync.store.db import chunks
 
 _BATCH = 500  # lines written together
 
 
+@contextmanager
+def _temporary_file() -> Iterator[None]:
+    """SQLite failing to write the index (a full or read-only temporary folder) is one clear error."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        raise QbsyncError(f"cannot write staging's temporary file in {tempfile.gettempdir()} ({exc});"
+                          " point TMPDIR at a folder with room") from exc
+
+
 class StageIndex:
     def __init__(self) -> None:
         self.conn = sqlite3.connect("", isolation_level=None)  # "": a temporary database of its own
+        with _temporary_file():
+            self._create()
+        self._waiting: list[tuple[Any, ...]] = []
+        self._indexed = False
+
+    def _create(self) -> None:
+        self.conn.execute("PRAGMA query_only = OFF")  # private and temporary: always writable
         self.conn.execute(
             "CREATE TABLE lines (line INTEGER PRIMARY KEY, local_id TEXT NOT NULL, link_id TEXT, data BLOB NOT NULL,"
             " has_refs INTEGER NOT NULL, unchanged INTEGER NOT NULL, fingerprint TEXT NOT NULL, leaf TEXT,"
             " parent_id TEXT, plain INTEGER NOT NULL, refused INTEGER NOT NULL DEFAULT 0)"
         )
         self.conn.execute("BEGIN")  # one transaction, never committed: the file goes with the connection
-        self._waiting: list[tuple[Any, ...]] = []
-        self._indexed = False
 
     def add(self, line: int, local_id: str, link_id: str | None, data: dict[str, Any], has_refs: bool,
             unchanged: bool, fingerprint: str, leaf: str | None, parent_id: str | None, plain: bool) -> None:
@@ -43,6 +61,10 @@ class StageIndex:
             self._write()
 
     def _write(self) -> None:
+        with _temporary_file():
+            self._insert()
+
+    def _insert(self) -> None:
         self.conn.executemany("INSERT INTO lines (line, local_id, link_id, data, has_refs, unchanged, fingerprint, leaf,"
                               " parent_id, plain) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._waiting)
         self._waiting.clear()
@@ -52,8 +74,9 @@ class StageIndex:
         if self._waiting:
             self._write()
         if not self._indexed:
-            for column in ("local_id", "leaf", "parent_id"):
-                self.conn.execute(f"CREATE INDEX lines_by_{column} ON lines ({column})")
+            with _temporary_file():
+                for column in ("local_id", "leaf", "parent_id"):
+                    self.conn.execute(f"CREATE INDEX lines_by_{column} ON lines ({column})")
             self._indexed = True
         return self.conn
 
