@@ -553,9 +553,11 @@ def _index(index: StageIndex, et: Any, item: StagedItem) -> None:
               plain="ParentRef" not in item.data and item.link_id is None)
 
 
-def _item(row: Mapping[str, Any]) -> StagedItem:
-    return StagedItem(row["line"], row["local_id"], row["link_id"], StageIndex.data(row), bool(row["has_refs"]),
-                      bool(row["unchanged"]), row["fingerprint"])
+def _item(row: Mapping[str, Any], decode: bool = True) -> StagedItem:
+    """The item of an index row (`decode` False: without its content, for an item counted
+    as unchanged and never read)."""
+    return StagedItem(row["line"], row["local_id"], row["link_id"], StageIndex.data(row) if decode else {},
+                      bool(row["has_refs"]), bool(row["unchanged"]), row["fingerprint"])
 
 
 def check_indexed(
@@ -622,7 +624,9 @@ def stage_lines(
             more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
             raise InvalidInput(f"{first}{more}; nothing was staged (--skip-invalid stages the valid lines)")
         # A link may relink (rename) another id's rows: then every item reads the store again.
-        return stage_items(store, connection, type_name, map(_item, index.lines_kept()), problems, read,
+        # Otherwise an item found unchanged is only counted (stage_items): its content stays unread.
+        items = (_item(row, decode=links or not row["unchanged"]) for row in index.lines_kept())
+        return stage_items(store, connection, type_name, items, problems, read,
                            skip_invalid=skip_invalid, trust_unchanged=not links)
     finally:
         index.close()
