@@ -8,10 +8,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from lxml import etree
 
 from qbsync.qbxml import QbxmlValidationError, Request, RsSpec, build_request, build_response, check_fields, load_schema
 from qbsync.qbxml.values import format_value
+from qbsync.qbxml.xmlchars import first_invalid_xml_char
 from qbsync.qbxml.xsdmodel import SimpleType
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -204,3 +207,34 @@ def test_build_response_orders_rets_and_validates(published_xsd):
     )
     assert xml.startswith('<?xml version="1.0" ?><QBXML><QBXMLMsgsRs><CustomerAddRs requestID="1" statusCode="0" statusSeverity="Info" statusMessage="Status OK"><CustomerRet><ListID>')
     assert published_validator(published_xsd, "13.0").validate(etree.fromstring(xml.split("?>", 1)[1].encode()))
+
+
+# The builder writes text itself (not through an lxml tree): what it writes must be exactly what
+# lxml writes for the same tree, whatever the characters of the values and attributes.
+_XML_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\ufffe\uffff")
+                    .filter(lambda c: first_invalid_xml_char(c) is None), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=_XML_TEXT.filter(lambda t: t.strip() != ""), notes=_XML_TEXT, rid=_XML_TEXT.filter(bool))
+def test_the_text_written_is_what_lxml_writes_for_the_same_tree(name, notes, rid):
+    data = {"Name": name[:41], "Notes": notes or None, "BillAddress": {"Addr1": notes[:41] or None}}
+    try:
+        xml = build_request([Request("CustomerAdd", data, request_id=rid[:50])], new_message_set_id=rid)
+    except QbxmlValidationError:
+        return  # a value the schema refuses (e.g. a pattern): nothing is written
+    body = xml.split("?>", 2)[2]
+    tree = etree.fromstring(body)
+    assert etree.tostring(tree, encoding="unicode") == body
+    assert tree.find(".//Name").text == name[:41] and tree.find(".//CustomerAddRq").get("requestID") == rid[:50]
+    assert tree.find("QBXMLMsgsRq").get("newMessageSetID") == rid
+
+
+def test_empty_elements_and_attributes_are_written_as_lxml_writes_them():
+    xml = build_response([RsSpec("CustomerQuery", request_id='a"<&>\n\t\r', rets=[])], new_message_set_id="x")
+    body = xml.split("?>", 1)[1]
+    assert etree.tostring(etree.fromstring(body), encoding="unicode") == body
+    assert "<CustomerQueryRs " in body and "/></QBXMLMsgsRs>" in body
+    # an empty value is an element with empty text, as lxml writes `el.text = ""`
+    xml = build_request([Request("CustomerAdd", {"Name": "A", "Notes": ""})])
+    assert "<Name>A</Name><Notes></Notes>" in xml

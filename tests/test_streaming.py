@@ -137,7 +137,7 @@ def test_staging_in_chunks_gives_the_same_results_and_changes(tmp_path, monkeypa
 
 
 def test_staging_streams_the_same_as_the_in_memory_path(tmp_path):
-    """stage_lines (spooled, chunked) against parse_lines + check_call + stage_items (a list)."""
+    """stage_lines (indexed, chunked) against parse_lines + check_call + stage_items (a list)."""
     from qbsync.sync import catalogue
 
     results = []

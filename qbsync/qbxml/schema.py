@@ -128,10 +128,20 @@ _cache: dict[tuple[str, str], Schema] = {}
 _cache_lock = threading.Lock()
 
 
+# (folder as given, version asked) -> its schema: a repeated call (the server builds every
+# request through here) costs a dict lookup, not a directory listing. Relative folders are
+# not remembered (they depend on the working directory).
+_chosen: dict[tuple[str | None, str | None], Schema] = {}
+
+
 def load_schema(version: str | None = None, schema_dir: str | Path | None = None) -> Schema:
     """The schema for `version` (see `choose_version`), from `schema_dir`, env
     QBSYNC_QBXML_SCHEMA_DIR, or the embedded schemas. Cached per process."""
     folder = schema_dir or os.environ.get(SCHEMA_DIR_ENV) or None
+    remember = folder is None or Path(folder).is_absolute()
+    known = _chosen.get((str(folder) if folder else None, version)) if remember else None
+    if known is not None:
+        return known
     key_folder = Path(folder).resolve() if folder else embedded_dir()
     source = "embedded" if key_folder == embedded_dir() else str(Path(folder))
     entries = _entries(key_folder)
@@ -142,6 +152,8 @@ def load_schema(version: str | None = None, schema_dir: str | Path | None = None
         if schema is None:
             schema = Schema(chosen, entries[chosen], source)
             _cache[key] = schema
+        if remember:
+            _chosen[(str(folder) if folder else None, version)] = schema
     return schema
 
 

@@ -10,6 +10,7 @@ that cannot be written exactly is an error naming the rule.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 
@@ -73,6 +74,13 @@ _RULES: dict[str, tuple[re.Pattern[str], str]] = {
         "a GUID is written {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX} in hex",
     ),
 }
+
+
+def text_rule(simple: SimpleType) -> Callable[[str], object] | None:
+    """The full-match test of `simple`'s base-type rule (None: the type has no rule), for a
+    builder's quick path: a match is valid; a miss is left to `rule_problem`, which says why."""
+    rule = _RULES.get(simple.base)
+    return rule[0].fullmatch if rule is not None else None
 
 
 def rule_problem(simple: SimpleType, text: str) -> str | None:

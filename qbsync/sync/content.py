@@ -22,9 +22,13 @@ VOLATILE = ("EditSequence", "TimeCreated", "TimeModified")  # change on every Qu
 _DECIMAL_TYPES = ("AMTTYPE", "PRICETYPE", "QUANTYPE", "PERCENTTYPE")
 
 
+_FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
 def fingerprint(data: Any) -> str:
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    text = _FINGERPRINT_JSON.encode(data)  # one encoder for all: json.dumps would make one per call
     return hashlib.sha256(text.encode()).hexdigest()
+
 
 
 def is_local_ref(value: Any) -> bool:
@@ -41,8 +45,12 @@ def normalize(data: Mapping[str, Any], decl: Any | None, line_decls: Mapping[str
     element (None: only the generic rules); `line_decls` maps a line base name to its Add
     declaration. Unknown fields are kept as they are (validation reports them)."""
     out: dict[str, Any] = {}
+    as_given = _kept_as_given(decl)
     for key, value in data.items():
         if value is None:
+            continue
+        if type(value) is str and as_given is not None and key not in as_given and key != "id":
+            out[key] = value  # the usual case, without the walk below
             continue
         if key == "id":
             out[key] = str(value)
@@ -72,6 +80,26 @@ def _child(decl: Any, key: str) -> Any:
 
 
 _AS_GIVEN = (*_DECIMAL_TYPES, "DATETIMETYPE")  # the types whose text normalising may rewrite
+_kept: dict[Any, frozenset[str]] = {}
+
+
+def _kept_as_given(decl: Any) -> frozenset[str] | None:
+    """The children of `decl` whose string values normalising may rewrite (a string of any
+    other child is kept as given: `_norm_value`'s first rule), read once per declaration;
+    None without a declaration of children."""
+    if decl is None:
+        return None
+    kept = _kept.get(decl)
+    if kept is None:
+        try:
+            children = decl.children
+        except Exception:  # a declaration without children
+            return None
+        kept = _kept[decl] = frozenset(
+            name for name, info in children.items()
+            if info.decl.simple is not None and info.decl.simple.base in _AS_GIVEN
+        )
+    return kept
 
 
 def _norm_value(value: Any, decl: Any) -> Any:
@@ -82,7 +110,9 @@ def _norm_value(value: Any, decl: Any) -> Any:
     if is_local_ref(value):
         return {LOCAL_ID: str(value[LOCAL_ID])}
     if isinstance(value, Mapping):
-        return {k: _norm_value(v, _child(decl, k)) for k, v in value.items() if v is not None}
+        as_given = _kept_as_given(decl)
+        return {k: v if type(v) is str and as_given is not None and k not in as_given else _norm_value(v, _child(decl, k))
+                for k, v in value.items() if v is not None}
     if isinstance(value, list):
         return [_norm_value(v, decl) for v in value]
     simple = getattr(decl, "simple", None) if decl is not None else None

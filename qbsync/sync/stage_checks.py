@@ -13,7 +13,7 @@ one per line.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,8 +36,12 @@ class Item(Protocol):  # staging.StagedItem
     data: dict[str, Any]
 
 
-def too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
-    """True when objects and arrays nest more than `limit` levels (the line itself is level 1)."""
+def too_deep(value: Any, limit: int = MAX_DEPTH, text: str | None = None) -> bool:
+    """True when objects and arrays nest more than `limit` levels (the line itself is level 1).
+    `text`: the JSON it was read from; with no more than `limit` opening brackets in all (each
+    object or array has one), it cannot nest deeper, and is not walked."""
+    if text is not None and text.count("{") + text.count("[") <= limit:
+        return False
     stack = [(value, 1)]
     while stack:
         node, depth = stack.pop()
@@ -149,13 +153,55 @@ def _fold(name: str) -> str:
     return name.strip().casefold()
 
 
-def name_clashes(store: Store, connection_id: int, et: Any, items: Sequence[Item]) -> list[Problem]:
+def leaf_of(name: Any) -> str | None:
+    """The folded last part of a Name or FullName ("Parent:Child" -> "child"), None for no name:
+    two records whose FullNames clash (the same once folded) have the same leaf."""
+    if not isinstance(name, (str, int)) or isinstance(name, bool):
+        return None
+    return _fold(str(name)).rsplit(":", 1)[-1].strip()
+
+
+@dataclass
+class Held:
+    """The records of a name space the connection holds (`_holdings`), and what tells a line
+    that cannot clash with any: their (type, id) keys, leaves, and the ids their parents have."""
+
+    entries: dict[tuple[str, str], _Named]
+    keys: set[tuple[str, str]]
+    leaves: set[str]
+    parent_ids: set[str]
+
+
+def held_names(store: Store, connection_id: int, et: Any) -> Held | None:
+    """What the connection holds of `et`'s name space (None: its names are not kept unique)."""
+    types = catalogue.name_space_types(et.name)
+    if not types:
+        return None
+    entries = _holdings(store, connection_id, types)
+    leaves = {leaf for e in entries.values() for leaf in (leaf_of(e.name), leaf_of(e.reported)) if leaf is not None}
+    parents = {str(e.parent[content.LOCAL_ID]) for e in entries.values() if content.is_local_ref(e.parent)}
+    return Held(entries, set(entries), leaves, parents)
+
+
+def may_clash(held: Held, type_name: str, local_id: str, plain: bool, leaf: str | None, shared: bool,
+              is_parent: bool) -> bool:
+    """Whether `name_clashes` needs this line. It does not when the line's FullName is its own
+    Name (`plain`: no ParentRef, no link, no record of its id held), whose leaf no other record
+    of the file or the connection has, and no record names it as parent: such a line clashes
+    with nothing, and no other line's FullName depends on it."""
+    return (not plain or shared or is_parent or (type_name, local_id) in held.keys or local_id in held.parent_ids
+            or (leaf is not None and leaf in held.leaves))
+
+
+def name_clashes(store: Store, connection_id: int, et: Any, items: Sequence[Item],
+                 held: Held | None = None) -> list[Problem]:
     """Lines whose record would share its FullName with another record of the same name space:
-    one the connection holds (every such line), or an earlier line of this call."""
+    one the connection holds (every such line), or an earlier line of this call. `held`: what
+    `held_names` read of the store (used up here), when the caller narrowed `items` with it."""
     types = catalogue.name_space_types(et.name)
     if not types or not items:
         return []
-    entries = _holdings(store, connection_id, types)
+    entries = held.entries if held is not None else _holdings(store, connection_id, types)
     linked = {item.link_id: item.local_id for item in items if item.link_id}
     for key in [k for k, e in entries.items() if k[0] == et.name and e.qb_id in linked and linked[e.qb_id] != k[1]]:
         del entries[key]  # a line links its own id to this QuickBooks record: one record, not two
@@ -204,12 +250,15 @@ def _one_based(path: str) -> str:
 
 
 def dangling_references(
-    store: Store, connection_id: int, items: Sequence[Item], refused_ids: Iterable[str] = ()
+    store: Store, connection_id: int, items: Sequence[Item], refused_ids: Iterable[str] = (),
+    id_counts: Callable[[set[str]], Mapping[str, int]] | None = None,
 ) -> list[Problem]:
     """Lines with a `{"local_id": …}` that names no record of the connection (any type: a
     reference carries none, and resolves the same way at send time) and no valid line of this
     call. A line refused here takes the lines that refer to it along; `refused_ids` are the ids
-    of lines of this call refused by the other checks."""
+    of lines of this call refused by the other checks. `id_counts(ids)`: how many valid lines
+    of the call carry each of `ids`, when `items` are only the lines with references (default:
+    `items` are every valid line, counted here)."""
     refs = {item.line: found for item in items if (found := content.local_refs(item.data))}  # lines with any
     wanted = {lid for found in refs.values() for _, lid in found}
     if not wanted:
@@ -217,7 +266,10 @@ def dangling_references(
     types = catalogue.type_names()
     known = store_records.local_ids_present(store, connection_id, wanted, types)
     known |= store_changes.local_ids_with_unsettled_exports(store, connection_id, wanted - known, types)
-    in_call = Counter(item.local_id for item in items)
+    if id_counts is None:
+        in_call = Counter(item.local_id for item in items)
+    else:
+        in_call = Counter(id_counts(wanted | {item.local_id for item in items}))
     for lid in refused_ids:
         in_call[lid] += 0  # known to this call, valid on no line
     referrers: dict[str, list[Item]] = defaultdict(list)

@@ -7,7 +7,6 @@ unless skip_invalid), then one transaction turns the good lines into changes.
 from __future__ import annotations
 
 import json
-import pickle
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +15,7 @@ from qbsync.errors import InvalidInput, NotFound
 from qbsync.store import changes as store_changes
 from qbsync.store import records as store_records
 from qbsync.store.db import Store
+from qbsync.store.stage_index import StageIndex
 from qbsync.timeutil import utc_now
 from qbsync.sync import catalogue, content, stage_checks
 
@@ -33,6 +33,7 @@ class StagedItem:
     data: dict[str, Any]  # normalised content, without "id" and the link id
     has_refs: bool = True  # False: the line's text was plain (no local-id reference anywhere)
     unchanged: bool = False  # True: its content is what the store saw staged last (check_record's seen_fp)
+    fingerprint: str | None = None  # `_fingerprint` of it, when already known
 
 
 @dataclass
@@ -147,12 +148,14 @@ def plain_text(text: str) -> bool:
 
 def check_record(
     et: Any, obj: Any, lineno: int, schema: Any = None, plain: bool = False, seen_fp: str | None = None,
+    decls: tuple[Any, dict[str, Any]] | None = None,
 ) -> tuple[StagedItem | None, list[StageProblem]]:
     """Validate one staged object; returns the item (normalised) or its problems. `schema`:
     the loaded schema (looking it up costs more than checking a record: pass it for many);
     `plain`: the line's text passed `plain_text` (the same result, found sooner); `seen_fp`:
     the fingerprint the store holds for this id: content that matches it was checked when it
-    was staged, and skips the schema check (the checks of the line itself still run)."""
+    was staged, and skips the schema check (the checks of the line itself still run); `decls`:
+    `catalogue.add_decls` of the type (read once for many)."""
     from qbsync.qbxml import check_fields, load_schema
 
     schema = schema or load_schema()
@@ -177,7 +180,7 @@ def check_record(
         if ":" in name:
             return bad(et.name_field, f"{name!r} contains ':', which QuickBooks keeps for the name hierarchy"
                                       " (FullName \"Parent:Child\"); name a sub-record by Name and ParentRef")
-    decl, line_decls = catalogue.add_decls(et.name)
+    decl, line_decls = decls or catalogue.add_decls(et.name)
     problems = [] if plain else [StageProblem(lineno, p, m) for p, m in _ref_problems(obj, "")]
     view: dict[str, Any] = {}
     for key, value in obj.items():
@@ -215,8 +218,9 @@ def check_record(
             data = normalized()
         except Exception:  # not normalisable: the checks below say why
             data = None
-        if data is not None and content.fingerprint({"data": data, "link": None}) == seen_fp:
-            return StagedItem(lineno, str(local_id), link_id, data, has_refs=not plain, unchanged=True), []
+        fp = content.fingerprint({"data": data, "link": None}) if data is not None else None
+        if fp == seen_fp:
+            return StagedItem(lineno, str(local_id), link_id, data, has_refs=not plain, unchanged=True, fingerprint=fp), []
     for p in check_fields(et.add_rq, view, schema):
         problems.append(StageProblem(lineno, _field_of(p.path, et) or None, p.message))
     if problems:
@@ -235,6 +239,7 @@ def checked_lines(
 
     et = catalogue.entity_type(type_name)
     schema = load_schema()
+    decls = catalogue.add_decls(et.name)
     block: list[tuple[int, Any, str]] = []  # (line number, parsed object or its problem, text)
 
     def flush() -> Iterator[tuple[StagedItem | None, list[StageProblem]]]:
@@ -246,7 +251,7 @@ def checked_lines(
                 yield None, [obj]
                 continue
             fp = fps.get(str(obj["id"])) if fps and isinstance(obj, dict) and _usable_id(obj.get("id")) else None
-            item, found = check_record(et, obj, lineno, schema, plain_text(text), seen_fp=fp)
+            item, found = check_record(et, obj, lineno, schema, plain_text(text), seen_fp=fp, decls=decls)
             if item is None and isinstance(obj, dict) and _usable_id(obj.get("id")):
                 for p in found:
                     p.local_id = str(obj["id"])
@@ -266,7 +271,7 @@ def checked_lines(
             obj = StageProblem(lineno, None, f"malformed JSON: {exc.msg} (column {exc.colno})")
         except RecursionError:
             obj = _TOO_DEEP
-        if obj is _TOO_DEEP or isinstance(obj, (dict, list)) and stage_checks.too_deep(obj):
+        if obj is _TOO_DEEP or isinstance(obj, (dict, list)) and stage_checks.too_deep(obj, text=text):
             obj = StageProblem(lineno, None, f"JSON nested more than {stage_checks.MAX_DEPTH} levels deep")
         block.append((lineno, obj, text))
         if len(block) >= CHUNK:
@@ -360,7 +365,7 @@ def _write_change(
 
 
 def _fingerprint(item: StagedItem) -> str:
-    return content.fingerprint({"data": item.data, "link": item.link_id})
+    return item.fingerprint or content.fingerprint({"data": item.data, "link": item.link_id})
 
 
 class _Known:
@@ -480,7 +485,7 @@ def stage_items(
     trust_unchanged: bool = False,
 ) -> StageResult:
     """Turn validated items into changes, all in one transaction. `items` may be any iterable
-    (stage_lines streams them back from a spool file): they are taken CHUNK at a time.
+    (stage_lines streams them back from its index): they are taken CHUNK at a time.
     `trust_unchanged`: an item found unchanged when it was checked is counted so without
     reading the store again (stage_lines, when no line of the call links or relinks ids)."""
     et = catalogue.entity_type(type_name)
@@ -531,38 +536,55 @@ def check_call(
 
 def _light(et: Any, item: StagedItem) -> StagedItem:
     """What the file-wide checks need of an item (stage_checks): its id, link, Name, ParentRef
-    and the fields holding a local-id reference; the rest waits in the spool file."""
+    and the fields holding a local-id reference."""
     keep = {k: v for k, v in item.data.items()
             if k in (et.name_field, "ParentRef") or item.has_refs and content.local_refs(v)}
     return StagedItem(item.line, item.local_id, item.link_id, keep)
 
 
-class _Spool:
-    """The valid items of a call, written to a temporary file as they are checked and read back
-    for the write pass: memory holds one item at a time, not the file."""
+def _index(index: StageIndex, et: Any, item: StagedItem) -> None:
+    """The item into the index, with its fingerprint (made once, here)."""
+    parent = item.data.get("ParentRef")
+    index.add(item.line, item.local_id, item.link_id, item.data,
+              has_refs=item.has_refs and bool(content.local_refs(item.data)),
+              unchanged=item.unchanged, fingerprint=_fingerprint(item),
+              leaf=stage_checks.leaf_of(item.data.get(et.name_field)),
+              parent_id=str(parent[content.LOCAL_ID]) if content.is_local_ref(parent) else None,
+              plain="ParentRef" not in item.data and item.link_id is None)
 
-    def __init__(self) -> None:
-        import tempfile
 
-        self.file = tempfile.TemporaryFile(prefix="qbsync-stage-")
+def _item(row: Mapping[str, Any], decode: bool = True) -> StagedItem:
+    """The item of an index row (`decode` False: without its content, for an item counted
+    as unchanged and never read)."""
+    return StagedItem(row["line"], row["local_id"], row["link_id"], StageIndex.data(row) if decode else {},
+                      bool(row["has_refs"]), bool(row["unchanged"]), row["fingerprint"])
 
-    def add(self, item: StagedItem) -> None:
-        pickle.dump((item.line, item.local_id, item.link_id, item.data, item.has_refs, item.unchanged), self.file,
-                    protocol=pickle.HIGHEST_PROTOCOL)
 
-    def items(self, skip: set[int]) -> Iterator[StagedItem]:
-        self.file.flush()
-        self.file.seek(0)
-        while True:
-            try:
-                line, local_id, link_id, data, has_refs, unchanged = pickle.load(self.file)
-            except EOFError:
-                return
-            if line not in skip:
-                yield StagedItem(line, local_id, link_id, data, has_refs, unchanged)
+def check_indexed(
+    store: Store, connection_id: int, et: Any, index: StageIndex, refused_ids: Iterable[str] = ()
+) -> list[StageProblem]:
+    """`check_call` for the lines of an index, the same problems found: each check reads back
+    only the lines it may refuse (memory holds those, not the file)."""
+    problems: list[StageProblem] = []
+    refused_ids = set(refused_ids)
 
-    def close(self) -> None:
-        self.file.close()
+    def refuse(found: list[stage_checks.Problem], items: list[StagedItem]) -> None:
+        problems.extend(StageProblem(*p) for p in found)
+        lines = {p[0] for p in found}
+        refused_ids.update(i.local_id for i in items if i.line in lines)
+        index.refuse(lines)
+
+    sharing = [_light(et, _item(row)) for row in index.lines_sharing_an_id()]
+    refuse(stage_checks.duplicate_ids(sharing), sharing)
+    held = stage_checks.held_names(store, connection_id, et)
+    if held is not None:
+        named = [_light(et, _item(row)) for row in index.lines_for_names()
+                 if stage_checks.may_clash(held, et.name, row["local_id"], bool(row["plain"]), row["leaf"],
+                                           bool(row["shared"]), bool(row["is_parent"]))]
+        refuse(stage_checks.name_clashes(store, connection_id, et, named, held), named)
+    referring = [_light(et, _item(row)) for row in index.lines_with_refs()]
+    refuse(stage_checks.dangling_references(store, connection_id, referring, refused_ids, index.id_counts), referring)
+    return problems
 
 
 def stage_lines(
@@ -573,13 +595,13 @@ def stage_lines(
     them. A bad line raises InvalidInput (nothing written) unless skip_invalid, which stages the
     good lines and reports the bad ones.
 
-    Lines are streamed: each valid item goes to a spool file as it is checked, keeping in memory
-    only what the file-wide checks need (id, name, references); the write pass reads the spool
-    back a chunk at a time. Memory does not grow with the size of the records."""
+    Lines are streamed: each valid item goes to a temporary index (StageIndex) as it is checked;
+    the file-wide checks read back only the lines they may refuse, and the write pass every line
+    not refused, a chunk at a time. Memory grows with neither the size of the records nor their
+    number."""
     et = catalogue.entity_type(type_name)
-    spool = _Spool()
+    index = StageIndex()
     try:
-        light: list[StagedItem] = []
         problems: list[StageProblem] = []
         cid = connection["id"]
 
@@ -587,26 +609,27 @@ def stage_lines(
             return store_changes.seen_fingerprints(store, cid, "export", et.name, ids)
 
         links = False
+        valid = 0
         for item, found in checked_lines(type_name, lines, progress, seen):
             if item is not None:
-                spool.add(item)
-                light.append(_light(et, item))
+                _index(index, et, item)
+                valid += 1
                 links = links or item.link_id is not None
             problems.extend(found)
-        read = len(light) + len({p.line for p in problems})
-        _, found = check_call(store, connection["id"], et, light, {p.local_id for p in problems if p.local_id})
+        read = valid + len({p.line for p in problems})
+        found = check_indexed(store, connection["id"], et, index, {p.local_id for p in problems if p.local_id})
         problems = sorted(problems + found, key=lambda p: p.line)
         if problems and not skip_invalid:
             first = problems[0]
             more = f" (and {len(problems) - 1} more problem{'s' if len(problems) > 2 else ''})" if len(problems) > 1 else ""
             raise InvalidInput(f"{first}{more}; nothing was staged (--skip-invalid stages the valid lines)")
-        refused = {p.line for p in found}
-        del light
         # A link may relink (rename) another id's rows: then every item reads the store again.
-        return stage_items(store, connection, type_name, spool.items(refused), problems, read,
+        # Otherwise an item found unchanged is only counted (stage_items): its content stays unread.
+        items = (_item(row, decode=links or not row["unchanged"]) for row in index.lines_kept())
+        return stage_items(store, connection, type_name, items, problems, read,
                            skip_invalid=skip_invalid, trust_unchanged=not links)
     finally:
-        spool.close()
+        index.close()
 
 
 def stage_deletes(store: Store, connection: Mapping[str, Any], type_name: str, ids: list[str]) -> StageResult:
