@@ -29,7 +29,7 @@ from benchmarks import report
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results.json"
 # The figures' modules, in the order of the table.
-FIGURE_MODULES = ("bench_scale", "bench_validate", "bench_roundtrip", "bench_import", "bench_many")
+FIGURE_MODULES = ("bench_scale", "bench_validate", "bench_qbxml", "bench_roundtrip", "bench_import", "bench_many")
 
 
 def bench_modules() -> list[str]:
