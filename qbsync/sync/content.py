@@ -30,7 +30,6 @@ def fingerprint(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-
 def is_local_ref(value: Any) -> bool:
     return isinstance(value, Mapping) and LOCAL_ID in value
 
