@@ -8,6 +8,7 @@ timeout becomes `StoreBusy` (exit 4).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -23,7 +24,6 @@ from qbsync.errors import QbsyncError, StoreBusy
 DEFAULT_PATH = "qbsync.db"
 DEFAULT_BUSY_TIMEOUT = 10.0  # seconds; QBSYNC_BUSY_TIMEOUT overrides
 APPLICATION_ID = 0x71627379  # "qbsy": marks a file as a qbsync store
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 CHUNK = 500  # values bound per IN (…): well under SQLite's limit on bound variables
 
 
@@ -45,6 +45,22 @@ def _busy_timeout() -> float:
 def _is_locked(exc: BaseException) -> bool:
     text = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _not_sqlite(exc: BaseException) -> bool:
+    """SQLite found no database header in the file (SQLITE_NOTADB).
+
+    qbsync leaves that check to SQLite rather than reading the header itself: POSIX locks belong
+    to the process, and closing any descriptor of the store file drops all of them, those of the
+    process's open connections included. Another process's close then takes itself for the last
+    connection: it checkpoints ignoring this process's readers and deletes the -wal and -shm files
+    this process still writes to (lost writes, stale reads, "disk I/O error", a corrupt store).
+    SQLite's own descriptors of a file are shared by its connections and closed with care."""
+    return isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB
+
+
+def _not_sqlite_error(path: Path) -> QbsyncError:
+    return QbsyncError(f"{path} is not a qbsync store (not an SQLite database)")
 
 
 def _write_failure(path: Path, exc: BaseException) -> QbsyncError | None:
@@ -265,13 +281,10 @@ def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = Fal
     if not exists and not create:
         raise QbsyncError(f"no store at {p}; run `qbsync init` (or pass --db / set QBSYNC_DB)")
     if exists:
-        try:
-            with open(p, "rb") as fh:
-                head = fh.read(16)
-        except OSError as exc:
-            raise QbsyncError(f"cannot read store {p}: {exc.strerror}") from None
-        if head and head != _SQLITE_MAGIC:
-            raise QbsyncError(f"{p} is not a qbsync store (not an SQLite database)")
+        # Never open() the file to look at it: see _not_sqlite. SQLite checks its header on the
+        # first read (in schema.prepare), before anything is written.
+        if not os.access(p, os.R_OK):
+            raise QbsyncError(f"cannot read store {p}: {os.strerror(errno.EACCES)}")
     elif not p.parent.exists():
         raise QbsyncError(f"cannot create store {p}: folder {p.parent} does not exist")
     readonly = exists and _file_is_readonly(p)
@@ -293,10 +306,17 @@ def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = Fal
             # file as it is (nobody can be writing to a file without write permission).
             store.close()
             store = Store(p, _connect(p, readonly=True, immutable=True), readonly=True)
+        except sqlite3.DatabaseError as exc:
+            store.close()
+            if _not_sqlite(exc):
+                raise _not_sqlite_error(p) from None
+            raise
     try:
         schema.prepare(store, create=create)
     except sqlite3.DatabaseError as exc:
         store.close()
+        if _not_sqlite(exc):
+            raise _not_sqlite_error(p) from None
         if _is_locked(exc):
             raise store._busy() from None
         failure = _write_failure(p, exc)
