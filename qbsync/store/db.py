@@ -140,14 +140,17 @@ class Store:
     def iter_query(self, sql: str, params: Any = (), size: int = 500) -> Iterator[dict[str, Any]]:
         """`query`, row by row (fetched `size` at a time): memory holds a few rows, not all."""
         cur = self.execute(sql, params)
-        cols = [d[0] for d in cur.description or ()]
-        while True:
-            with self._sql_errors():
-                batch = cur.fetchmany(size)
-            if not batch:
-                return
-            for row in batch:
-                yield dict(zip(cols, row))
+        try:
+            cols = [d[0] for d in cur.description or ()]
+            while True:
+                with self._sql_errors():
+                    batch = cur.fetchmany(size)
+                if not batch:
+                    return
+                for row in batch:
+                    yield dict(zip(cols, row))
+        finally:
+            cur.close()  # also when abandoned half-way: an unfinished SELECT keeps its read snapshot
 
     def query_one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         rows = self.query(sql, params)
