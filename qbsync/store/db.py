@@ -13,6 +13,7 @@ import json
 import os
 import sqlite3
 import stat
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -353,3 +354,69 @@ def _open_as_it_is(p: Path) -> Store:
         store.close()
         raise
     return store
+
+
+_Identity = tuple[int, int, int]  # the store file's device and inode, the schema's version
+
+
+class KeptStores:
+    """Store connections kept open between uses, for a long-running server: a callback borrows
+    one and gives it back, so it neither opens the store (schema checks) nor closes it (the last
+    close checkpoints the WAL and deletes it) each time.
+
+    A kept connection is used again only as it would be if opened afresh: no transaction left
+    open, the same file at the path, still writable, the schema unchanged (a migration by a newer
+    qbsync is refused by `open_store`); otherwise it is closed and a new one opened. One whose use
+    raised is closed, so nothing of a failure carries over. Thread-safe. After `close()` (the
+    server's shutdown) each use opens and closes its own connection."""
+
+    def __init__(self, path: str | os.PathLike[str] | None):
+        self.path = resolve_path(path)
+        self._idle: list[tuple[Store, _Identity]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextmanager
+    def borrow(self) -> Iterator[Store]:
+        store, identity = self._take()
+        try:
+            yield store
+        except BaseException:
+            store.close()
+            raise
+        with self._lock:
+            if not self._closed and identity is not None:
+                self._idle.append((store, identity))
+                return
+        store.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for store, _ in idle:
+            store.close()
+
+    def _take(self) -> tuple[Store, _Identity | None]:
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                store, identity = self._idle.pop()
+            if self._identity(store) == identity and not store.conn.in_transaction and not _file_is_readonly(self.path):
+                return store, identity
+            store.close()
+        store = open_store(self.path)
+        try:
+            return store, self._identity(store)
+        except BaseException:
+            store.close()
+            raise
+
+    def _identity(self, store: Store) -> _Identity | None:
+        """The file at the path (device, inode) and the schema's version as `store` reads it."""
+        try:
+            st = os.stat(self.path)
+            return st.st_dev, st.st_ino, int(store.scalar("PRAGMA schema_version"))
+        except (OSError, QbsyncError, sqlite3.Error):
+            return None
