@@ -54,7 +54,7 @@ from qbsync.store import export_lookup
 from qbsync.store import imports as store_imports
 from qbsync.store import logins as store_logins
 from qbsync.store import sessions as store_sessions
-from qbsync.store.db import Store, open_store
+from qbsync.store.db import KeptStores, Store
 from qbsync.sync import export_results, import_results
 from qbsync.sync import delivery
 from qbsync.sync.passwords import verify_password
@@ -173,6 +173,7 @@ class ConnectorService:
         except ValueError as exc:
             raise QbsyncError(str(exc), 2) from None
         self.db_path = Path(db_path)
+        self._stores = KeptStores(self.db_path)
         self.min_client_version = min_client_version
         self.server_version_text = server_version_text or f"qbsync {__version__}"
         self.log = log or logging.getLogger("qbsync.connector")
@@ -222,15 +223,16 @@ class ConnectorService:
 
     @contextmanager
     def _store(self) -> Iterator[Store]:
-        # One connection per callback. A connection kept per thread was tried (it saves the
-        # open and the WAL checkpoint of the close): with `serve-connector` and the CLI on one
-        # store, the server then missed the CLI's approvals and the CLI its results. Not again
-        # without finding why.
-        store = open_store(self.db_path)
-        try:
+        # A connection kept between callbacks (KeptStores: no open, no WAL checkpoint each time).
+        # Kept connections once lost the CLI's commits: open_store read the file's header with
+        # open(), whose close dropped the process's SQLite locks (see qbsync.store.db._not_sqlite).
+        with self._stores.borrow() as store:
             yield store
-        finally:
-            store.close()
+
+    def close(self) -> None:
+        """Close the kept store connections (the server's shutdown); a later callback opens and
+        closes its own."""
+        self._stores.close()
 
     def _engine(self, row: dict[str, Any], connection: dict[str, Any]) -> Session:
         from qbsync.qbxml import available_versions

@@ -8,10 +8,12 @@ timeout becomes `StoreBusy` (exit 4).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
 import stat
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
@@ -23,7 +25,6 @@ from qbsync.errors import QbsyncError, StoreBusy
 DEFAULT_PATH = "qbsync.db"
 DEFAULT_BUSY_TIMEOUT = 10.0  # seconds; QBSYNC_BUSY_TIMEOUT overrides
 APPLICATION_ID = 0x71627379  # "qbsy": marks a file as a qbsync store
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 CHUNK = 500  # values bound per IN (…): well under SQLite's limit on bound variables
 
 
@@ -45,6 +46,22 @@ def _busy_timeout() -> float:
 def _is_locked(exc: BaseException) -> bool:
     text = str(exc).lower()
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _not_sqlite(exc: BaseException) -> bool:
+    """SQLite found no database header in the file (SQLITE_NOTADB).
+
+    qbsync leaves that check to SQLite rather than reading the header itself: POSIX locks belong
+    to the process, and closing any descriptor of the store file drops all of them, those of the
+    process's open connections included. Another process's close then takes itself for the last
+    connection: it checkpoints ignoring this process's readers and deletes the -wal and -shm files
+    this process still writes to (lost writes, stale reads, "disk I/O error", a corrupt store).
+    SQLite's own descriptors of a file are shared by its connections and closed with care."""
+    return isinstance(exc, sqlite3.DatabaseError) and getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_NOTADB
+
+
+def _not_sqlite_error(path: Path) -> QbsyncError:
+    return QbsyncError(f"{path} is not a qbsync store (not an SQLite database)")
 
 
 def _write_failure(path: Path, exc: BaseException) -> QbsyncError | None:
@@ -124,14 +141,17 @@ class Store:
     def iter_query(self, sql: str, params: Any = (), size: int = 500) -> Iterator[dict[str, Any]]:
         """`query`, row by row (fetched `size` at a time): memory holds a few rows, not all."""
         cur = self.execute(sql, params)
-        cols = [d[0] for d in cur.description or ()]
-        while True:
-            with self._sql_errors():
-                batch = cur.fetchmany(size)
-            if not batch:
-                return
-            for row in batch:
-                yield dict(zip(cols, row))
+        try:
+            cols = [d[0] for d in cur.description or ()]
+            while True:
+                with self._sql_errors():
+                    batch = cur.fetchmany(size)
+                if not batch:
+                    return
+                for row in batch:
+                    yield dict(zip(cols, row))
+        finally:
+            cur.close()  # also when abandoned half-way: an unfinished SELECT keeps its read snapshot
 
     def query_one(self, sql: str, params: Any = ()) -> dict[str, Any] | None:
         rows = self.query(sql, params)
@@ -265,13 +285,10 @@ def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = Fal
     if not exists and not create:
         raise QbsyncError(f"no store at {p}; run `qbsync init` (or pass --db / set QBSYNC_DB)")
     if exists:
-        try:
-            with open(p, "rb") as fh:
-                head = fh.read(16)
-        except OSError as exc:
-            raise QbsyncError(f"cannot read store {p}: {exc.strerror}") from None
-        if head and head != _SQLITE_MAGIC:
-            raise QbsyncError(f"{p} is not a qbsync store (not an SQLite database)")
+        # Never open() the file to look at it: see _not_sqlite. SQLite checks its header on the
+        # first read (in schema.prepare), before anything is written.
+        if not os.access(p, os.R_OK):
+            raise QbsyncError(f"cannot read store {p}: {os.strerror(errno.EACCES)}")
     elif not p.parent.exists():
         raise QbsyncError(f"cannot create store {p}: folder {p.parent} does not exist")
     readonly = exists and _file_is_readonly(p)
@@ -293,10 +310,17 @@ def open_store(path: str | os.PathLike[str] | None = None, *, create: bool = Fal
             # file as it is (nobody can be writing to a file without write permission).
             store.close()
             store = Store(p, _connect(p, readonly=True, immutable=True), readonly=True)
+        except sqlite3.DatabaseError as exc:
+            store.close()
+            if _not_sqlite(exc):
+                raise _not_sqlite_error(p) from None
+            raise
     try:
         schema.prepare(store, create=create)
     except sqlite3.DatabaseError as exc:
         store.close()
+        if _not_sqlite(exc):
+            raise _not_sqlite_error(p) from None
         if _is_locked(exc):
             raise store._busy() from None
         failure = _write_failure(p, exc)
@@ -330,3 +354,69 @@ def _open_as_it_is(p: Path) -> Store:
         store.close()
         raise
     return store
+
+
+_Identity = tuple[int, int, int]  # the store file's device and inode, the schema's version
+
+
+class KeptStores:
+    """Store connections kept open between uses, for a long-running server: a callback borrows
+    one and gives it back, so it neither opens the store (schema checks) nor closes it (the last
+    close checkpoints the WAL and deletes it) each time.
+
+    A kept connection is used again only as it would be if opened afresh: no transaction left
+    open, the same file at the path, still writable, the schema unchanged (a migration by a newer
+    qbsync is refused by `open_store`); otherwise it is closed and a new one opened. One whose use
+    raised is closed, so nothing of a failure carries over. Thread-safe. After `close()` (the
+    server's shutdown) each use opens and closes its own connection."""
+
+    def __init__(self, path: str | os.PathLike[str] | None):
+        self.path = resolve_path(path)
+        self._idle: list[tuple[Store, _Identity]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @contextmanager
+    def borrow(self) -> Iterator[Store]:
+        store, identity = self._take()
+        try:
+            yield store
+        except BaseException:
+            store.close()
+            raise
+        with self._lock:
+            if not self._closed and identity is not None:
+                self._idle.append((store, identity))
+                return
+        store.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for store, _ in idle:
+            store.close()
+
+    def _take(self) -> tuple[Store, _Identity | None]:
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                store, identity = self._idle.pop()
+            if self._identity(store) == identity and not store.conn.in_transaction and not _file_is_readonly(self.path):
+                return store, identity
+            store.close()
+        store = open_store(self.path)
+        try:
+            return store, self._identity(store)
+        except BaseException:
+            store.close()
+            raise
+
+    def _identity(self, store: Store) -> _Identity | None:
+        """The file at the path (device, inode) and the schema's version as `store` reads it."""
+        try:
+            st = os.stat(self.path)
+            return st.st_dev, st.st_ino, int(store.scalar("PRAGMA schema_version"))
+        except (OSError, QbsyncError, sqlite3.Error):
+            return None
