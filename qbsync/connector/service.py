@@ -56,11 +56,14 @@ from qbsync.store import logins as store_logins
 from qbsync.store import sessions as store_sessions
 from qbsync.store.db import Store, open_store
 from qbsync.sync import export_results, import_results
-from qbsync.sync import delivery
+from qbsync.sync import catalogue, delivery
 from qbsync.sync.passwords import verify_password
 from qbsync.timeutil import iso_utc, parse_iso_utc, to_utc, utc_clock
 
 FATAL = engine.FATAL
+# Every type a mirror record or a change can have: the lookups by local id (which carries no
+# type) name them all, so SQLite seeks its (connection, type, local id) indexes.
+RECORD_TYPES = tuple(catalogue.type_names())
 # Queued adds and mods a response is read with: enough to find the next change that can go
 # (a window where none can is followed by a whole one, see receive_response_xml).
 PROBE_WINDOW = 20
@@ -328,7 +331,7 @@ class ConnectorService:
         every = [*changes, *unknown]
         local_ids = {c.local_id for c in every} | {r.local_id for c in every for r in c.refs}
         mirror = Mirror(MirrorRecord.from_row(r)
-                        for r in export_lookup.records_for_local_ids(store, connection_id, local_ids))
+                        for r in export_lookup.records_for_local_ids(store, connection_id, local_ids, RECORD_TYPES))
         # What the engine may ask is on its way: a mod or delete of a record QuickBooks does not
         # know, or a reference to one that is not in this window (asking for every add of the
         # window would read the whole queue's index).
@@ -338,7 +341,7 @@ class ConnectorService:
         import_rows, imports_more = store_imports.queued_imports(store, connection_id, max_change_id, limit=window,
                                                                  skip=skip)
         approved_imports = [ImportChange.from_row(r) for r in import_rows]
-        unapproved = export_lookup.unapproved_local_ids(store, connection_id, missing)
+        unapproved = export_lookup.unapproved_local_ids(store, connection_id, missing, RECORD_TYPES)
         return Work(changes, mirror, unapproved, approved_imports, unknown, more=more, imports_more=imports_more)
 
     def _apply(self, call: _Call, reply: Reply) -> None:

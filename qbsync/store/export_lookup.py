@@ -110,34 +110,31 @@ def refs_for_changes(store: Store, change_ids: Sequence[int]) -> dict[int, list[
     return out
 
 
-def records_for_local_ids(store: Store, connection_id: int, local_ids: Iterable[str]) -> list[dict[str, Any]]:
-    """Mirror records of any type whose local id is one of `local_ids`."""
+def records_for_local_ids(store: Store, connection_id: int, local_ids: Iterable[str],
+                          types: Sequence[str]) -> list[dict[str, Any]]:
+    """Mirror records of any of `types` whose local id is one of `local_ids`. References carry
+    no type, so pass every type: naming them lets SQLite seek the (connection, type, local id)
+    index, where the local ids alone would read every record of the connection."""
     wanted = sorted(set(local_ids))
     found: list[dict[str, Any]] = []
+    type_marks = ", ".join("?" * len(types))
     for chunk in chunks(wanted):
         marks = ", ".join("?" * len(chunk))
         rows = store.query(
-            f"SELECT * FROM records WHERE connection_id = ? AND local_id IN ({marks}) ORDER BY id",
-            [connection_id, *chunk],
+            f"SELECT * FROM records WHERE connection_id = ? AND type IN ({type_marks}) AND local_id IN ({marks})"
+            " ORDER BY id",
+            [connection_id, *types, *chunk],
         )
         found.extend(store_records._row(r) for r in rows)  # type: ignore[misc]
     return found
 
 
-def unapproved_local_ids(store: Store, connection_id: int, local_ids: Iterable[str]) -> frozenset[str]:
-    """Which of `local_ids` have an export change still to be approved (awaiting), held, queued
-    (beyond the window a callback loads) or in the Error Log: records on their way to
-    QuickBooks, not gone."""
-    wanted = sorted(set(local_ids))
-    found: set[str] = set()
-    for chunk in chunks(wanted):
-        marks = ", ".join("?" * len(chunk))
-        found.update(r["local_id"] for r in store.query(
-            f"SELECT DISTINCT local_id FROM changes WHERE connection_id = ? AND direction = 'export'"
-            f" AND status IN ('awaiting', 'held', 'error', 'queued', 'sending') AND local_id IN ({marks})",
-            [connection_id, *chunk],
-        ))
-    return frozenset(found)
+def unapproved_local_ids(store: Store, connection_id: int, local_ids: Iterable[str],
+                         types: Sequence[str]) -> frozenset[str]:
+    """Which of `local_ids` (records of any of `types`: pass every type) have an export change
+    still to be approved (awaiting), held, queued (beyond the window a callback loads) or in the
+    Error Log: records on their way to QuickBooks, not gone."""
+    return frozenset(store_changes.local_ids_with_unsettled_exports(store, connection_id, local_ids, types))
 
 
 def outcome_unknown_exports(store: Store, connection_id: int) -> list[dict[str, Any]]:
