@@ -61,8 +61,8 @@ from qbsync.sync.passwords import verify_password
 from qbsync.timeutil import iso_utc, parse_iso_utc, to_utc, utc_clock
 
 FATAL = engine.FATAL
-# Every type a mirror record or a change can have: the lookups by local id (which carries no
-# type) name them all, so SQLite seeks its (connection, type, local id) indexes.
+# Every type a change can have: the lookup of unsettled exports by local id (which carries no
+# type) names them all, so SQLite seeks its (connection, direction, type, local id) index.
 RECORD_TYPES = tuple(catalogue.type_names())
 # Queued adds and mods a response is read with: enough to find the next change that can go
 # (a window where none can is followed by a whole one, see receive_response_xml).
@@ -331,7 +331,7 @@ class ConnectorService:
         every = [*changes, *unknown]
         local_ids = {c.local_id for c in every} | {r.local_id for c in every for r in c.refs}
         mirror = Mirror(MirrorRecord.from_row(r)
-                        for r in export_lookup.records_for_local_ids(store, connection_id, local_ids, RECORD_TYPES))
+                        for r in export_lookup.records_for_local_ids(store, connection_id, local_ids))
         # What the engine may ask is on its way: a mod or delete of a record QuickBooks does not
         # know, or a reference to one that is not in this window (asking for every add of the
         # window would read the whole queue's index).

@@ -110,15 +110,15 @@ def refs_for_changes(store: Store, change_ids: Sequence[int]) -> dict[int, list[
     return out
 
 
-def records_for_local_ids(store: Store, connection_id: int, local_ids: Iterable[str],
-                          types: Sequence[str]) -> list[dict[str, Any]]:
-    """Mirror records of any of `types` whose local id is one of `local_ids`. References carry
-    no type, so pass every type: naming them lets SQLite seek the (connection, type, local id)
-    index, where the local ids alone would read every record of the connection."""
+def records_for_local_ids(store: Store, connection_id: int, local_ids: Iterable[str]) -> list[dict[str, Any]]:
+    """Mirror records of any type whose local id is one of `local_ids`. References carry no
+    type, so the types the mirror holds are named: SQLite then seeks the (connection, type,
+    local id) index, where the local ids alone would read every record of the connection."""
     wanted = sorted(set(local_ids))
+    types = _record_types(store, connection_id) if wanted else []
     found: list[dict[str, Any]] = []
     type_marks = ", ".join("?" * len(types))
-    for chunk in chunks(wanted):
+    for chunk in chunks(wanted) if types else ():
         marks = ", ".join("?" * len(chunk))
         rows = store.query(
             f"SELECT * FROM records WHERE connection_id = ? AND type IN ({type_marks}) AND local_id IN ({marks})"
@@ -127,6 +127,20 @@ def records_for_local_ids(store: Store, connection_id: int, local_ids: Iterable[
         )
         found.extend(store_records._row(r) for r in rows)  # type: ignore[misc]
     return found
+
+
+def _record_types(store: Store, connection_id: int) -> list[str]:
+    """The types of the connection's mirror records: the index hopped from one type to the next
+    (a seek per type, however many records)."""
+    rows = store.query(
+        "WITH RECURSIVE present(type) AS ("
+        " SELECT min(type) FROM records WHERE connection_id = ?"
+        " UNION ALL SELECT (SELECT min(type) FROM records WHERE connection_id = ? AND type > present.type)"
+        " FROM present WHERE present.type IS NOT NULL)"
+        " SELECT type FROM present WHERE type IS NOT NULL",
+        (connection_id, connection_id),
+    )
+    return [r["type"] for r in rows]
 
 
 def unapproved_local_ids(store: Store, connection_id: int, local_ids: Iterable[str],
