@@ -103,7 +103,9 @@ def refs_for_changes(store: Store, change_ids: Sequence[int]) -> dict[int, list[
     for chunk in chunks(list(change_ids)):
         marks = ", ".join("?" * len(chunk))
         for r in store.query(
-            f"SELECT change_id, path, local_id, ref_type FROM change_refs WHERE change_id IN ({marks}) ORDER BY path",
+            # each change's in path order, in the primary key's order (nothing sorted)
+            f"SELECT change_id, path, local_id, ref_type FROM change_refs WHERE change_id IN ({marks})"
+            " ORDER BY change_id, path",
             list(chunk),
         ):
             out.setdefault(r["change_id"], []).append(r)
