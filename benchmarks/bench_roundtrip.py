@@ -396,7 +396,7 @@ def figures(quick: bool = False) -> list[dict]:
             service, _ = direct(make_store(folder, "direct"), 200)
             customers = soap_batch(make_store(folder, "soap"), "CustomerAddRq")
             history = 1_000 if quick else HISTORY
-            with_history = soap_batch(history_store(folder, history, n), "CustomerAddRq")
+            with_history = soap_batch(history_store(folder, history, CHANGES), "CustomerAddRq")
             invoices = invoice_add_5(folder)
         finally:
             n, CHANGES = CHANGES, saved
