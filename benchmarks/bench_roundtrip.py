@@ -258,6 +258,46 @@ def soap_batch(db: Path, count_tag: str, skip_messages: int = 0, batch_size: int
     return sorted(measured, key=lambda m: m["cpu"])[len(measured) // 2]
 
 
+HISTORY = 100_000
+
+
+def history_store(folder: Path, synced: int = HISTORY, queued: int = CHANGES) -> Path:
+    """A store with `synced` customers QuickBooks already has (their changes synced, their
+    records in the mirror, as a long-lived connection has them) and `queued` approved customer
+    adds after them (not timed): a callback's lookups by local id must seek, not read the
+    history."""
+    from qbsync.store import open_store
+    from qbsync.store import changes as store_changes
+    from qbsync.store import records as store_records
+    from qbsync.store.connections import add_connection, get_connection
+    from qbsync.sync import staging, wizard
+    from qbsync.sync.passwords import hash_password
+
+    def customers(start: int, stop: int) -> list[str]:
+        return [json.dumps({"id": f"C{i}", "Name": f"Customer {i:06d}", "Phone": f"555-{i % 10000:04d}",
+                            "BillAddress": {"Addr1": f"{i} Main St", "City": "Springfield", "State": "IL"}})
+                for i in range(start, stop)]
+
+    db = folder / f"history-{synced}.db"
+    with open_store(db, create=True) as store:
+        add_connection(store, name="acme", username=USER, password_hash=hash_password(PASSWORD))
+        conn = get_connection(store, "acme")
+        staging.stage_lines(store, conn, "Customer", customers(0, synced))
+        wizard.approve(store, conn)
+        at = "2026-11-01T00:00:00Z"
+        with store.transaction():  # as if sessions had synced them
+            for change in store_changes.iter_changes(store, conn["id"], ["queued"], direction="export"):
+                qb_id = f"80000{change['id']:06d}-1700000000"
+                store_changes.mark_sending(store, [change["id"]], message_id=None, at=at)
+                store_changes.mark_synced(store, change["id"], qb_id=qb_id, at=at)
+                store_records.save_record(store, conn["id"], "Customer", change["local_id"], qb_id=qb_id,
+                                          edit_sequence="1700000000", name=change["name"], data=change["payload"],
+                                          qb_data=None, now=at)
+        staging.stage_lines(store, conn, "Customer", customers(synced, synced + queued))
+        wizard.approve(store, conn)
+    return db
+
+
 INVOICES, INVOICE_LINES = 600, 5
 
 
@@ -355,6 +395,8 @@ def figures(quick: bool = False) -> list[dict]:
             total, trips, company_s, served_s = over_http(make_store(folder, "http"), 200)
             service, _ = direct(make_store(folder, "direct"), 200)
             customers = soap_batch(make_store(folder, "soap"), "CustomerAddRq")
+            history = 1_000 if quick else HISTORY
+            with_history = soap_batch(history_store(folder, history, CHANGES), "CustomerAddRq")
             invoices = invoice_add_5(folder)
         finally:
             n, CHANGES = CHANGES, saved
@@ -371,6 +413,13 @@ def figures(quick: bool = False) -> list[dict]:
                       note=f"{customers['cpu'] * 1000:.3f} ms per request (SOAP included) against "
                            f"{customers['floor'] * 1000:.4f} ms: etree.fromstring + tostring of both envelopes and the "
                            "qbXML inside them, the same bytes, the same run"))
+    out.append(figure(f"server.customer_add.history_{history}", GROUP,
+                      f"server CPU per CustomerAdd, SOAP included, {history:,} synced records in the mirror "
+                      f"(batches of {int(with_history['requests'])}, median of 3)",
+                      round(with_history["cpu"] * 1000, 3), "ms", size=history,
+                      cpu_s=round(with_history["cpu"] * with_history["requests"], 3),
+                      note=f"{n:,} queued after {history:,} synced customers (their changes and mirror records): "
+                           "the lookups by local id seek the indexes, so a long history costs nothing per request"))
     out.append(figure("server.invoice_add_5", GROUP,
                       f"server CPU per 5-line InvoiceAdd, SOAP included (batches of {int(invoices['requests'])}, median of 3)",
                       round(invoices["cpu"] * 1000, 3), "ms", 0.5, size=int(invoices["requests"]),

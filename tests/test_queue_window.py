@@ -73,3 +73,34 @@ def test_the_window_keeps_what_it_refers_to_and_every_delete(env):
     assert "J4" not in ids
     trace = env.run()
     assert trace.summary == "Synced 8" and env.errors() == []
+
+
+def test_a_callbacks_lookups_by_local_id_seek_the_index_whatever_the_history(env):
+    """The mirror records and the unsettled exports a window names are found by (connection,
+    type, local id), never by reading every record or change of the connection: a long synced
+    history does not make a callback dearer. Records of any type are found (a reference carries
+    none)."""
+    import sqlite3
+
+    from qbsync.connector.service import RECORD_TYPES
+
+    env.stage("Customer", [customer("C1"), customer("C2")])
+    env.stage("ItemService", [{"id": "C1", "Name": "Same id, another type",
+                               "SalesOrPurchase": {"Price": 1, "AccountRef": {"FullName": "Services"}}}])
+    env.approve()
+    assert env.run().summary == "Synced 3"
+    env.stage("Customer", [customer("C3")])
+    env.approve()
+    with env.store() as store:
+        plans: list[str] = []  # the plans of the lookups by local id (the hop over the types aside)
+        raw = sqlite3.connect(env.path)
+        store.conn.set_trace_callback(lambda sql: plans.extend(
+            row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}") if "local_id IN" in sql))
+        found = export_lookup.records_for_local_ids(store, 1, ["C1", "C2", "nobody"])
+        unsettled = export_lookup.unapproved_local_ids(store, 1, ["C1", "C2", "C3", "nobody"], RECORD_TYPES)
+        store.conn.set_trace_callback(None)
+        raw.close()
+    assert sorted((r["type"], r["local_id"]) for r in found) == [("Customer", "C1"), ("Customer", "C2"),
+                                                                 ("ItemService", "C1")]
+    assert unsettled == {"C3"}
+    assert plans and all("type=? AND local_id=?" in p for p in plans if p.startswith(("SEARCH", "SCAN"))), plans

@@ -216,3 +216,42 @@ def test_an_import_of_qbsyncs_own_write_found_before_its_outcome_was_settled_is_
     assert wizard.pending(store, conn) == []
     # a later edit in QuickBooks is QuickBooks' own again
     assert delivery.record_import(store, conn, "Customer", {**snap, "Phone": "2", "EditSequence": "8"}) is not None
+
+
+def test_a_responses_outcomes_are_recorded_in_their_order_synced_ones_written_together(env):
+    """record_outcomes writes synced changes in a row together (a statement run per table); any
+    other outcome in between keeps its place: the feed lists them in the response's order, and
+    each synced change has its mirror record, its own-save fingerprint and its status."""
+    from qbsync.engine.model import Failed, Synced
+
+    store, conn = env
+    stage(env, "Customer", *({"id": f"C{i}", "Name": f"Customer {i}"} for i in range(4)))
+    approve(env)
+    c0, c1, c2, c3 = send(env)
+    outcomes = [Synced(c0["id"], "80-0", "10", {"ListID": "80-0", "Name": "Customer 0"}),
+                Failed(c1["id"], 3100, "The name is already in use."),
+                Synced(c2["id"], "80-2", "12", {"ListID": "80-2", "Name": "Customer 2"}, 530, "a warning"),
+                Synced(c3["id"], "80-3", None, None)]
+    with store.transaction():
+        export_results.record_outcomes(store, outcomes, at="2026-12-07T00:00:00Z")
+    assert [(e["local_id"], e["result"]) for e in overview.feed(store, conn)] == [
+        ("C0", "synced"), ("C1", "error"), ("C2", "synced"), ("C3", "synced")]
+    after = {c["local_id"]: c for c in store_changes.get_changes(store, [c0["id"], c1["id"], c2["id"], c3["id"]])}
+    assert [after[k]["status"] for k in ("C0", "C1", "C2", "C3")] == ["synced", "error", "synced", "synced"]
+    assert (after["C2"]["status_code"], after["C2"]["status_message"]) == (530, "a warning")
+    mirror = {k: records.get_record(store, conn["id"], "Customer", k) for k in ("C0", "C2", "C3")}
+    assert [mirror[k]["qb_id"] for k in ("C0", "C2", "C3")] == ["80-0", "80-2", "80-3"]
+    assert store_changes.get_seen(store, conn["id"], "import", "Customer", "C2") == "es:12"
+    assert store_changes.get_seen(store, conn["id"], "import", "Customer", "C3") is None
+    assert records.get_record(store, conn["id"], "Customer", "C1") is None
+
+
+def test_synced_changes_of_one_entity_are_never_written_together(env):
+    store, conn = env
+    stage(env, "Customer", {"id": "C1", "Name": "Acme"})
+    approve(env)
+    (c,) = send(env)
+    answer = delivery.SyncedAnswer(c["id"], "80-1", "7", {"ListID": "80-1", "Name": "Acme"})
+    with pytest.raises(ValueError, match="given twice"):
+        delivery.record_synced_many(store, [answer, answer])
+    assert store_changes.get_change(store, c["id"])["status"] == "sending"  # nothing written

@@ -56,11 +56,14 @@ from qbsync.store import logins as store_logins
 from qbsync.store import sessions as store_sessions
 from qbsync.store.db import KeptStores, Store
 from qbsync.sync import export_results, import_results
-from qbsync.sync import delivery
+from qbsync.sync import catalogue, delivery
 from qbsync.sync.passwords import verify_password
 from qbsync.timeutil import iso_utc, parse_iso_utc, to_utc, utc_clock
 
 FATAL = engine.FATAL
+# Every type a change can have: the lookup of unsettled exports by local id (which carries no
+# type) names them all, so SQLite seeks its (connection, direction, type, local id) index.
+RECORD_TYPES = tuple(catalogue.type_names())
 # Queued adds and mods a response is read with: enough to find the next change that can go
 # (a window where none can is followed by a whole one, see receive_response_xml).
 PROBE_WINDOW = 20
@@ -340,7 +343,7 @@ class ConnectorService:
         import_rows, imports_more = store_imports.queued_imports(store, connection_id, max_change_id, limit=window,
                                                                  skip=skip)
         approved_imports = [ImportChange.from_row(r) for r in import_rows]
-        unapproved = export_lookup.unapproved_local_ids(store, connection_id, missing)
+        unapproved = export_lookup.unapproved_local_ids(store, connection_id, missing, RECORD_TYPES)
         return Work(changes, mirror, unapproved, approved_imports, unknown, more=more, imports_more=imports_more)
 
     def _apply(self, call: _Call, reply: Reply) -> None:

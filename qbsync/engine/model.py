@@ -26,11 +26,18 @@ class Ref:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Ref:
-        return cls(str(row["path"]), str(row["local_id"]), _ref_types(row.get("ref_type") or ""))
+        return _shared_ref(str(row["path"]), str(row["local_id"]), row.get("ref_type") or "")
 
     def label(self) -> str:
         """How a person names the record referred to: ``Customer C-1``."""
         return f"{kind_label(self.types)} {self.local_id}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _shared_ref(path: str, local_id: str, ref_type: str) -> Ref:
+    """One Ref for each distinct reference (it is frozen): a callback loads every reference of
+    every change in its window, and invoices repeat theirs (one customer, a few items)."""
+    return Ref(path, local_id, _ref_types(ref_type))
 
 
 @functools.lru_cache(maxsize=256)

@@ -13,6 +13,7 @@ element holding the data.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -390,6 +391,13 @@ def dependency_order(names: list[str] | tuple[str, ...] | None = None) -> list[s
     """``names`` (default: every type) ordered so that each type comes after the types it refers
     to, keeping catalogue order otherwise: send changes in this order and a reference never
     points at a record QuickBooks has not seen yet."""
+    return list(_dependency_order(None if names is None else tuple(names)))
+
+
+@functools.lru_cache(maxsize=64)
+def _dependency_order(names: tuple[str, ...] | None) -> tuple[str, ...]:
+    # The catalogue never changes while qbsync runs: each order is worked out once (a session
+    # asks for the default one every time it plans a message).
     wanted = [entity(n).name for n in (names if names is not None else ENTITY_TYPES)]
     wanted_set = set(wanted)
     ordered: list[str] = []
@@ -404,4 +412,4 @@ def dependency_order(names: list[str] | tuple[str, ...] | None = None) -> list[s
                 break
         else:  # a cycle: cannot happen with the catalogue above (the tests check it)
             raise ValueError(f"reference cycle among {', '.join(remaining)}")
-    return ordered
+    return tuple(ordered)

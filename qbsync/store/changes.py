@@ -274,10 +274,15 @@ def mark_sending(store: Store, ids: Sequence[int], *, message_id: str | None, at
 def mark_synced(store: Store, change_id: int, *, qb_id: str, at: str) -> None:
     """QuickBooks applied the change: `synced` with its ListID/TxnID, resolved `at`, its last
     status Info 0, no outcome unknown, no re-read pending (one UPDATE)."""
-    store.execute(
+    mark_synced_many(store, [(change_id, qb_id)], at=at)
+
+
+def mark_synced_many(store: Store, synced: Iterable[tuple[int, str]], *, at: str) -> None:
+    """`mark_synced` for many (change id, ListID/TxnID) in one statement run."""
+    store.executemany(
         "UPDATE changes SET status = 'synced', qb_id = ?, resolved_at = ?, status_code = 0, status_severity = 'Info',"
         " status_message = NULL, outcome_unknown = 0, refresh_edit_sequence = 0, updated_at = ? WHERE id = ?",
-        (qb_id, at, at, change_id),
+        [(qb_id, at, at, change_id) for change_id, qb_id in synced],
     )
 
 
@@ -392,11 +397,17 @@ def seen_fingerprints(
 def set_seen(
     store: Store, connection_id: int, direction: str, type_: str, local_id: str, fingerprint: str, now: str | None = None
 ) -> None:
-    store.execute(
+    set_seen_many(store, [(connection_id, direction, type_, local_id, fingerprint)], now=now)
+
+
+def set_seen_many(store: Store, seen: Iterable[tuple[int, str, str, str, str]], *, now: str | None = None) -> None:
+    """`set_seen` for many (connection id, direction, type, local id, fingerprint) in one statement run."""
+    now = now or utc_now()
+    store.executemany(
         "INSERT INTO seen (connection_id, direction, type, local_id, fingerprint, seen_at) VALUES (?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (connection_id, direction, type, local_id) DO UPDATE SET fingerprint = excluded.fingerprint,"
         " seen_at = excluded.seen_at",
-        (connection_id, direction, type_, local_id, fingerprint, now or utc_now()),
+        [(*key, now) for key in seen],
     )
 
 

@@ -103,7 +103,9 @@ def refs_for_changes(store: Store, change_ids: Sequence[int]) -> dict[int, list[
     for chunk in chunks(list(change_ids)):
         marks = ", ".join("?" * len(chunk))
         for r in store.query(
-            f"SELECT change_id, path, local_id, ref_type FROM change_refs WHERE change_id IN ({marks}) ORDER BY path",
+            # each change's in path order, in the primary key's order (nothing sorted)
+            f"SELECT change_id, path, local_id, ref_type FROM change_refs WHERE change_id IN ({marks})"
+            " ORDER BY change_id, path",
             list(chunk),
         ):
             out.setdefault(r["change_id"], []).append(r)
@@ -111,33 +113,44 @@ def refs_for_changes(store: Store, change_ids: Sequence[int]) -> dict[int, list[
 
 
 def records_for_local_ids(store: Store, connection_id: int, local_ids: Iterable[str]) -> list[dict[str, Any]]:
-    """Mirror records of any type whose local id is one of `local_ids`."""
+    """Mirror records of any type whose local id is one of `local_ids`. References carry no
+    type, so the types the mirror holds are named: SQLite then seeks the (connection, type,
+    local id) index, where the local ids alone would read every record of the connection."""
     wanted = sorted(set(local_ids))
+    types = _record_types(store, connection_id) if wanted else []
     found: list[dict[str, Any]] = []
-    for chunk in chunks(wanted):
+    type_marks = ", ".join("?" * len(types))
+    for chunk in chunks(wanted) if types else ():
         marks = ", ".join("?" * len(chunk))
         rows = store.query(
-            f"SELECT * FROM records WHERE connection_id = ? AND local_id IN ({marks}) ORDER BY id",
-            [connection_id, *chunk],
+            f"SELECT * FROM records WHERE connection_id = ? AND type IN ({type_marks}) AND local_id IN ({marks})"
+            " ORDER BY id",
+            [connection_id, *types, *chunk],
         )
         found.extend(store_records._row(r) for r in rows)  # type: ignore[misc]
     return found
 
 
-def unapproved_local_ids(store: Store, connection_id: int, local_ids: Iterable[str]) -> frozenset[str]:
-    """Which of `local_ids` have an export change still to be approved (awaiting), held, queued
-    (beyond the window a callback loads) or in the Error Log: records on their way to
-    QuickBooks, not gone."""
-    wanted = sorted(set(local_ids))
-    found: set[str] = set()
-    for chunk in chunks(wanted):
-        marks = ", ".join("?" * len(chunk))
-        found.update(r["local_id"] for r in store.query(
-            f"SELECT DISTINCT local_id FROM changes WHERE connection_id = ? AND direction = 'export'"
-            f" AND status IN ('awaiting', 'held', 'error', 'queued', 'sending') AND local_id IN ({marks})",
-            [connection_id, *chunk],
-        ))
-    return frozenset(found)
+def _record_types(store: Store, connection_id: int) -> list[str]:
+    """The types of the connection's mirror records: the index hopped from one type to the next
+    (a seek per type, however many records)."""
+    rows = store.query(
+        "WITH RECURSIVE present(type) AS ("
+        " SELECT min(type) FROM records WHERE connection_id = ?"
+        " UNION ALL SELECT (SELECT min(type) FROM records WHERE connection_id = ? AND type > present.type)"
+        " FROM present WHERE present.type IS NOT NULL)"
+        " SELECT type FROM present WHERE type IS NOT NULL",
+        (connection_id, connection_id),
+    )
+    return [r["type"] for r in rows]
+
+
+def unapproved_local_ids(store: Store, connection_id: int, local_ids: Iterable[str],
+                         types: Sequence[str]) -> frozenset[str]:
+    """Which of `local_ids` (records of any of `types`: pass every type) have an export change
+    still to be approved (awaiting), held, queued (beyond the window a callback loads) or in the
+    Error Log: records on their way to QuickBooks, not gone."""
+    return frozenset(store_changes.local_ids_with_unsettled_exports(store, connection_id, local_ids, types))
 
 
 def outcome_unknown_exports(store: Store, connection_id: int) -> list[dict[str, Any]]:

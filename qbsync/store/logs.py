@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from qbsync.store.db import Store
@@ -61,16 +62,31 @@ def append_feed(
     status_code: int | None = None,
     status_message: str | None = None,
 ) -> int:
-    cur = store.execute(
-        "INSERT INTO feed (connection_id, change_id, direction, type, action, result, local_id, qb_id,"
-        " edit_sequence, name, data, status_code, status_message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            change["connection_id"], change["id"], change["direction"], change["type"], change["action"], result,
-            change["local_id"], qb_id, edit_sequence, change["name"], None if data is None else json.dumps(data),
-            status_code, status_message, utc_now(),
-        ),
-    )
+    cur = store.execute(_FEED_INSERT, _feed_row(change, result, qb_id, edit_sequence, data, status_code,
+                                                status_message, utc_now()))
     return int(cur.lastrowid)  # type: ignore[arg-type]
+
+
+def append_synced_feeds(store: Store, entries: Iterable[tuple[dict[str, Any], str, str | None, dict[str, Any] | None]],
+                        ) -> None:
+    """`append_feed` with result "synced" for many (change, qb_id, edit_sequence, data), in their
+    order, in one statement run (a response's synced changes)."""
+    at = utc_now()
+    store.executemany(_FEED_INSERT, [_feed_row(change, "synced", qb_id, edit_sequence, data, None, None, at)
+                                     for change, qb_id, edit_sequence, data in entries])
+
+
+_FEED_INSERT = (
+    "INSERT INTO feed (connection_id, change_id, direction, type, action, result, local_id, qb_id,"
+    " edit_sequence, name, data, status_code, status_message, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _feed_row(change: dict[str, Any], result: str, qb_id: str | None, edit_sequence: str | None,
+              data: dict[str, Any] | None, status_code: int | None, status_message: str | None, at: str) -> tuple:
+    return (change["connection_id"], change["id"], change["direction"], change["type"], change["action"], result,
+            change["local_id"], qb_id, edit_sequence, change["name"], None if data is None else json.dumps(data),
+            status_code, status_message, at)
 
 
 def list_feed(store: Store, connection_id: int | None, since: int = 0, limit: int | None = None) -> list[dict[str, Any]]:

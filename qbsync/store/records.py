@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from qbsync.store.db import Store, chunks
 from qbsync.timeutil import utc_now
@@ -83,25 +83,34 @@ def save_record(
     now: str | None = None,
 ) -> None:
     """Insert or replace the mirror of one entity (`now`: the time stamped, default the clock's)."""
+    save_records(store, [MirrorWrite(connection_id, type_, local_id, qb_id, edit_sequence, name, data, qb_data)],
+                 now=now)
+
+
+class MirrorWrite(NamedTuple):
+    """One entity's mirror as `save_records` writes it."""
+
+    connection_id: int
+    type: str
+    local_id: str
+    qb_id: str | None
+    edit_sequence: str | None
+    name: str | None
+    data: dict[str, Any]
+    qb_data: dict[str, Any] | None
+
+
+def save_records(store: Store, records: Iterable[MirrorWrite], *, now: str | None = None) -> None:
+    """`save_record` for many entities in one statement run (a response's synced changes)."""
     now = now or utc_now()
-    store.execute(
+    store.executemany(
         "INSERT INTO records (connection_id, type, local_id, qb_id, edit_sequence, name, data, qb_data, created_at, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (connection_id, type, local_id) DO UPDATE SET qb_id = excluded.qb_id,"
         " edit_sequence = excluded.edit_sequence, name = excluded.name, data = excluded.data,"
         " qb_data = excluded.qb_data, updated_at = excluded.updated_at",
-        (
-            connection_id,
-            type_,
-            local_id,
-            qb_id,
-            edit_sequence,
-            name,
-            json.dumps(data, sort_keys=True),
-            None if qb_data is None else json.dumps(qb_data, sort_keys=True),
-            now,
-            now,
-        ),
+        [(r.connection_id, r.type, r.local_id, r.qb_id, r.edit_sequence, r.name, json.dumps(r.data, sort_keys=True),
+          None if r.qb_data is None else json.dumps(r.qb_data, sort_keys=True), now, now) for r in records],
     )
 
 

@@ -7,7 +7,7 @@ decided for each change."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from qbsync.engine.merge import QB_LINE_PREFIX
@@ -34,16 +34,28 @@ def record_synced(
     stay on the change so `qbsync show` tells what QuickBooks left out. `current`: `change` was
     read in this transaction and is as the store has it (not read again); `echoes_possible`:
     False when the connection has no import awaiting or held (see `delivery.record_synced`)."""
+    outcome = Synced(change["id"], qb_id, edit_sequence, snapshot, status_code, warning)
+    record_synced_together(store, [(change, outcome)], current=current, echoes_possible=echoes_possible, now=now)
+
+
+def record_synced_together(
+    store: Store, synced: Sequence[tuple[Mapping[str, Any], Synced]], *, current: bool = True,
+    echoes_possible: bool = True, now: str | None = None,
+) -> None:
+    """`record_synced` for several changes (each once, no two of one entity), their writes made
+    together (`delivery.record_synced_many`)."""
     with store.transaction():
-        delivery.record_synced(
-            store, change["id"], qb_id=qb_id or change.get("qb_id") or "", edit_sequence=edit_sequence,
-            snapshot=snapshot, change=change if current else None, echoes_possible=echoes_possible, now=now,
-        )
-        if warning is not None or status_code:
-            store_changes.update_change(
-                store, change["id"], status_code=status_code, status_severity="Warn", status_message=warning,
-                note=f"synced with warning {status_code}: {warning}" if warning else None,
-            )
+        delivery.record_synced_many(store, [
+            delivery.SyncedAnswer(change["id"], o.qb_id or change.get("qb_id") or "", o.edit_sequence, o.snapshot,
+                                  change if current else None)
+            for change, o in synced], echoes_possible=echoes_possible, now=now)
+        for change, o in synced:
+            if o.status_message is not None or o.status_code:
+                store_changes.update_change(
+                    store, change["id"], status_code=o.status_code, status_severity="Warn",
+                    status_message=o.status_message,
+                    note=f"synced with warning {o.status_code}: {o.status_message}" if o.status_message else None,
+                )
 
 
 def record_not_sent(store: Store, change_id: int, *, message: str, at: str | None = None) -> None:
@@ -136,15 +148,37 @@ def record_outcomes(store: Store, outcomes: Iterable[Outcome], *, at: str) -> di
     outcomes_of = Counter(o.change_id for o in outcomes)
     echoes: dict[int, bool] = {}
     now = utc_now()  # one time for the changes recorded together
+    # Synced changes in a row (each with one outcome, no two of one entity) are written together;
+    # any other outcome writes them first, so the writes keep the outcomes' order (the feed's).
+    together: list[tuple[dict[str, Any], Synced]] = []
+    entities: set[tuple[int, str, str]] = set()  # theirs (connection, type, local id)
+
+    def echoes_possible(conn: int) -> bool:
+        if conn not in echoes:
+            echoes[conn] = store_changes.has_changes(store, conn, "import", ("awaiting", "held"))
+        return echoes[conn]
+
+    def write_together() -> None:
+        if together:
+            record_synced_together(store, together, echoes_possible=echoes_possible(together[0][0]["connection_id"]),
+                                   now=now)
+            together.clear()
+            entities.clear()
+
     for o in outcomes:
         change = rows[o.change_id]
-        if isinstance(o, Synced):
-            conn = change["connection_id"]
-            if conn not in echoes:
-                echoes[conn] = store_changes.has_changes(store, conn, "import", ("awaiting", "held"))
+        if isinstance(o, Synced) and outcomes_of[o.change_id] == 1:
+            entity = (change["connection_id"], change["type"], change["local_id"])
+            if entity in entities or (together and together[0][0]["connection_id"] != entity[0]):
+                write_together()
+            together.append((change, o))
+            entities.add(entity)
+            continue
+        write_together()
+        if isinstance(o, Synced):  # one of several outcomes of its change: read again
             record_synced(store, change, qb_id=o.qb_id, edit_sequence=o.edit_sequence, snapshot=o.snapshot,
-                          status_code=o.status_code, warning=o.status_message, current=outcomes_of[o.change_id] == 1,
-                          echoes_possible=echoes[conn], now=now)
+                          status_code=o.status_code, warning=o.status_message,
+                          echoes_possible=echoes_possible(change["connection_id"]), now=now)
         elif isinstance(o, Failed):
             if change["status"] == "sending" or _unknown(change):  # an unknown outcome settled: refused
                 delivery.record_error(store, o.change_id, status_code=o.status_code, message=o.message,
@@ -166,4 +200,5 @@ def record_outcomes(store: Store, outcomes: Iterable[Outcome], *, at: str) -> di
             record_refreshed(store, change, o)
         elif isinstance(o, Applied):
             delivery.apply_import(store, o.change_id, o.snapshot)
+    write_together()
     return rows
