@@ -407,6 +407,11 @@ def figures(quick: bool = False) -> list[dict]:
     out.append(figure("roundtrip.direct.per_request", GROUP, f"{n:,} CustomerAdd, service alone (no HTTP), batch 200: per request",
                       round(service.total() / n * 1000, 3), "ms", size=n,
                       note="wall time inside the ConnectorService callbacks, authenticate's scrypt included"))
+    least = -(-n // 200)  # ceil(N / batch)
+    out.append(figure("roundtrip.http.round_trips", GROUP,
+                      f"round trips for {n:,} approved CustomerAdd at batch 200 (target ceil(N / batch) + 2)",
+                      trips, "trips", least + 2, size=n,
+                      note=f"ceil({n:,} / 200) = {least}; a sendRequestXML + receiveResponseXML pair is one trip"))
     ratio = customers["cpu"] / customers["floor"]
     out.append(figure("server.lxml_floor_ratio", GROUP, "server CPU per CustomerAdd ÷ lxml parse+serialise floor",
                       round(ratio, 1), "×", 3.0, size=int(customers["requests"]),
