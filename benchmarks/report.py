@@ -7,7 +7,8 @@ A figure is a plain dict (see `figure`). The JSON file holds
     {"machine": {...}, "started_utc": ..., "duration_s": ..., "quick": false,
      "figures": [{"id", "group", "label", "value", "unit", "target", "met", ...}, ...]}
 
-`target` is the issue's bound in the figure's unit (`value <= target` meets it), None for a
+`target` is the issue's bound in the figure's unit (`value <= target` meets it; with
+`at_least`, `value >= target`), None for a
 figure without one (the curve, informative splits). `met` is True/False, or None when there is
 no target or no value (a figure not measured yet says why in `note`).
 """
@@ -22,17 +23,19 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-KEYS = ("id", "group", "label", "value", "unit", "target", "met", "size", "cpu_s", "peak_mb", "note")
+KEYS = ("id", "group", "label", "value", "unit", "target", "met", "size", "cpu_s", "peak_mb", "note", "at_least")
 
 
 def figure(
     id: str, group: str, label: str, value: float | None, unit: str, target: float | None = None, *,
     size: int | None = None, cpu_s: float | None = None, peak_mb: float | None = None, note: str = "",
+    at_least: bool = False,
 ) -> dict[str, Any]:
-    """One figure. `value` None: not measured (say why in `note`)."""
-    met = None if target is None or value is None else value <= target
+    """One figure. `value` None: not measured (say why in `note`). `at_least`: the target is a
+    floor (`value >= target` meets it, e.g. sessions completed), not a ceiling."""
+    met = None if target is None or value is None else (value >= target if at_least else value <= target)
     return {"id": id, "group": group, "label": label, "value": value, "unit": unit, "target": target, "met": met,
-            "size": size, "cpu_s": cpu_s, "peak_mb": peak_mb, "note": note}
+            "size": size, "cpu_s": cpu_s, "peak_mb": peak_mb, "note": note, "at_least": at_least}
 
 
 def _cpu_model() -> str:
@@ -113,7 +116,8 @@ def table(figures: Iterable[Mapping[str, Any]], *, extra: bool = True) -> str:
             group = f["group"]
             rows.append([f"**{group}**", "", "", ""] + (["", ""] if extra else []))
         value = f"{_number(f['value'], f['unit'])} {f['unit']}" if f["value"] is not None else "—"
-        target = f"≤ {_number(f['target'], f['unit'])} {f['unit']}" if f["target"] is not None else ""
+        bound = "≥" if f.get("at_least") else "≤"
+        target = f"{bound} {_number(f['target'], f['unit'])} {f['unit']}" if f["target"] is not None else ""
         row = [f["label"], value, target, verdict(f)]
         if extra:
             row += [f"{f['cpu_s']:.2f} s" if f.get("cpu_s") is not None else "",

@@ -19,6 +19,9 @@ def test_a_figure_knows_whether_it_met_its_target():
     assert report.figure("a", "g", "x", 0.3, "s", 0.2)["met"] is False
     assert report.figure("a", "g", "x", 0.3, "s")["met"] is None
     assert report.figure("a", "g", "x", None, "s", 0.2)["met"] is None
+    assert report.figure("a", "g", "x", 200, "n", 200, at_least=True)["met"] is True
+    assert report.figure("a", "g", "x", 199, "n", 200, at_least=True)["met"] is False
+    assert "| x | 199 n | ≥ 200 n | MISSED |" in report.table([report.figure("a", "g", "x", 199, "n", 200, at_least=True)])
     assert tuple(report.figure("a", "g", "x", 1, "s")) == report.KEYS
     text = report.table([report.figure("a", "g", "x", 0.3, "s", 0.2), report.figure("b", "g", "y", None, "s", note="later")])
     assert "| x | 0.3 s | ≤ 0.2 s | MISSED |" in text and "| y | — |  | not measured |" in text
