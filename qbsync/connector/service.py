@@ -321,7 +321,7 @@ class ConnectorService:
         however long the queue (the engine asks for the next window when one yields nothing).
         `window`: how many queued adds and mods (default: four batches, at least 200)."""
         window = window or max(4 * self.limits.batch_size, 200)
-        refs: dict[int, list[dict[str, Any]]] = {}  # the window's, read on its way
+        refs: dict[int, list[tuple[str, str, str | None]]] = {}  # the window's, read on its way
         rows, more = export_lookup.queued_window(store, connection_id, max_change_id, limit=window, skip=skip,
                                                  with_sending=with_sending, refs=refs)
         unknown_rows = export_lookup.outcome_unknown_exports(store, connection_id)  # for the settle step

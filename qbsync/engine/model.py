@@ -28,6 +28,11 @@ class Ref:
     def from_row(cls, row: Mapping[str, Any]) -> Ref:
         return _shared_ref(str(row["path"]), str(row["local_id"]), row.get("ref_type") or "")
 
+    @classmethod
+    def from_values(cls, path: str, local_id: str, ref_type: str | None) -> Ref:
+        """A `change_refs` row as plain values (path, local id, types as the store keeps them)."""
+        return _shared_ref(str(path), str(local_id), ref_type or "")
+
     def label(self) -> str:
         """How a person names the record referred to: ``Customer C-1``."""
         return f"{kind_label(self.types)} {self.local_id}"
@@ -97,9 +102,9 @@ class ExportChange:
     last_tried: str | None = None  # when it was last sent (UTC, ISO-8601)
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any], refs: Iterable[Mapping[str, Any]] = (), *,
+    def from_row(cls, row: Mapping[str, Any], refs: Iterable[tuple[str, str, str | None]] = (), *,
                  now: str | None = None) -> ExportChange:
-        """`row` as the store has it. A queued change whose last answer was a lock carries the
+        """`row` as the store has it, `refs` its `(path, local_id, ref_type)` rows. A queued change whose last answer was a lock carries the
         store's `attempts_since_failure` (the lock answers in a row: every other answer settles
         the change, writes a Failed Syncs row or gives the attempt back); with the shell's `now`
         it rests until its backoff has passed (`not_before`)."""
@@ -118,7 +123,7 @@ class ExportChange:
             qb_id=row.get("qb_id"),
             name=row.get("name"),
             payload=row.get("payload"),
-            refs=tuple(map(Ref.from_row, refs)) if refs else (),
+            refs=tuple([Ref.from_values(*r) for r in refs]) if refs else (),
             before=row.get("before"),
             refresh_edit_sequence=int(row.get("refresh_edit_sequence") or 0),
             locks=locks,

@@ -27,7 +27,7 @@ _WINDOW_COLUMNS = ("id, connection_id, type, action, local_id, qb_id, name, payl
 
 
 def queued_window(store: Store, connection_id: int, max_change_id: int, *, limit: int, skip: Iterable[int] = (),
-                  with_sending: bool = False, refs: dict[int, list[dict[str, Any]]] | None = None,
+                  with_sending: bool = False, refs: dict[int, list[tuple[str, str, str | None]]] | None = None,
                   ) -> tuple[list[dict[str, Any]], bool]:
     """A window of the queued exports, for a callback whose cost must not grow with the queue:
     those of the message out (with `with_sending`), the oldest `limit` adds and mods leaving out
@@ -62,7 +62,7 @@ def queued_window(store: Store, connection_id: int, max_change_id: int, *, limit
         found = refs_for_changes(store, new)
         if refs is not None:
             refs.update(found)
-        named = sorted({r["local_id"] for change_refs in found.values() for r in change_refs})
+        named = sorted({local_id for change_refs in found.values() for _, local_id, _ in change_refs})
         new = []
         for chunk in chunks(named):
             for r in store_changes.query_changes(
@@ -98,17 +98,20 @@ def count_queued(store: Store, connection_id: int) -> tuple[int, int]:
     return (int(row["n"]), int(row["top"])) if row else (0, 0)
 
 
-def refs_for_changes(store: Store, change_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
-    out: dict[int, list[dict[str, Any]]] = {i: [] for i in change_ids}
+def refs_for_changes(store: Store, change_ids: Sequence[int]) -> dict[int, list[tuple[str, str, str | None]]]:
+    """Each change's references as `(path, local_id, ref_type)` rows, in path order: plain tuples,
+    not dicts (a window of invoices reads thousands; `ExportChange.from_row` takes them so)."""
+    out: dict[int, list[tuple[str, str, str | None]]] = {i: [] for i in change_ids}
     for chunk in chunks(list(change_ids)):
         marks = ", ".join("?" * len(chunk))
-        for r in store.query(
+        rows = store.execute(
             # each change's in path order, in the primary key's order (nothing sorted)
             f"SELECT change_id, path, local_id, ref_type FROM change_refs WHERE change_id IN ({marks})"
             " ORDER BY change_id, path",
             list(chunk),
-        ):
-            out.setdefault(r["change_id"], []).append(r)
+        ).fetchall()
+        for change_id, path, local_id, ref_type in rows:
+            out[change_id].append((path, local_id, ref_type))
     return out
 
 
