@@ -26,12 +26,12 @@ class Ref:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any]) -> Ref:
-        return _shared_ref(str(row["path"]), str(row["local_id"]), row.get("ref_type") or "")
+        return _shared_ref(row["path"], row["local_id"], row.get("ref_type"))
 
     @classmethod
     def from_values(cls, path: str, local_id: str, ref_type: str | None) -> Ref:
         """A `change_refs` row as plain values (path, local id, types as the store keeps them)."""
-        return _shared_ref(str(path), str(local_id), ref_type or "")
+        return _shared_ref(path, local_id, ref_type)
 
     def label(self) -> str:
         """How a person names the record referred to: ``Customer C-1``."""
@@ -39,10 +39,10 @@ class Ref:
 
 
 @functools.lru_cache(maxsize=4096)
-def _shared_ref(path: str, local_id: str, ref_type: str) -> Ref:
+def _shared_ref(path: str, local_id: str, ref_type: str | None) -> Ref:
     """One Ref for each distinct reference (it is frozen): a callback loads every reference of
     every change in its window, and invoices repeat theirs (one customer, a few items)."""
-    return Ref(path, local_id, _ref_types(ref_type))
+    return Ref(str(path), str(local_id), _ref_types(ref_type or ""))
 
 
 @functools.lru_cache(maxsize=256)
@@ -77,7 +77,12 @@ class _JsonObject:
         return value
 
     def __set__(self, obj: Any, value: Any) -> None:
-        obj.__dict__[self.slot] = value if isinstance(value, str) else dict(value or {})
+        obj.__dict__[self.slot] = self.kept(value)
+
+    @staticmethod
+    def kept(value: Any) -> Any:
+        """What the field keeps of a value given: JSON text as it is, else a dict of its own."""
+        return value if isinstance(value, str) else dict(value or {})
 
 
 @dataclass
@@ -104,10 +109,14 @@ class ExportChange:
     @classmethod
     def from_row(cls, row: Mapping[str, Any], refs: Iterable[tuple[str, str, str | None]] = (), *,
                  now: str | None = None) -> ExportChange:
-        """`row` as the store has it, `refs` its `(path, local_id, ref_type)` rows. A queued change whose last answer was a lock carries the
-        store's `attempts_since_failure` (the lock answers in a row: every other answer settles
-        the change, writes a Failed Syncs row or gives the attempt back); with the shell's `now`
-        it rests until its backoff has passed (`not_before`)."""
+        """`row` as the store has it, `refs` its `(path, local_id, ref_type)` rows. A queued change
+        whose last answer was a lock carries the store's `attempts_since_failure` (the lock answers
+        in a row: every other answer settles the change, writes a Failed Syncs row or gives the
+        attempt back); with the shell's `now` it rests until its backoff has passed (`not_before`).
+
+        Made without the generated __init__ (it costs three times as much, and a callback makes
+        one per change of its window): every field is set here, as the constructor would set
+        it (tests/test_export_change_from_row.py holds the two equal)."""
         code = row.get("status_code")
         locks, until = 0, None
         if code is not None and row.get("status") == "queued" and lock_rules.is_lock(code):
@@ -115,16 +124,17 @@ class ExportChange:
             until = lock_rules.not_before(row.get("last_tried"), locks)
             if until is not None and (now is None or not lock_rules.later(until, now)):
                 until = None  # its time has come (or the shell gave no time: it may go)
-        return cls(
+        change = cls.__new__(cls)
+        change.__dict__.update(
             id=int(row["id"]),
             type=row["type"],
             action=row["action"],
             local_id=str(row["local_id"]),
             qb_id=row.get("qb_id"),
             name=row.get("name"),
-            payload=row.get("payload"),
-            refs=tuple([Ref.from_values(*r) for r in refs]) if refs else (),
-            before=row.get("before"),
+            _payload=_JsonObject.kept(row.get("payload")),
+            refs=tuple([_shared_ref(*r) for r in refs]) if refs else (),  # Ref.from_values, inlined
+            _before=_JsonObject.kept(row.get("before")),
             refresh_edit_sequence=int(row.get("refresh_edit_sequence") or 0),
             locks=locks,
             lock_code=int(code) if locks else None,
@@ -132,6 +142,7 @@ class ExportChange:
             message_id=row.get("message_id"),
             last_tried=row.get("last_tried"),
         )
+        return change
 
     @property
     def entity(self) -> tuple[str, str]:
