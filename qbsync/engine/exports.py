@@ -19,6 +19,7 @@ before it joins a message, so one bad change never blocks the rest of its batch.
 
 from __future__ import annotations
 
+import functools
 import re
 import uuid
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
@@ -333,26 +334,34 @@ class UnresolvedReference(Exception):
 
 
 def _resolve_refs(value: Any, path: str, refs: Mapping[str, tuple[str, ...]], mirror: Mirror) -> Any:
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):  # a dict without the ABC's check
         if "local_id" in value:
             local_id = str(value["local_id"])
             types = refs.get(path, ())
             rec = mirror.find(local_id, types)
             if rec is None or not rec.qb_id:
                 raise UnresolvedReference(f"waiting for {kind_label(types)} {local_id}")
-            leaf = _INDEX.sub("", path.rsplit("/", 1)[-1])
-            if leaf.endswith("Ref"):
+            if _names_a_ref(path):
                 return {"ListID" if entity(rec.type).is_list else "TxnID": rec.qb_id}
             return rec.qb_id  # an id field such as AppliedToTxn/TxnID or LinkToTxnID
-        return {k: v if isinstance(v, _LEAVES) else _resolve_refs(v, f"{path}/{k}" if path else k, refs, mirror)
+        return {k: v if type(v) in _LEAVES else _resolve_refs(v, f"{path}/{k}" if path else k, refs, mirror)
                 for k, v in value.items()}
     if isinstance(value, list):
-        return [v if isinstance(v, _LEAVES) else _resolve_refs(v, f"{path}[{i}]", refs, mirror)
+        return [v if type(v) in _LEAVES else _resolve_refs(v, f"{path}[{i}]", refs, mirror)
                 for i, v in enumerate(value)]
     return value
 
 
-_LEAVES = (str, int, float, type(None))  # kept as they are, without naming their path
+# Kept as they are, without naming their path (any other value goes through `_resolve_refs`,
+# which keeps what is neither a mapping nor a list).
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_a_ref(path: str) -> bool:
+    """Whether a reference's path ends in a `…Ref` aggregate (`InvoiceLine[2]/ItemRef`), not an
+    id field; a few distinct paths, asked for every reference of every request built."""
+    return _INDEX.sub("", path.rsplit("/", 1)[-1]).endswith("Ref")
 
 
 def _lines_in_quickbooks(rec: MirrorRecord | None, agg: LineAggregate) -> set[str] | None:

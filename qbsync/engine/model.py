@@ -201,8 +201,11 @@ class Mirror:
 
     def find(self, local_id: str, types: Iterable[str] = ()) -> MirrorRecord | None:
         """A record with this local id (of one of `types`, when given) that QuickBooks knows."""
-        wanted = set(types)
-        for rec in self._by_local.get(local_id, ()):
+        records = self._by_local.get(local_id)
+        if not records:  # most calls (a reference's every look-up while planning): nothing to build
+            return None
+        wanted = types if isinstance(types, (tuple, frozenset, set)) else tuple(types)
+        for rec in records:
             if rec.qb_id and (not wanted or rec.type in wanted):
                 return rec
         return None
