@@ -261,8 +261,7 @@ def parse_response(data: str | bytes | Path | IO[bytes], schema: Schema | None =
     for header, ret_name, record in stream:
         if header is not seen:
             seen = header
-            current = RsResult(**{k: getattr(header, k) for k in RsHeader.__dataclass_fields__})
-            current.fields = header.fields  # filled while the Rs streams
+            current = _result_of(header)
             responses.append(current)
         if ret_name is not None and current is not None and record is not None:
             if max_rets is None or len(current.rets) < max_rets:
@@ -275,6 +274,16 @@ def parse_response(data: str | bytes | Path | IO[bytes], schema: Schema | None =
         message_set_status_code=_int(attrs.get("messageSetStatusCode")),
         warnings=warnings,
     )
+
+
+def _result_of(header: RsHeader) -> RsResult:
+    """An `RsResult` with the header's fields (the same objects: `fields` is filled while the Rs
+    streams) and no records yet. Copied as the instance's dict, not field by field through the
+    constructor: a response to writes has one per request."""
+    result = RsResult.__new__(RsResult)
+    result.__dict__.update(vars(header))
+    result.rets = []
+    return result
 
 
 def _schema_warnings(data: str | bytes, schema: Schema) -> list[str]:
