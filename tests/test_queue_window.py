@@ -104,3 +104,25 @@ def test_a_callbacks_lookups_by_local_id_seek_the_index_whatever_the_history(env
                                                                  ("ItemService", "C1")]
     assert unsettled == {"C3"}
     assert plans and all("type=? AND local_id=?" in p for p in plans if p.startswith(("SEARCH", "SCAN"))), plans
+
+
+def test_what_a_window_refers_to_is_sought_by_type_and_local_id_not_read_from_the_whole_queue(env):
+    """The queued changes a window's references name are found through the (connection,
+    direction, type, local id) index: a long queue of invoices does not make each callback
+    read every queued export of the connection."""
+    import sqlite3
+
+    env.stage("Customer", [*(customer(f"J{i}", f"Job {i}", ParentRef={"local_id": "P"}) for i in range(3)),
+                           customer("P", "Parent")])
+    env.approve()
+    with env.store() as store:
+        plans: list[str] = []
+        raw = sqlite3.connect(env.path)
+        store.conn.set_trace_callback(lambda sql: plans.extend(
+            row[3] for row in raw.execute(f"EXPLAIN QUERY PLAN {sql}") if "local_id IN" in sql))
+        rows, more = export_lookup.queued_window(store, 1, 10**9, limit=2)
+        store.conn.set_trace_callback(None)
+        raw.close()
+    assert [r["local_id"] for r in rows] == ["J0", "J1", "P"] and more is True  # the parent they wait for
+    searches = [p for p in plans if p.startswith(("SEARCH", "SCAN"))]
+    assert searches and all("type=? AND local_id=?" in p for p in searches), searches

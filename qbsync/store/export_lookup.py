@@ -63,12 +63,12 @@ def queued_window(store: Store, connection_id: int, max_change_id: int, *, limit
         if refs is not None:
             refs.update(found)
         named = sorted({local_id for change_refs in found.values() for _, local_id, _ in change_refs})
+        types = sorted({t for change_refs in found.values() for _, _, ref_type in change_refs
+                        for t in (ref_type or "").split(",") if t})
+        typed = all(ref_type for change_refs in found.values() for _, _, ref_type in change_refs)
         new = []
         for chunk in chunks(named):
-            for r in store_changes.query_changes(
-                store, base + f" AND local_id IN ({', '.join('?' * len(chunk))}) ORDER BY id",
-                [connection_id, "queued", max_change_id, *chunk], json_text=True,
-            ):
+            for r in _queued_by_local_id(store, base, connection_id, max_change_id, chunk, types if typed else None):
                 if r["id"] not in have and r["id"] not in skip:
                     have.add(r["id"])
                     rows.append(r)
@@ -76,6 +76,23 @@ def queued_window(store: Store, connection_id: int, max_change_id: int, *, limit
         if not new:
             break
     return _with_lock_counts(store, rows), more
+
+
+def _queued_by_local_id(store: Store, base: str, connection_id: int, max_change_id: int, local_ids: Sequence[str],
+                        types: Sequence[str] | None) -> list[dict[str, Any]]:
+    """The queued exports with these local ids, in id order. With the references' `types`, the
+    (connection, direction, type, local id) index is sought for each pair, so the cost stays
+    with the window; without them (a reference of unknown type) every queued export of the
+    connection is read (the status index)."""
+    marks = ", ".join("?" * len(local_ids))
+    if types is None:
+        return store_changes.query_changes(store, base + f" AND local_id IN ({marks}) ORDER BY id",
+                                           [connection_id, "queued", max_change_id, *local_ids], json_text=True)
+    sql = (base.replace(" FROM changes WHERE ", " FROM changes INDEXED BY changes_by_entity WHERE ")
+           + f" AND type IN ({', '.join('?' * len(types))}) AND local_id IN ({marks})")
+    rows = store_changes.query_changes(store, sql, [connection_id, "queued", max_change_id, *types, *local_ids],
+                                       json_text=True)
+    return sorted(rows, key=lambda r: r["id"])
 
 
 def _with_lock_counts(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
