@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -129,12 +130,32 @@ def measure(n: int, folder: Path, cmd: list[str]) -> dict[str, dict[str, float]]
             raise RuntimeError(f"pending --format {fmt} listed {got} changes, not {n}")
         listing.unlink()
     out["approve"] = run(cmd + ["approve", "--yes", "--quiet"], env, folder)
-    out["server"] = server_per_request(db)
-    lines.unlink()
-    db.unlink()
-    print(" " + ", ".join(f"{k} {v['wall']:.2f} s" for k, v in out.items() if k != "server")
-          + f", server {out['server']['cpu'] * 1000:.3f} ms CPU per request", flush=True)
+    lines.unlink()  # the store stays, approved, for the server's rounds (`server_rounds`)
+    print(" " + ", ".join(f"{k} {v['wall']:.2f} s" for k, v in out.items()), flush=True)
     return out
+
+
+SERVER_ROUNDS = 3
+
+
+def server_rounds(folder: Path, sizes: tuple[int, ...]) -> dict[int, dict[str, float]]:
+    """The server's CPU per request on each size's approved store, sizes taken in turns for
+    SERVER_ROUNDS rounds (each on a fresh copy of the store), the least CPU of the rounds kept
+    per size: this machine's CPU time drifts ±20–40 % with other tenants' load, and sizes
+    measured minutes apart would compare the load, not the queue."""
+    best: dict[int, dict[str, float]] = {}
+    for round_no in range(SERVER_ROUNDS):
+        for n in sizes:
+            copy = folder / f"server-{n}-{round_no}.db"
+            shutil.copyfile(folder / f"store-{n}.db", copy)  # no -wal: every process that wrote it has closed
+            r = server_per_request(copy)
+            for path in (copy, copy.with_name(copy.name + "-wal"), copy.with_name(copy.name + "-shm")):
+                path.unlink(missing_ok=True)
+            if n not in best or r["cpu"] < best[n]["cpu"]:
+                best[n] = r
+    print("  server: " + ", ".join(f"{n:,} queued {best[n]['cpu'] * 1000:.3f} ms" for n in sizes)
+          + f" CPU per request (least of {SERVER_ROUNDS} rounds)", flush=True)
+    return best
 
 
 LABELS = {
@@ -169,6 +190,8 @@ def figures(quick: bool = False) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="qbsync-bench-scale-") as tmp:
         for n in sizes:
             results[n] = measure(n, Path(tmp), cmd)
+        for n, r in server_rounds(Path(tmp), sizes).items():
+            results[n]["server"] = r
     top, below = sizes[-1], sizes[-2]
     at_target = top == TARGET_SIZE
     out = []
@@ -199,7 +222,8 @@ def figures(quick: bool = False) -> list[dict[str, Any]]:
         r = results[n]["server"]
         requests = int(r["requests"])
         out.append(figure(f"server.customer_add.{n}", SERVER,
-                          f"server CPU per CustomerAdd, SOAP included, {n:,} queued (batches of {requests}, median of 3)",
+                          f"server CPU per CustomerAdd, SOAP included, {n:,} queued (batches of {requests}, least of "
+                          f"{SERVER_ROUNDS} rounds)",
                           round(r["cpu"] * 1000, 3), "ms", 0.2 if n == TARGET_SIZE else None, size=n,
                           cpu_s=round(r["cpu"] * requests, 3),
                           note=f"sendRequestXML + receiveResponseXML through the WSGI app (spyne + ConnectorService),"
