@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.bench_scale import customer  # the same customers as make bench stages
+
 RECORDS = 10_000
 
 
@@ -52,15 +54,6 @@ class Peak:
             return "peak n/a"
         rise, self.last = max(0, now - self.last), now  # the kernel's counters lag a little
         return f"peak {mb(now)} (+{rise / 1024:.0f} MB)"
-
-
-def customer(i: int) -> str:
-    return json.dumps({
-        "id": f"C{i}", "Name": f"Customer {i:06d}", "CompanyName": f"Company {i} Ltd", "FirstName": "Ana",
-        "LastName": f"Lee {i}", "Phone": f"555-{i % 10000:04d}", "Email": f"c{i}@example.com",
-        "BillAddress": {"Addr1": f"{i} Main St", "City": "Springfield", "State": "IL", "PostalCode": "62701"},
-        "Notes": "Net 30; deliveries to the back door.",
-    })
 
 
 def child(n: int) -> None:

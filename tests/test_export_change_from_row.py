@@ -58,4 +58,4 @@ def test_refs_are_shared_and_typed() -> None:
     b = ExportChange.from_row(ROWS[2], REFS)
     assert a.refs[0] is b.refs[0]
     assert a.refs[1].types == ("ItemService", "ItemInventory") and a.refs[2] == Ref("ClassRef", "5", ())
-    assert Ref.from_row({"path": "ClassRef", "local_id": 5, "ref_type": None}) is a.refs[2]
+    assert Ref.from_values("ClassRef", 5, None) is a.refs[2]

@@ -25,10 +25,6 @@ class Ref:
     types: tuple[str, ...] = ()
 
     @classmethod
-    def from_row(cls, row: Mapping[str, Any]) -> Ref:
-        return _shared_ref(row["path"], row["local_id"], row.get("ref_type"))
-
-    @classmethod
     def from_values(cls, path: str, local_id: str, ref_type: str | None) -> Ref:
         """A `change_refs` row as plain values (path, local id, types as the store keeps them)."""
         return _shared_ref(path, local_id, ref_type)

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from qbsync.errors import QbsyncError, StoreBusy
 
@@ -118,16 +118,17 @@ class Store:
         try:
             yield
         except sqlite3.OperationalError as exc:
-            translated = self._translated(exc)
-            if translated is exc:
-                raise
-            raise translated from exc
+            self._raise_as_ours(exc)
 
-    def _translated(self, exc: sqlite3.OperationalError) -> BaseException:
-        """What `_sql_errors` raises for `exc` (`exc` itself when it is none of its cases)."""
+    def _raise_as_ours(self, exc: sqlite3.OperationalError) -> NoReturn:
+        """Raise `exc` as qbsync's own error: busy (exit 4), or a write failure said plainly;
+        any other failure as it is."""
         if _is_locked(exc):
-            return self._busy()
-        return _write_failure(self.path, exc) or exc
+            raise self._busy() from exc
+        failure = _write_failure(self.path, exc)
+        if failure is not None:
+            raise failure from exc
+        raise exc
 
     # execute/executemany run for every statement: a plain try costs less than `_sql_errors`'
     # context manager (about 2 µs a statement), with the same errors.
@@ -135,19 +136,13 @@ class Store:
         try:
             return self.conn.execute(sql, params)
         except sqlite3.OperationalError as exc:
-            translated = self._translated(exc)
-            if translated is exc:
-                raise
-            raise translated from exc
+            self._raise_as_ours(exc)
 
     def executemany(self, sql: str, rows: Any) -> sqlite3.Cursor:
         try:
             return self.conn.executemany(sql, rows)
         except sqlite3.OperationalError as exc:
-            translated = self._translated(exc)
-            if translated is exc:
-                raise
-            raise translated from exc
+            self._raise_as_ours(exc)
 
     def query(self, sql: str, params: Any = ()) -> list[dict[str, Any]]:
         cur = self.execute(sql, params)
