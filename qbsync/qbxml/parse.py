@@ -122,15 +122,18 @@ def _header(el: etree._Element) -> RsHeader:
     )
 
 
+def _utf8(data: str | bytes) -> bytes:
+    """The bytes lxml reads: text loses its XML declaration, which may name an encoding that no
+    longer applies once the text is decoded, and is encoded as UTF-8; bytes stay as they are."""
+    return _XML_DECL.sub("", data, count=1).encode("utf-8") if isinstance(data, str) else data
+
+
 def _source(data: str | bytes | Path | IO[bytes]) -> Any:
-    """Something lxml.iterparse reads as bytes. Text loses its XML declaration, which may name
-    an encoding that no longer applies once the text is decoded."""
+    """Something lxml.iterparse reads as bytes (see `_utf8`)."""
     if isinstance(data, Path):
         return str(data)
-    if isinstance(data, str):
-        return io.BytesIO(_XML_DECL.sub("", data, count=1).encode("utf-8"))
-    if isinstance(data, bytes):
-        return io.BytesIO(data)
+    if isinstance(data, (str, bytes)):
+        return io.BytesIO(_utf8(data))
     return data
 
 
@@ -212,7 +215,7 @@ WHOLE_PARSE_MAX = 8 * 1024 * 1024
 def _whole_text(data: str | bytes | Path | IO[bytes]) -> bytes | None:
     """The bytes to parse at once, or None when the response is to be streamed."""
     if isinstance(data, (str, bytes)) and len(data) <= WHOLE_PARSE_MAX:
-        return _XML_DECL.sub("", data, count=1).encode("utf-8") if isinstance(data, str) else data
+        return _utf8(data)
     return None
 
 
@@ -287,7 +290,7 @@ def _result_of(header: RsHeader) -> RsResult:
 
 
 def _schema_warnings(data: str | bytes, schema: Schema) -> list[str]:
-    raw = _XML_DECL.sub("", data, count=1).encode("utf-8") if isinstance(data, str) else data
+    raw = _utf8(data)
     try:
         tree = etree.parse(io.BytesIO(raw), safexml.parser())
     except etree.XMLSyntaxError:
@@ -380,7 +383,7 @@ def parse_request(text: str | bytes, schema: Schema | None = None) -> RequestMes
     """A request message as plain data (used by FakeQuickBooks and replay)."""
     version = qbxml_version(text)
     schema = schema or load_schema(version)
-    raw = _XML_DECL.sub("", text, count=1).encode("utf-8") if isinstance(text, str) else text
+    raw = _utf8(text)
     try:
         root = etree.fromstring(raw, safexml.parser(remove_comments=True, remove_pis=True))
     except etree.XMLSyntaxError as exc:
